@@ -1,0 +1,60 @@
+/**
+ * Every default of the policy, in one place. The schema applies them; the README's policy reference
+ * and the example file show them. Chosen for a cautious first deployment: dry-run, slow schedule,
+ * generous headroom, few migrations per cycle.
+ */
+export const DEFAULTS = {
+  mode: 'dry-run',
+  schedule: '*/5 * * * *',
+  timeZone: 'UTC',
+  thresholds: {
+    cpu: { underloadRatio: 0.25, targetRatio: 0.7, overloadRatio: 0.9, windowSeconds: 1800, statistic: 'p95' },
+    memory: { underloadRatio: 0.3, targetRatio: 0.8, overloadRatio: 0.92, windowSeconds: 1800, statistic: 'max' },
+  },
+  consolidation: {
+    enabled: true,
+    underloadedForSeconds: 1800,
+    overloadPredictionSeconds: 0,
+    worthItHorizonSeconds: 3600,
+    worthItMargin: 2,
+    migrationCostWattsPerGiB: 0.0,
+  },
+  safety: {
+    minHostsOn: 1,
+    spareHosts: 0,
+    reserveRatio: 0,
+    maxMigrationsPerCycle: 10,
+    maxConcurrentMigrations: 2,
+    maxConcurrentMigrationsPerHost: 1,
+    hostCooldownSeconds: 3600,
+    vmCooldownSeconds: 3600,
+    maxPowerActionsPerHostPerDay: 4,
+  },
+  migration: {
+    bandwidthMiBps: 0,
+    timeoutSeconds: 600,
+    nonConvergence: 'auto-converge',
+    convergenceDeadlineSeconds: 120,
+    persistent: true,
+    undefineSource: true,
+    /** Used to estimate migration time when no bandwidth cap is set. */
+    expectedLinkMiBps: 1000,
+  },
+  power: {
+    driver: 'ipmitool',
+    softOffTimeoutSeconds: 300,
+    bootTimeoutSeconds: 600,
+    expectedBootSeconds: 180,
+    verifyTimeoutSeconds: 60,
+    ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
+  },
+  host: {
+    sshPort: 22,
+    sshUser: 'root',
+    idleWatts: 150,
+    maxWatts: 350,
+  },
+  logging: { level: 'info', format: 'json' },
+  metrics: { listen: '127.0.0.1:9464' },
+  stateDirectory: '/var/lib/consolidator',
+} as const;

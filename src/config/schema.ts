@@ -1,0 +1,266 @@
+import { z } from 'zod';
+import { DEFAULTS } from './defaults.js';
+
+/**
+ * The policy schema: the single source of truth for the YAML policy file. Types, the JSON Schema for
+ * editors (config/consolidator.schema.json) and the README's policy reference all come from here.
+ * Objects are strict: an unknown key is an error (with a "did you mean" added by the loader).
+ */
+
+const ratio = (what: string) =>
+  z.number().gt(0, { message: 'must be greater than 0' }).lte(1, { message: 'must be at most 1 (a ratio of capacity)' }).describe(what);
+
+const seconds = (what: string) => z.number().int().nonnegative({ message: 'must not be negative' }).describe(what);
+const positiveSeconds = (what: string) => z.number().int().positive({ message: 'must be greater than 0' }).describe(what);
+const count = (what: string) => z.number().int().nonnegative({ message: 'must not be negative' }).describe(what);
+const filePath = (what: string) => z.string().min(1, { message: 'must be a file path' }).describe(what);
+
+/** Driver names the registry knows; the policy can only name one of these. */
+export const POWER_DRIVERS = ['ipmitool', 'simulated'] as const;
+export const HYPERVISOR_DRIVERS = ['virsh', 'simulated'] as const;
+
+export const STATISTIC_PATTERN = /^(mean|max|p(?:[1-9]|[1-9][0-9])(?:\.[0-9]+)?)$/;
+
+const statistic = z
+  .string()
+  .regex(STATISTIC_PATTERN, { message: 'must be "mean", "max" or a percentile such as "p95" (p1 to p99.9)' })
+  .describe('Statistic over the observation window: mean, max, or a percentile pNN (p95, p99, p99.9).');
+
+function resourceThresholds(d: (typeof DEFAULTS.thresholds)['cpu' | 'memory'], resource: string) {
+  return z
+    .strictObject({
+      underloadRatio: ratio(`A host whose ${resource} use stays below this share of capacity is underloaded.`).default(d.underloadRatio),
+      targetRatio: ratio(`No host is filled above this share of its ${resource} capacity by a migration.`).default(d.targetRatio),
+      overloadRatio: ratio(`A host above this share of its ${resource} capacity is overloaded and sheds VMs.`).default(d.overloadRatio),
+      windowSeconds: positiveSeconds(`Observation window over which ${resource} use is summarised.`).default(d.windowSeconds),
+      statistic: statistic.default(d.statistic),
+    })
+    .describe(`Thresholds for ${resource}, as ratios of the host's capacity.`);
+}
+
+const sshSchema = z
+  .strictObject({
+    address: z.string().min(1).optional().describe('Address or name to connect to (defaults to the host name).'),
+    port: z.number().int().min(1).max(65535).optional().describe(`SSH port (default ${DEFAULTS.host.sshPort}).`),
+    user: z.string().min(1).optional().describe(`SSH user (default ${DEFAULTS.host.sshUser}).`),
+    keyFile: filePath('Private key file. Never inline: a path (a systemd credential path works).').optional(),
+    knownHostsFile: filePath('known_hosts file used to verify the host key; unknown or changed keys are refused.').optional(),
+  })
+  .describe('How to reach the host over SSH.');
+
+const bmcSchema = z
+  .strictObject({
+    address: z.string().min(1).optional().describe('BMC address (IPMI over LAN).'),
+    port: z.number().int().min(1).max(65535).optional().describe('BMC UDP port (default 623).'),
+    user: z.string().min(1).optional().describe('BMC user.'),
+    passwordFile: filePath('File holding the BMC password (first line). Never inline.').optional(),
+  })
+  .describe("The host's baseboard management controller, for power on and off.");
+
+const hostPowerSchema = z
+  .strictObject({
+    idleWatts: z.number().nonnegative().optional().describe('Power drawn when on and idle, in watts.'),
+    maxWatts: z.number().positive().optional().describe('Power drawn at 100 % CPU, in watts.'),
+    curveWatts: z
+      .array(z.number().nonnegative())
+      .length(11, { message: 'must list 11 values: watts at 0 %, 10 %, ..., 100 % CPU' })
+      .optional()
+      .describe('Watts at 0 %, 10 %, ..., 100 % CPU (SPECpower style); overrides idle/max.'),
+    bootSeconds: positiveSeconds('Expected time from power-on to a hypervisor that answers.').optional(),
+  })
+  .describe('Power model of the host, used to estimate what consolidation saves.');
+
+const reserveSchema = z
+  .strictObject({
+    cpus: z.number().nonnegative().default(0).describe('CPUs kept for the host itself (not schedulable).'),
+    memoryMiB: z.number().int().nonnegative().default(0).describe('Memory kept for the host itself, MiB.'),
+  })
+  .describe("Capacity withheld from VMs for the host's own use.");
+
+const labels = z.record(z.string(), z.string()).describe('Free-form labels (rack, row, hardware generation).');
+
+const hostDefaultsSchema = z
+  .strictObject({
+    ssh: sshSchema.optional(),
+    bmc: bmcSchema.optional(),
+    power: hostPowerSchema.optional(),
+    reserve: reserveSchema.optional(),
+    labels: labels.optional(),
+  })
+  .describe('Values every host inherits unless it sets its own.');
+
+const hostSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Host name: as libvirt on the other hosts resolves it (qemu+ssh://NAME/system).'),
+    ssh: sshSchema.optional(),
+    bmc: bmcSchema.optional(),
+    power: hostPowerSchema.optional(),
+    reserve: reserveSchema.optional(),
+    labels: labels.optional(),
+    exclude: z.boolean().default(false).describe('Observe only: never a source, destination or power target.'),
+  })
+  .describe('One hypervisor host.');
+
+const antiAffinitySchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Group name, used in logs.'),
+    vms: z.array(z.string().min(1)).min(2, { message: 'an anti-affinity group needs at least 2 VM patterns' }).describe('VM names or globs; no two matching VMs share a host.'),
+  })
+  .describe('VMs that must never share a host.');
+
+const windowList = (what: string) =>
+  z.array(z.string().min(1)).default([]).describe(what);
+
+export const PolicySchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
+    version: z.literal(1, { message: 'must be 1 (the only policy version so far)' }).describe('Policy format version.'),
+    mode: z.enum(['enforce', 'dry-run']).default(DEFAULTS.mode).describe('dry-run plans and logs but touches nothing; enforce acts.'),
+    schedule: z.string().min(1).default(DEFAULTS.schedule).describe('When cycles run: a cron expression (5 fields, or 6 with seconds).'),
+    timeZone: z.string().min(1).default(DEFAULTS.timeZone).describe('IANA time zone in which windows are read (e.g. Europe/Paris).'),
+    thresholds: z
+      .strictObject({
+        cpu: resourceThresholds(DEFAULTS.thresholds.cpu, 'CPU').prefault({}),
+        memory: resourceThresholds(DEFAULTS.thresholds.memory, 'memory').prefault({}),
+      })
+      .prefault({})
+      .describe('Per-resource thresholds.'),
+    consolidation: z
+      .strictObject({
+        enabled: z.boolean().default(DEFAULTS.consolidation.enabled).describe('Empty underloaded hosts and power them off (overload relief runs regardless).'),
+        underloadedForSeconds: seconds('How long a host must stay underloaded before it is emptied.').default(DEFAULTS.consolidation.underloadedForSeconds),
+        overloadPredictionSeconds: seconds('If > 0, a host whose use trend crosses the overload ratio within this time is treated as overloaded.').default(
+          DEFAULTS.consolidation.overloadPredictionSeconds,
+        ),
+        worthItHorizonSeconds: positiveSeconds('Horizon over which the energy a drain saves is weighed against its migrations.').default(
+          DEFAULTS.consolidation.worthItHorizonSeconds,
+        ),
+        worthItMargin: z
+          .number()
+          .min(1, { message: 'must be at least 1 (savings must at least pay for the moves)' })
+          .default(DEFAULTS.consolidation.worthItMargin)
+          .describe('A drain is planned only if saved energy >= margin x estimated migration cost.'),
+      })
+      .prefault({})
+      .describe('When and how hosts are emptied.'),
+    safety: z
+      .strictObject({
+        minHostsOn: count('Never fewer powered-on hosts than this.').default(DEFAULTS.safety.minHostsOn),
+        spareHosts: count('Keep enough spare room to absorb this many of the largest active hosts failing (N+1 = 1).').default(DEFAULTS.safety.spareHosts),
+        reserveRatio: z.number().min(0).lt(1).default(DEFAULTS.safety.reserveRatio).describe('Extra share of total active capacity kept free after consolidation.'),
+        maxMigrationsPerCycle: count('Migrations planned in one cycle, at most.').default(DEFAULTS.safety.maxMigrationsPerCycle),
+        maxConcurrentMigrations: z.number().int().positive().default(DEFAULTS.safety.maxConcurrentMigrations).describe('Migrations running at once, cluster-wide.'),
+        maxConcurrentMigrationsPerHost: z
+          .number()
+          .int()
+          .positive()
+          .default(DEFAULTS.safety.maxConcurrentMigrationsPerHost)
+          .describe('Migrations running at once into or out of one host.'),
+        hostCooldownSeconds: seconds('After a host is drained, woken or fails an action, it is left alone this long.').default(DEFAULTS.safety.hostCooldownSeconds),
+        vmCooldownSeconds: seconds('A VM that moved is not moved again for this long.').default(DEFAULTS.safety.vmCooldownSeconds),
+        maxPowerActionsPerHostPerDay: count('Power-offs plus power-ons of one host in any 24 h.').default(DEFAULTS.safety.maxPowerActionsPerHostPerDay),
+      })
+      .prefault({})
+      .describe('Limits that keep consolidation cautious.'),
+    migration: z
+      .strictObject({
+        bandwidthMiBps: count('Bandwidth cap per migration in MiB/s (0 = no cap).').default(DEFAULTS.migration.bandwidthMiBps),
+        timeoutSeconds: positiveSeconds('A migration still running after this is aborted (virsh domjobabort) and verified.').default(DEFAULTS.migration.timeoutSeconds),
+        nonConvergence: z
+          .enum(['auto-converge', 'postcopy', 'pause', 'abort'])
+          .default(DEFAULTS.migration.nonConvergence)
+          .describe(
+            'What to do with a VM that dirties memory faster than the link copies it: auto-converge (throttle its vCPUs), postcopy (switch to post-copy after the deadline), pause (finish with the guest paused, offline), abort.',
+          ),
+        convergenceDeadlineSeconds: positiveSeconds('When postcopy or pause applies: how long pre-copy may run before switching.').default(
+          DEFAULTS.migration.convergenceDeadlineSeconds,
+        ),
+        persistent: z.boolean().default(DEFAULTS.migration.persistent).describe('Define the VM persistently on the destination (--persistent).'),
+        undefineSource: z.boolean().default(DEFAULTS.migration.undefineSource).describe('Remove the definition from the source (--undefinesource).'),
+        expectedLinkMiBps: z
+          .number()
+          .positive()
+          .default(DEFAULTS.migration.expectedLinkMiBps)
+          .describe('Link speed used to estimate migration time when there is no cap, MiB/s.'),
+      })
+      .prefault({})
+      .describe('How VMs are live-migrated.'),
+    power: z
+      .strictObject({
+        driver: z.enum(POWER_DRIVERS).default(DEFAULTS.power.driver).describe('Power driver: ipmitool (real BMCs) or simulated.'),
+        softOffTimeoutSeconds: positiveSeconds('After a soft (ACPI) power-off, wait this long before a hard power-off.').default(DEFAULTS.power.softOffTimeoutSeconds),
+        bootTimeoutSeconds: positiveSeconds('A host whose hypervisor does not answer this long after power-on needs attention.').default(
+          DEFAULTS.power.bootTimeoutSeconds,
+        ),
+        expectedBootSeconds: positiveSeconds('Typical boot time, used when planning a wake-up (per-host power.bootSeconds overrides).').default(
+          DEFAULTS.power.expectedBootSeconds,
+        ),
+        verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state.').default(DEFAULTS.power.verifyTimeoutSeconds),
+        ipmi: z
+          .strictObject({
+            cipherSuite: z.number().int().min(0).max(17).default(DEFAULTS.power.ipmi.cipherSuite).describe('IPMI v2 cipher suite (ipmitool -C).'),
+            retries: count('ipmitool retries (-R).').default(DEFAULTS.power.ipmi.retries),
+            commandTimeoutSeconds: positiveSeconds('Timeout of one ipmitool call.').default(DEFAULTS.power.ipmi.commandTimeoutSeconds),
+          })
+          .prefault({})
+          .describe('IPMI settings for the ipmitool driver.'),
+      })
+      .prefault({})
+      .describe('How hosts are powered off and on.'),
+    hypervisor: z
+      .strictObject({
+        driver: z.enum(HYPERVISOR_DRIVERS).default('virsh').describe('Hypervisor driver: virsh (libvirt over SSH) or simulated.'),
+      })
+      .prefault({})
+      .describe('How hosts and VMs are observed and VMs migrated.'),
+    windows: z
+      .strictObject({
+        active: windowList('If set, consolidation (drains and power-offs) happens only in minutes matching one of these cron expressions.'),
+        quiet: windowList('Change freeze: in minutes matching one of these cron expressions nothing is migrated or powered.'),
+      })
+      .prefault({})
+      .describe('Time windows, as cron expressions read minute by minute in timeZone.'),
+    hostDefaults: hostDefaultsSchema.prefault({}),
+    hosts: z.array(hostSchema).min(1, { message: 'list at least one host' }).describe('The hypervisor hosts consolidator manages.'),
+    vmRules: z
+      .strictObject({
+        pinned: z.array(z.string().min(1)).default([]).describe('VM names or globs (* and ?) that are never moved.'),
+        honourLibvirtMetadata: z
+          .boolean()
+          .default(true)
+          .describe('Also pin VMs whose libvirt metadata carries <consolidator:pinned/> (namespace https://consolidator.dev/xmlns/1).'),
+        antiAffinity: z.array(antiAffinitySchema).default([]).describe('Groups of VMs that never share a host.'),
+      })
+      .prefault({})
+      .describe('Rules about individual VMs.'),
+    logging: z
+      .strictObject({
+        level: z.enum(['error', 'warn', 'info', 'debug']).default(DEFAULTS.logging.level).describe('Log level.'),
+        format: z.enum(['json', 'pretty']).default(DEFAULTS.logging.format).describe('json lines (for journald) or pretty (for humans).'),
+      })
+      .prefault({})
+      .describe('Logging.'),
+    metrics: z
+      .strictObject({
+        listen: z
+          .string()
+          .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464' })
+          .default(DEFAULTS.metrics.listen)
+          .describe('Where /metrics and /healthz are served (host:port).'),
+      })
+      .prefault({})
+      .describe('Prometheus endpoint.'),
+    stateDirectory: z.string().min(1).default(DEFAULTS.stateDirectory).describe('Where the daemon keeps its state file (systemd StateDirectory).'),
+  })
+  .describe('consolidator policy');
+
+export type PolicyInput = z.input<typeof PolicySchema>;
+export type Policy = z.output<typeof PolicySchema>;
+export type HostPolicy = Policy['hosts'][number];
+export type ResourceThresholds = Policy['thresholds']['cpu'];
+
+/** The JSON Schema for editors (YAML language server), generated from the zod schema. */
+export function policyJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(PolicySchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return { ...schema, $id: 'https://consolidator.dev/schema/policy-v1.json', title: 'consolidator policy' };
+}

@@ -1,0 +1,121 @@
+import { isValidHostName } from '../model/ids.js';
+import { RESOURCES } from '../model/resources.js';
+import { isValidTimeZone, parseCron } from './cron.js';
+import type { PolicyPath } from './locate.js';
+import type { ResolvedHost } from './resolve.js';
+import type { Policy } from './schema.js';
+
+export interface PolicyProblem {
+  readonly severity: 'error' | 'warning';
+  readonly path: PolicyPath;
+  readonly message: string;
+}
+
+export interface FileChecks {
+  /** undefined when readable, else why not ("does not exist"). */
+  isReadable(path: string): Promise<string | undefined>;
+  /** false when group or others may read the file. */
+  isPrivate(path: string): Promise<boolean>;
+}
+
+/** Checks that the schema cannot express: relations between values, and the files secrets live in. */
+export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHost[], files: FileChecks): Promise<PolicyProblem[]> {
+  const problems: PolicyProblem[] = [];
+  const error = (path: PolicyPath, message: string) => problems.push({ severity: 'error', path, message });
+  const warning = (path: PolicyPath, message: string) => problems.push({ severity: 'warning', path, message });
+
+  checkCron(policy.schedule, ['schedule'], error);
+  (['active', 'quiet'] as const).forEach((kind) => policy.windows[kind].forEach((expr, i) => checkCron(expr, ['windows', kind, i], error)));
+  if (!isValidTimeZone(policy.timeZone)) error(['timeZone'], `unknown time zone "${policy.timeZone}" (use an IANA name such as UTC or Europe/Paris)`);
+
+  for (const resource of RESOURCES) {
+    const t = policy.thresholds[resource];
+    const base = ['thresholds', resource];
+    if (t.underloadRatio >= t.targetRatio) {
+      error([...base, 'underloadRatio'], `must be below targetRatio (${t.targetRatio}): a host filled to target would count as underloaded and be emptied again`);
+    }
+    if (t.targetRatio > t.overloadRatio) {
+      error([...base, 'targetRatio'], `must not exceed overloadRatio (${t.overloadRatio}): migrations would create overloaded hosts`);
+    }
+  }
+
+  const s = policy.safety;
+  if (s.minHostsOn > policy.hosts.length) {
+    error(['safety', 'minHostsOn'], `is ${s.minHostsOn} but the policy lists only ${policy.hosts.length} host${policy.hosts.length === 1 ? '' : 's'}`);
+  }
+  if (s.maxConcurrentMigrationsPerHost > s.maxConcurrentMigrations) {
+    error(['safety', 'maxConcurrentMigrationsPerHost'], `must not exceed maxConcurrentMigrations (${s.maxConcurrentMigrations})`);
+  }
+
+  const firstIndexByName = new Map<string, number>();
+  policy.hosts.forEach((host, i) => {
+    if (!isValidHostName(host.name)) {
+      error(['hosts', i, 'name'], `"${host.name}" is not a valid host name (letters, digits, '-' and '.', as in DNS)`);
+    }
+    const first = firstIndexByName.get(host.name);
+    if (first !== undefined) error(['hosts', i, 'name'], `duplicate host name "${host.name}" (already hosts[${first}])`);
+    else firstIndexByName.set(host.name, i);
+    const power = { ...policy.hostDefaults.power, ...host.power };
+    if (power.idleWatts !== undefined && power.maxWatts !== undefined && power.idleWatts > power.maxWatts) {
+      error(['hosts', i, 'power'], `idleWatts (${power.idleWatts}) is above maxWatts (${power.maxWatts})`);
+    }
+  });
+
+  const groupNames = new Set<string>();
+  policy.vmRules.antiAffinity.forEach((group, i) => {
+    if (groupNames.has(group.name)) error(['vmRules', 'antiAffinity', i, 'name'], `duplicate anti-affinity group "${group.name}"`);
+    groupNames.add(group.name);
+  });
+
+  await checkHostFiles(policy, hosts, files, error, warning);
+  return problems;
+}
+
+async function checkHostFiles(
+  policy: Policy,
+  hosts: readonly ResolvedHost[],
+  files: FileChecks,
+  error: (path: PolicyPath, message: string) => void,
+  warning: (path: PolicyPath, message: string) => void,
+): Promise<void> {
+  const checked = new Set<string>();
+  const checkFile = async (file: string, at: PolicyPath, secret: boolean) => {
+    const key = `${file}\u0000${at.join('.')}`;
+    if (checked.has(key)) return;
+    checked.add(key);
+    const problem = await files.isReadable(file);
+    if (problem !== undefined) {
+      error(at, `${file} ${problem}`);
+      return;
+    }
+    if (secret && !(await files.isPrivate(file))) warning(at, `${file} can be read by group or others; chmod 600 it`);
+  };
+
+  const needsSsh = policy.hypervisor.driver === 'virsh';
+  const needsBmc = policy.power.driver === 'ipmitool';
+  for (const host of hosts) {
+    const at: PolicyPath = ['hosts', host.index];
+    if (needsSsh) {
+      if (host.ssh.keyFile === undefined) error(at, `host "${host.name}" has no ssh.keyFile (set it on the host or in hostDefaults.ssh)`);
+      if (host.ssh.knownHostsFile === undefined) {
+        error(at, `host "${host.name}" has no ssh.knownHostsFile: host keys are always verified (set it on the host or in hostDefaults.ssh)`);
+      }
+    }
+    if (needsBmc && !host.exclude) {
+      const missing = (['address', 'user', 'passwordFile'] as const).filter((k) => host.bmc[k] === undefined);
+      if (missing.length > 0) {
+        error(at, `host "${host.name}" has no bmc.${missing.join(', bmc.')} (power.driver is ipmitool; set them on the host or in hostDefaults.bmc)`);
+      }
+    }
+    if (host.ssh.keyFile !== undefined && host.ssh.keyFileFrom) await checkFile(host.ssh.keyFile, host.ssh.keyFileFrom, true);
+    if (host.ssh.knownHostsFile !== undefined && host.ssh.knownHostsFileFrom) {
+      await checkFile(host.ssh.knownHostsFile, host.ssh.knownHostsFileFrom, false);
+    }
+    if (host.bmc.passwordFile !== undefined && host.bmc.passwordFileFrom) await checkFile(host.bmc.passwordFile, host.bmc.passwordFileFrom, true);
+  }
+}
+
+function checkCron(expr: string, path: PolicyPath, error: (path: PolicyPath, message: string) => void): void {
+  const parsed = parseCron(expr);
+  if (!parsed.ok) error(path, `"${expr}" is not a valid cron expression: ${parsed.error}`);
+}
