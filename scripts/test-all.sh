@@ -14,5 +14,5 @@ npm run lint || exit 1
 mkdir -p test-results
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json || status=$?
-node scripts/summarize-tests.mjs test-results/vitest.json || status=1
+npx tsx scripts/summarize-tests.ts test-results/vitest.json || status=1
 exit $status

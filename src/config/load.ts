@@ -133,6 +133,7 @@ function zodMessage(issue: z.core.$ZodIssue, actual: unknown): string {
       const options = issue.values.map((v) => JSON.stringify(v));
       const suggestion = typeof actual === 'string' ? closest(actual, issue.values.map(String)) : undefined;
       const base = options.length === 1 ? `must be ${options[0]}` : `must be one of ${options.join(', ')}`;
+      if (actual === undefined) return `is required (${base})`;
       return `${base}, got ${describeValue(actual)}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
     }
     default:

@@ -1,0 +1,185 @@
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, beforeAll } from 'vitest';
+import { formatIssue, loadPolicyFile, loadPolicyText, type LoadResult } from '../../../src/config/load.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'consolidator-policy-'));
+  writeFileSync(join(dir, 'key'), 'k');
+  chmodSync(join(dir, 'key'), 0o600);
+  writeFileSync(join(dir, 'known_hosts'), '');
+  writeFileSync(join(dir, 'pw'), 'p');
+  chmodSync(join(dir, 'pw'), 0o600);
+});
+
+/** A valid policy with real secret files, with `extra` YAML appended. */
+function realHosts(): string {
+  return [
+    'version: 1',
+    'hostDefaults:',
+    `  ssh: { keyFile: ${dir}/key, knownHostsFile: ${dir}/known_hosts }`,
+    `  bmc: { user: admin, passwordFile: ${dir}/pw }`,
+    'hosts:',
+    '  - name: h1',
+    '    bmc: { address: 127.0.1.1 }',
+    '  - name: h2',
+    '    bmc: { address: 127.0.1.2 }',
+  ].join('\n');
+}
+
+async function load(text: string): Promise<LoadResult> {
+  return loadPolicyText(text, join(dir, 'policy.yaml'));
+}
+
+function messages(result: LoadResult): string[] {
+  if (result.ok) return [];
+  return result.issues.map((i) => formatIssue(i).replaceAll(`${dir}/`, ''));
+}
+
+describe('loading a policy', () => {
+  it('accepts a valid policy and fills defaults', async () => {
+    const result = await load(realHosts());
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.policy.mode).toBe('dry-run');
+    expect(result.value.policy.thresholds.cpu.targetRatio).toBe(0.7);
+    expect(result.value.policy.migration.nonConvergence).toBe('auto-converge');
+    expect(result.value.hosts.map((h) => h.name)).toEqual(['h1', 'h2']);
+    expect(result.value.hosts[0]?.ssh.keyFile).toBe(`${dir}/key`);
+    expect(result.value.hosts[1]?.bmc.address).toBe('127.0.1.2');
+  });
+
+  it('accepts the shipped example and the minimal fixture', async () => {
+    const example = await loadPolicyFile('config/consolidator.example.yaml');
+    expect(example.ok ? [] : example.issues.map(formatIssue)).toEqual([]);
+    const minimal = await loadPolicyFile('test/fixtures/policies/minimal.yaml');
+    expect(minimal.ok).toBe(true);
+  });
+
+  it('reads relative secret paths from the policy file folder', async () => {
+    const result = await loadPolicyText(
+      ['version: 1', 'power: { driver: simulated }', 'hostDefaults:', '  ssh: { keyFile: key, knownHostsFile: known_hosts }', 'hosts:', '  - name: h1'].join('\n'),
+      join(dir, 'p.yaml'),
+    );
+    expect(result.ok && result.value.hosts[0]?.ssh.keyFile).toBe(join(dir, 'key'));
+  });
+
+  it('warns, without failing, about a secret readable by others', async () => {
+    writeFileSync(join(dir, 'open-pw'), 'p');
+    chmodSync(join(dir, 'open-pw'), 0o644);
+    const result = await load(realHosts().replace(`${dir}/pw`, `${dir}/open-pw`));
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.value.warnings.map((w) => w.message)).toEqual([`${dir}/open-pw can be read by group or others; chmod 600 it`]);
+  });
+});
+
+describe('bad policies: each problem with file:line:col and the key', () => {
+  const cases: { name: string; text: () => string; expected: string[] }[] = [
+    { name: 'an empty file', text: () => '', expected: ['policy.yaml:1:1 (root): the policy file is empty: it needs at least version: 1 and hosts'] },
+    { name: 'only a comment', text: () => '# nothing\n', expected: ['policy.yaml:1:1 (root): the policy file is empty: it needs at least version: 1 and hosts'] },
+    {
+      name: 'a YAML syntax error',
+      text: () => 'version: 1\nhosts: [h1\nmode: enforce\n',
+      expected: ['policy.yaml:3:1 (yaml): Flow sequence in block collection must be sufficiently indented and end with a ]'],
+    },
+    { name: 'a tab indent', text: () => 'version: 1\nhosts:\n\t- name: h1\n', expected: ['policy.yaml:3:1 (yaml): Tabs are not allowed as indentation'] },
+    {
+      name: 'a duplicate key',
+      text: () => 'version: 1\nmode: enforce\nmode: dry-run\nhosts: []\n',
+      expected: ['policy.yaml:3:1 (yaml): Map keys must be unique'],
+    },
+    { name: 'a list at the top', text: () => '- a\n- b\n', expected: ['policy.yaml:1:1 (root): the policy must be a mapping of keys to values (version: 1, hosts: ...)'] },
+    {
+      name: 'a wrong type',
+      text: () => realHosts().replace('version: 1', 'version: 1\nsafety:\n  minHostsOn: two'),
+      expected: ['policy.yaml:3:15 safety.minHostsOn: must be a number, got "two"'],
+    },
+    {
+      name: 'a negative timeout',
+      text: () => realHosts().replace('version: 1', 'version: 1\nmigration:\n  timeoutSeconds: -5'),
+      expected: ['policy.yaml:3:19 migration.timeoutSeconds: must be greater than 0'],
+    },
+    {
+      name: 'a ratio above 1',
+      text: () => realHosts().replace('version: 1', 'version: 1\nthresholds:\n  memory:\n    targetRatio: 1.2'),
+      expected: ['policy.yaml:4:18 thresholds.memory.targetRatio: must be at most 1 (a ratio of capacity)'],
+    },
+    {
+      name: 'an unknown key, with a suggestion',
+      text: () => realHosts().replace('version: 1', 'version: 1\nsafety:\n  minHostOn: 1'),
+      expected: ['policy.yaml:3:3 safety.minHostOn: unknown key (did you mean "minHostsOn"?)'],
+    },
+    {
+      name: 'an unknown top-level key far from any known one',
+      text: () => realHosts() + '\nfrobnicate: true',
+      expected: [expect.stringMatching(/^policy\.yaml:10:1 frobnicate: unknown key \(known keys: \$schema, version, mode/) as unknown as string],
+    },
+    {
+      name: 'a misspelt enum value',
+      text: () => realHosts().replace('version: 1', 'version: 1\nmigration:\n  nonConvergence: post-copy'),
+      expected: [
+        'policy.yaml:3:19 migration.nonConvergence: must be one of "auto-converge", "postcopy", "pause", "abort", got "post-copy" (did you mean "postcopy"?)',
+      ],
+    },
+    { name: 'a missing version', text: () => realHosts().replace('version: 1\n', ''), expected: ['policy.yaml:1:1 version: is required (must be 1)'] },
+    {
+      name: 'a duplicate host',
+      text: () => realHosts().replace('  - name: h2', '  - name: h1'),
+      expected: ['policy.yaml:8:11 hosts[1].name: duplicate host name "h1" (already hosts[0])'],
+    },
+    {
+      name: 'a secret file that does not exist',
+      text: () => realHosts().replace(`${dir}/pw`, `${dir}/missing-pw`),
+      expected: [`policy.yaml:4:37 hostDefaults.bmc.passwordFile: missing-pw does not exist`],
+    },
+    {
+      name: 'underload at or above target',
+      text: () => realHosts().replace('version: 1', 'version: 1\nthresholds:\n  cpu: { underloadRatio: 0.8, targetRatio: 0.7 }'),
+      expected: [
+        'policy.yaml:3:26 thresholds.cpu.underloadRatio: must be below targetRatio (0.7): a host filled to target would count as underloaded and be emptied again',
+      ],
+    },
+    {
+      name: 'target above overload',
+      text: () => realHosts().replace('version: 1', 'version: 1\nthresholds:\n  memory: { targetRatio: 0.9, overloadRatio: 0.85 }'),
+      expected: ['policy.yaml:3:26 thresholds.memory.targetRatio: must not exceed overloadRatio (0.85): migrations would create overloaded hosts'],
+    },
+    {
+      name: 'minHostsOn above the host count',
+      text: () => realHosts().replace('version: 1', 'version: 1\nsafety: { minHostsOn: 3 }'),
+      expected: ['policy.yaml:2:23 safety.minHostsOn: is 3 but the policy lists only 2 hosts'],
+    },
+    {
+      name: 'a bad cron schedule',
+      text: () => realHosts().replace('version: 1', 'version: 1\nschedule: "61 * * * *"'),
+      expected: ['policy.yaml:2:11 schedule: "61 * * * *" is not a valid cron expression: minute 61 is out of range 0-59'],
+    },
+    {
+      name: 'an unknown driver',
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: redfish }'),
+      expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "simulated", got "redfish"'],
+    },
+    {
+      name: 'a host without BMC settings under the ipmitool driver',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    labels: { rack: r1 }'),
+      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has no bmc.address (power.driver is ipmitool; set them on the host or in hostDefaults.bmc)'],
+    },
+  ];
+
+  for (const c of cases) {
+    it(`reports ${c.name}`, async () => {
+      expect(messages(await load(c.text()))).toEqual(c.expected);
+    });
+  }
+
+  it('reports every schema problem at once', async () => {
+    const text = realHosts().replace('version: 1', 'version: 1\nmode: enforced\nscheduel: x\nmigration: { timeoutSeconds: -1 }');
+    const result = messages(await load(text));
+    expect(result).toHaveLength(3);
+    expect(result[0]).toContain('mode');
+    expect(result[1]).toContain('scheduel');
+    expect(result[2]).toContain('migration.timeoutSeconds');
+  });
+});
