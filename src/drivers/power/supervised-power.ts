@@ -1,0 +1,87 @@
+import { ConsolidatorError, isConsolidatorError } from '../../errors.js';
+import type { HostId } from '../../model/ids.js';
+import type { PowerState } from '../../model/snapshot.js';
+import type { Logger } from '../../observability/logger.js';
+import type { PowerAttention } from './power-attention.js';
+import type { PowerDriver, PowerOffMode } from './power-driver.js';
+import type { PowerAction, PowerActionResult, PowerRecorder } from './power-record.js';
+
+export interface SupervisedPowerDeps {
+  /** The driver that does the work (ipmitool, simulated, ...). */
+  readonly driver: PowerDriver;
+  readonly attention: PowerAttention;
+  readonly recorder: PowerRecorder;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+/**
+ * Wraps any PowerDriver for automatic use (the actuator): records every power action with its time and
+ * result (the planner's per-day budget), marks a host that fails to power on for operator attention,
+ * and refuses to power off a host that needs attention. The same for every driver, so the simulated
+ * datacenter behaves like the real one. Operator commands may use the bare driver.
+ */
+export class SupervisedPower implements PowerDriver {
+  private readonly driver: PowerDriver;
+  private readonly attention: PowerAttention;
+  private readonly recorder: PowerRecorder;
+  private readonly log: Logger;
+  private readonly nowMs: () => number;
+
+  constructor(deps: SupervisedPowerDeps) {
+    this.driver = deps.driver;
+    this.attention = deps.attention;
+    this.recorder = deps.recorder;
+    this.log = deps.logger.child({ component: 'supervised-power' });
+    this.nowMs = deps.nowMs ?? Date.now;
+  }
+
+  status(host: HostId, signal: AbortSignal): Promise<PowerState> {
+    return this.driver.status(host, signal);
+  }
+
+  async powerReadingWatts(host: HostId, signal: AbortSignal): Promise<number | undefined> {
+    return this.driver.powerReadingWatts === undefined ? undefined : this.driver.powerReadingWatts(host, signal);
+  }
+
+  async powerOn(host: HostId, signal: AbortSignal): Promise<void> {
+    const startMs = this.nowMs();
+    try {
+      await this.driver.powerOn(host, signal);
+      this.record(host, 'on', undefined, startMs, 'ok');
+    } catch (e) {
+      this.record(host, 'on', undefined, startMs, resultOf(e));
+      if (!isConsolidatorError(e, 'ABORTED')) this.attention.mark(host, 'PowerOnFailed', this.nowMs(), e);
+      throw e;
+    }
+  }
+
+  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal): Promise<void> {
+    const attention = this.attention.get(host);
+    if (attention !== undefined) {
+      throw new ConsolidatorError(
+        'POWER_FAILED',
+        `refusing to power off ${host} automatically: it needs operator attention (${attention.reason} since ${new Date(attention.sinceMs).toISOString()})`,
+        { details: { host, reason: attention.reason, sinceMs: attention.sinceMs } },
+      );
+    }
+    const startMs = this.nowMs();
+    try {
+      await this.driver.powerOff(host, mode, signal);
+      this.record(host, 'off', mode, startMs, 'ok');
+    } catch (e) {
+      this.record(host, 'off', mode, startMs, resultOf(e));
+      throw e;
+    }
+  }
+
+  private record(host: HostId, action: PowerAction, mode: PowerOffMode | undefined, startMs: number, result: PowerActionResult): void {
+    const durationMs = this.nowMs() - startMs;
+    this.recorder.add(host, { atMs: startMs, action, ...(mode !== undefined ? { mode } : {}), result, durationMs });
+    this.log.info('power action recorded', { host, action, ...(mode !== undefined ? { mode } : {}), result, durationMs });
+  }
+}
+
+function resultOf(e: unknown): PowerActionResult {
+  return isConsolidatorError(e) ? e.code : 'INTERNAL';
+}

@@ -1,0 +1,442 @@
+/**
+ * Simulated BMCs for integration tests: one OpenIPMI `ipmi_sim` per BMC, serving IPMI 1.5 and 2.0
+ * (lanplus) on a loopback address, with a chassis_control program that keeps the power state in a file.
+ * Built from ../shared/lab/LAB.md section 1 and recipes/start-bmc.sh, with three differences:
+ *
+ * - ipmi_sim is a child of the test process (PID 1 here reaps no orphans), killed in stop() and, as a
+ *   last resort, when the process exits.
+ * - The power hooks (on-power-0 / on-power-1) are run by the test process, not by the chassis script:
+ *   the script appends every request and every real power change to `events`, and the BMC object reads
+ *   that file and runs the hook (an argv, or a callback such as "stop lab host h1"). So hooks can call
+ *   test code, and no background hook process is orphaned when the script exits.
+ * - Behaviour knobs for failure tests: a host that ignores soft-off (ACPI) or shuts down only after a
+ *   delay, a host that does not power on, and a slow BMC (chassis_control answers late).
+ */
+import { randomBytes } from 'node:crypto';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage } from '../../src/errors.js';
+import { runProcess } from '../../src/drivers/power/run-process.js';
+import { sleep, waitUntil } from '../../src/drivers/power/wait-until.js';
+
+export type ChassisPower = 'on' | 'off';
+
+/** How the simulated host reacts to a soft (ACPI) power-off request. */
+export type SoftOffBehaviour = 'obey' | 'ignore' | { readonly afterMs: number };
+
+/** A real power change at the BMC; `via` says what caused it. */
+export interface PowerChange {
+  readonly to: ChassisPower;
+  readonly via: 'power' | 'soft' | 'test';
+}
+
+/** Run when the power really changes: an argv (no shell), or a callback in the test process. */
+export type PowerHook = readonly string[] | ((change: PowerChange) => void | Promise<void>);
+
+export interface BmcOptions {
+  readonly name: string;
+  /** A loopback address (127.0.1.N); every BMC can have port 623 on its own address. */
+  readonly address: string;
+  readonly port?: number;
+  readonly user?: string;
+  /** Generated when not given. */
+  readonly password?: string;
+  readonly initialPower?: ChassisPower;
+  readonly softOff?: SoftOffBehaviour;
+  /** 'ignore': "power on" is accepted but the host stays off (a host that fails to power on). */
+  readonly powerOn?: 'obey' | 'ignore';
+  /** chassis_control answers "get power" this late (a slow BMC). */
+  readonly getDelayMs?: number;
+  /** The chassis controller fails every request (the BMC answers "Unspecified error"). */
+  readonly broken?: boolean;
+  readonly onPowerOff?: PowerHook;
+  readonly onPowerOn?: PowerHook;
+  /** Where the BMC's files go; a fresh temporary folder by default (removed by stop()). */
+  readonly dir?: string;
+}
+
+type Knob = 'softOff' | 'powerOn' | 'getDelayMs' | 'broken';
+
+export type ChassisEvent =
+  | { readonly atMs: number; readonly kind: 'request'; readonly op: string; readonly args: readonly string[] }
+  | { readonly atMs: number; readonly kind: 'power'; readonly from: ChassisPower; readonly to: ChassisPower; readonly via: PowerChange['via'] };
+
+export interface Bmc {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** Holds the password (first line, mode 0600): what the policy's bmc.passwordFile points at. */
+  readonly passwordFile: string;
+  readonly dir: string;
+  readonly pid: number;
+  /** The power state as the BMC holds it (read from its file, not over IPMI). */
+  power(): Promise<ChassisPower>;
+  /** Changes the state behind IPMI's back, as if the host did it itself; runs the hook. */
+  setPower(to: ChassisPower): Promise<void>;
+  /** Changes behaviour at run time. */
+  configure(options: Partial<Pick<BmcOptions, Knob>>): Promise<void>;
+  /** Requests and power changes seen so far, oldest first. */
+  events(): Promise<ChassisEvent[]>;
+  /** Resolves once every power change seen so far has run its hook; rejects with a hook's failure. */
+  hooksSettled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const IPMI_PORT = 623;
+const DEFAULT_USER = 'admin';
+const MC_ADDRESS = '0x20';
+const READY_TIMEOUT_MS = 10_000;
+const READY_PROBE_INTERVAL_MS = 50;
+const PROBE_TIMEOUT_MS = 3_000;
+const EVENT_POLL_INTERVAL_MS = 25;
+const HOOK_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 2_000;
+const MS_PER_SECOND = 1000;
+const OUTPUT_LIMIT_BYTES = 64 * 1024;
+
+/** Last resort: kill every ipmi_sim still running when the test process exits (even on a crash). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts one ipmi_sim and resolves once it answers `chassis power status` over lanplus.
+ * The caller must stop() it (afterAll), also when the test fails.
+ */
+export async function startBmc(options: BmcOptions): Promise<Bmc> {
+  const port = options.port ?? IPMI_PORT;
+  const user = options.user ?? DEFAULT_USER;
+  const password = options.password ?? randomBytes(9).toString('base64url');
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), `bmc-${options.name}-`)));
+  await mkdir(join(dir, 'state'), { recursive: true });
+  const passwordFile = join(dir, 'password');
+  await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  await writeFile(join(dir, 'lan.conf'), lanConf(options.name, options.address, port, user, password, dir));
+  await writeFile(join(dir, 'cmd.emu'), CMD_EMU);
+  await writeFile(join(dir, 'chassis.sh'), CHASSIS_SCRIPT);
+  await chmod(join(dir, 'chassis.sh'), 0o755);
+  await writeFile(join(dir, 'power'), `${(options.initialPower ?? 'on') === 'on' ? 1 : 0}\n`);
+  await writeFile(join(dir, 'events'), '');
+  const knobs: Pick<BmcOptions, Knob> = {
+    softOff: options.softOff ?? 'obey',
+    powerOn: options.powerOn ?? 'obey',
+    getDelayMs: options.getDelayMs ?? 0,
+    broken: options.broken ?? false,
+  };
+  await writeKnobs(dir, { ...knobs, getDelayMs: 0, broken: false }); // slow or broken only once it is up
+
+  const out = openSync(join(dir, 'sim.out'), 'a');
+  const child = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'cmd.emu'), '-s', join(dir, 'state'), '-n'], {
+    stdio: ['ignore', out, out],
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+  });
+  closeSync(out);
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('exit', () => running.delete(child));
+  let spawnError: Error | undefined;
+  child.once('error', (e) => {
+    spawnError = e;
+  });
+
+  const bmc = new RunningBmc({ ...options, port, user, password, passwordFile, dir, ownsDir, knobs, child, exited });
+  try {
+    await waitUntil({
+      what: `ipmi_sim ${options.name} on ${options.address}:${port} to answer`,
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: READY_PROBE_INTERVAL_MS,
+      signal: AbortSignal.timeout(READY_TIMEOUT_MS * 2),
+      timeoutCode: 'BMC_UNREACHABLE',
+      probe: async (signal) => {
+        if (spawnError !== undefined) throw spawnError;
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`ipmi_sim exited (${child.exitCode ?? child.signalCode}): ${await readFile(join(dir, 'sim.out'), 'utf8')}`);
+        }
+        const result = await runProcess(ipmitoolArgv(options.address, port, user, ['chassis', 'power', 'status']), {
+          timeoutMs: PROBE_TIMEOUT_MS,
+          signal,
+          env: { PATH: process.env['PATH'] ?? '', IPMI_PASSWORD: password },
+          maxOutputBytes: OUTPUT_LIMIT_BYTES,
+        });
+        return result.exitCode === 0 ? { done: true, value: undefined } : { done: false, seen: result.stderr.trim() };
+      },
+    });
+  } catch (e) {
+    await bmc.stop();
+    throw e;
+  }
+  await writeKnobs(dir, knobs);
+  bmc.startWatching();
+  return bmc;
+}
+
+/** ipmitool's argv for this BMC with the password taken from IPMI_PASSWORD (never in argv). */
+export function ipmitoolArgv(address: string, port: number, user: string, command: readonly string[]): string[] {
+  return ['ipmitool', '-I', 'lanplus', '-H', address, '-p', String(port), '-U', user, '-E', '-C', '3', '-R', '1', '-N', '1', ...command];
+}
+
+interface RunningBmcInit extends BmcOptions {
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly passwordFile: string;
+  readonly dir: string;
+  readonly ownsDir: boolean;
+  readonly knobs: Pick<BmcOptions, Knob>;
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+}
+
+class RunningBmc implements Bmc {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly passwordFile: string;
+  readonly dir: string;
+  readonly pid: number;
+  private readonly init: RunningBmcInit;
+  private knobs: Pick<BmcOptions, Knob>;
+  private watcher: NodeJS.Timeout | undefined;
+  private eventsRead = 0;
+  private reading: Promise<void> = Promise.resolve();
+  private hooks: Promise<void> = Promise.resolve();
+  private readonly hookErrors: unknown[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(init: RunningBmcInit) {
+    this.init = init;
+    this.name = init.name;
+    this.address = init.address;
+    this.port = init.port;
+    this.user = init.user;
+    this.password = init.password;
+    this.passwordFile = init.passwordFile;
+    this.dir = init.dir;
+    this.pid = init.child.pid ?? -1;
+    this.knobs = init.knobs;
+  }
+
+  async power(): Promise<ChassisPower> {
+    return (await readFile(join(this.dir, 'power'), 'utf8')).trim() === '1' ? 'on' : 'off';
+  }
+
+  async setPower(to: ChassisPower): Promise<void> {
+    await this.change(to, 'test');
+  }
+
+  async configure(options: Partial<Pick<BmcOptions, Knob>>): Promise<void> {
+    this.knobs = { ...this.knobs, ...options };
+    await writeKnobs(this.dir, this.knobs);
+  }
+
+  async events(): Promise<ChassisEvent[]> {
+    return parseEvents(await readFile(join(this.dir, 'events'), 'utf8'));
+  }
+
+  async hooksSettled(): Promise<void> {
+    await this.poll();
+    await this.hooks;
+    if (this.hookErrors.length > 0) throw new Error(`power hook failed on ${this.name}: ${errorMessage(this.hookErrors[0])}`);
+  }
+
+  startWatching(): void {
+    this.watcher = setInterval(() => void this.poll(), EVENT_POLL_INTERVAL_MS);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.watcher !== undefined) clearInterval(this.watcher);
+    for (const timer of this.timers) clearTimeout(timer);
+    const child = this.init.child;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killLater = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await this.init.exited;
+      clearTimeout(killLater);
+    }
+    await this.hooks.catch(() => undefined); // failures are reported by hooksSettled(); stop() must finish
+    if (this.init.ownsDir && process.env['KEEP_LAB'] === undefined) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Reads new lines of the events file (one reader at a time) and reacts to them. */
+  private poll(): Promise<void> {
+    this.reading = this.reading.then(async () => {
+      if (this.stopped) return;
+      const all = parseEvents(await readFile(join(this.dir, 'events'), 'utf8'));
+      const fresh = all.slice(this.eventsRead);
+      this.eventsRead = all.length;
+      for (const event of fresh) this.react(event);
+    });
+    return this.reading;
+  }
+
+  private react(event: ChassisEvent): void {
+    if (event.kind === 'power') {
+      this.runHook({ to: event.to, via: event.via });
+      return;
+    }
+    const softOff = this.knobs.softOff;
+    if (event.op === 'set' && event.args[0] === 'shutdown' && event.args[1] === '1' && typeof softOff === 'object') {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        void this.change('off', 'soft').catch((e: unknown) => this.hookErrors.push(e));
+      }, softOff.afterMs);
+      this.timers.add(timer);
+    }
+  }
+
+  /** Writes the state and logs the change the way chassis.sh does; the watcher then runs the hook. */
+  private async change(to: ChassisPower, via: PowerChange['via']): Promise<void> {
+    const from = await this.power();
+    if (from === to) return;
+    await writeFile(join(this.dir, 'power'), `${to === 'on' ? 1 : 0}\n`);
+    await appendFile(join(this.dir, 'events'), `${Date.now() / MS_PER_SECOND} power ${from === 'on' ? 1 : 0} ${to === 'on' ? 1 : 0} ${via}\n`);
+    await this.poll();
+  }
+
+  private runHook(change: PowerChange): void {
+    const hook = change.to === 'on' ? this.init.onPowerOn : this.init.onPowerOff;
+    if (hook === undefined) return;
+    this.hooks = this.hooks.then(async () => {
+      try {
+        if (typeof hook === 'function') {
+          await hook(change);
+          return;
+        }
+        const result = await runProcess(hook, {
+          timeoutMs: HOOK_TIMEOUT_MS,
+          signal: AbortSignal.timeout(HOOK_TIMEOUT_MS * 2),
+          env: { PATH: process.env['PATH'] ?? '' },
+          maxOutputBytes: OUTPUT_LIMIT_BYTES,
+        });
+        await appendFile(join(this.dir, 'hooks.log'), `$ ${hook.join(' ')}\n${result.stdout}${result.stderr}exit ${result.exitCode}\n`);
+        if (result.exitCode !== 0) throw new Error(`${hook.join(' ')} exited ${result.exitCode}: ${result.stderr.trim()}`);
+      } catch (e) {
+        this.hookErrors.push(e);
+      }
+    });
+  }
+}
+
+/** Simulated BMCs started together; stopAll() is safe to call in afterAll even if start failed. */
+export async function startBmcs(list: readonly BmcOptions[]): Promise<Bmc[]> {
+  const results = await Promise.allSettled(list.map((o) => startBmc(o)));
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(started.map((b) => b.stop()));
+    throw failed.reason;
+  }
+  return started;
+}
+
+/** Waits for `ms` without an outside signal (test helper). */
+export function pause(ms: number): Promise<void> {
+  return sleep(ms, new AbortController().signal, 'a pause');
+}
+
+async function writeKnobs(dir: string, knobs: Pick<BmcOptions, Knob>): Promise<void> {
+  const softOff = knobs.softOff ?? 'obey';
+  await writeFile(join(dir, 'soft-off'), `${typeof softOff === 'object' ? 'defer' : softOff}\n`);
+  await writeFile(join(dir, 'power-on'), `${knobs.powerOn ?? 'obey'}\n`);
+  await writeFile(join(dir, 'get-delay'), `${(knobs.getDelayMs ?? 0) / MS_PER_SECOND}\n`);
+  await writeFile(join(dir, 'broken'), `${knobs.broken === true ? 'yes' : 'no'}\n`);
+}
+
+function parseEvents(text: string): ChassisEvent[] {
+  const events: ChassisEvent[] = [];
+  for (const line of text.split('\n')) {
+    const [at, kind, ...rest] = line.trim().split(/\s+/);
+    if (at === undefined || kind === undefined) continue;
+    const atMs = Math.round(Number(at) * MS_PER_SECOND);
+    if (kind === 'request') {
+      events.push({ atMs, kind, op: rest[0] ?? '', args: rest.slice(1) });
+    } else if (kind === 'power') {
+      const via = rest[2] === 'soft' || rest[2] === 'test' ? rest[2] : 'power';
+      events.push({ atMs, kind, from: rest[0] === '1' ? 'on' : 'off', to: rest[1] === '1' ? 'on' : 'off', via });
+    }
+  }
+  return events;
+}
+
+function lanConf(name: string, address: string, port: number, user: string, password: string, dir: string): string {
+  const guid = port.toString(16).padStart(32, '0');
+  return `name "${name}"
+set_working_mc ${MC_ADDRESS}
+  startlan 1
+    addr ${address} ${port}
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid ${guid}
+  endlan
+  chassis_control "${join(dir, 'chassis.sh')} ${MC_ADDRESS}"
+  user 2 true  "${user}"  "${password}" admin  10  none md2 md5 straight
+`;
+}
+
+/** ipmi_sim starts with no management controller at all without this (LAB.md 1.1). */
+const CMD_EMU = `mc_setbmc ${MC_ADDRESS}
+mc_add ${MC_ADDRESS} 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+sel_enable ${MC_ADDRESS} 1000 0x0a
+mc_enable ${MC_ADDRESS}
+`;
+
+const CHASSIS_SCRIPT = `#!/bin/sh
+# Written by test/lab/bmc.ts: the chassis_control program of one simulated BMC.
+#   chassis.sh <mc> get power [boot]   -> prints "power:0|1"
+#   chassis.sh <mc> set power 0|1 | shutdown 1 | reset 1 | boot N | identify ...
+# State: $DIR/power (1 on, 0 off). Knobs: $DIR/soft-off (obey|ignore|defer), $DIR/power-on
+# (obey|ignore), $DIR/get-delay (seconds), $DIR/broken (yes: fail every request).
+# Every request and every real power change is appended to $DIR/events; the test process reads it
+# and runs the power hooks (this script starts nothing).
+DIR=$(dirname "$0")
+op=$2
+shift 2
+now() { date +%s.%N; }
+knob() { cat "$DIR/$1" 2>/dev/null || echo "$2"; }
+change() {
+  old=$(cat "$DIR/power")
+  if [ "$old" != "$1" ]; then
+    echo "$1" > "$DIR/power"
+    echo "$(now) power $old $1 $2" >> "$DIR/events"
+  fi
+}
+echo "$(now) request $op $*" >> "$DIR/events"
+[ "$(knob broken no)" = yes ] && exit 1
+case "$op" in
+  get)
+    delay=$(knob get-delay 0)
+    [ "$delay" = 0 ] || sleep "$delay"
+    for p in "$@"; do
+      case "$p" in
+        power) echo "power:$(cat "$DIR/power")" ;;
+        boot) echo "boot:default" ;;
+      esac
+    done ;;
+  set)
+    while [ $# -ge 2 ]; do
+      case "$1" in
+        power)
+          if [ "$2" = 1 ] && [ "$(knob power-on obey)" = ignore ]; then :; else change "$2" power; fi ;;
+        shutdown)
+          if [ "$2" = 1 ] && [ "$(knob soft-off obey)" = obey ]; then change 0 soft; fi ;;
+      esac
+      shift 2
+    done ;;
+esac
+exit 0
+`;
