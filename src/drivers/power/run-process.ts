@@ -31,7 +31,8 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
   }
   const startMs = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...options.env }, shell: false });
+    // Its own process group, so that a kill reaches whatever it started too (a wrapper script's children).
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...options.env }, shell: false, detached: true });
     const stdout = collect(options.maxOutputBytes);
     const stderr = collect(options.maxOutputBytes);
     child.stdout.on('data', stdout.add);
@@ -40,13 +41,19 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
     let spawnError: Error | undefined;
     const kill = (why: 'timeout' | 'aborted') => {
       ended ??= why;
-      child.kill('SIGKILL');
+      killGroup(child.pid);
     };
     const timer = setTimeout(() => kill('timeout'), options.timeoutMs);
     const onAbort = () => kill('aborted');
     options.signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e) => {
       spawnError = e;
+    });
+    // Once a killed process is gone, nothing it left behind may hold the result back.
+    child.on('exit', () => {
+      if (ended === undefined) return;
+      child.stdout.destroy();
+      child.stderr.destroy();
     });
     child.on('close', (exitCode) => {
       clearTimeout(timer);
@@ -64,6 +71,16 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
       }
     });
   });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (e) {
+    // ESRCH: already gone. Anything else is a bug worth seeing.
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
 }
 
 function collect(maxBytes: number): { add: (chunk: Buffer) => void; text: () => string } {
