@@ -17,7 +17,7 @@ export const DEFAULTS = {
     overloadPredictionSeconds: 0,
     worthItHorizonSeconds: 3600,
     worthItMargin: 2,
-    migrationCostWattsPerGiB: 0.0,
+    migrationOverheadWatts: 40,
   },
   safety: {
     minHostsOn: 1,

@@ -104,7 +104,7 @@ const hostSchema = z
 const antiAffinitySchema = z
   .strictObject({
     name: z.string().min(1).describe('Group name, used in logs.'),
-    vms: z.array(z.string().min(1)).min(2, { message: 'an anti-affinity group needs at least 2 VM patterns' }).describe('VM names or globs; no two matching VMs share a host.'),
+    vms: z.array(z.string().min(1)).min(1, { message: 'list the VMs of the group (names or globs)' }).describe('VM names or globs; no two matching VMs share a host.'),
   })
   .describe('VMs that must never share a host.');
 
@@ -140,6 +140,11 @@ export const PolicySchema = z
           .min(1, { message: 'must be at least 1 (savings must at least pay for the moves)' })
           .default(DEFAULTS.consolidation.worthItMargin)
           .describe('A drain is planned only if saved energy >= margin x estimated migration cost.'),
+        migrationOverheadWatts: z
+          .number()
+          .nonnegative()
+          .default(DEFAULTS.consolidation.migrationOverheadWatts)
+          .describe('Extra power both hosts draw while a migration runs (CPU and network for copying), watts; prices a migration.'),
       })
       .prefault({})
       .describe('When and how hosts are emptied.'),

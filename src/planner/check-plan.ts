@@ -1,0 +1,25 @@
+import { simulatePlan, type SimulationOutcome } from '../model/simulate.js';
+import { hostUse, vmDemand } from './demand.js';
+import type { Action, PlanInput } from './types.js';
+
+/**
+ * Simulates a plan on the snapshot it was made from and checks every invariant, with the planner's
+ * own demand estimates and the policy's limits. The daemon runs nothing when this finds a violation.
+ */
+export function checkPlan(input: PlanInput, actions: readonly Action[]): SimulationOutcome {
+  const { policy, nowMs } = input;
+  const migrationsInFlight = input.inFlight.filter((a) => a.type === 'migrate').length;
+  return simulatePlan(
+    input.snapshot,
+    actions,
+    { vmDemand: (vm) => vmDemand(vm, policy, nowMs), hostUse: (host) => hostUse(host, policy, nowMs) },
+    {
+      targetRatio: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
+      minHostsOn: policy.safety.minHostsOn,
+      maxMigrations: Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight),
+      maxPowerActionsPerHostPerDay: policy.safety.maxPowerActionsPerHostPerDay,
+      powerActionsLast24h: input.powerActionsLast24h,
+      poweredOffByUs: input.poweredOffByUs,
+    },
+  );
+}

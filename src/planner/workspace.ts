@@ -1,0 +1,154 @@
+import type { HostId } from '../model/ids.js';
+import { EPSILON, type ResourceVector } from '../model/resources.js';
+import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
+import { hostUse, vmDemand } from './demand.js';
+import { DestinationIndex } from './destination-index.js';
+import type { PlannerPolicy } from './types.js';
+
+/**
+ * The planner's scratch state for one cycle: hosts and VMs sorted by id (so the plan does not depend
+ * on input order), their estimated demands, and the load each host will carry as moves are planned.
+ * Never escapes planCycle; the snapshot it was built from is not touched.
+ */
+export class Workspace {
+  readonly hosts: readonly HostSnapshot[];
+  readonly vms: readonly VmSnapshot[];
+  readonly hostIndex: ReadonlyMap<HostId, number>;
+  /** Capacity x target per resource: what a destination may be filled to. */
+  readonly limitCpu: Float64Array;
+  readonly limitMemory: Float64Array;
+  /** Planned load per host: what the VMs on it need plus what the host uses besides them. */
+  readonly loadCpu: Float64Array;
+  readonly loadMemory: Float64Array;
+  /** Host-level use from the window (or the VMs' sum without host samples), before any move. */
+  readonly observedUse: readonly ResourceVector[];
+  readonly demandCpu: Float64Array;
+  readonly demandMemory: Float64Array;
+  /** Planned host of each VM. */
+  readonly vmHost: Int32Array;
+  readonly vmsOnHost: Set<number>[];
+  /** Anti-affinity: per group, how many of its VMs each host holds. */
+  private readonly groupCounts = new Map<string, Map<number, number>>();
+  readonly destinations: DestinationIndex;
+
+  constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, nowMs: number) {
+    this.hosts = [...hosts].sort((a, b) => compareIds(a.id, b.id));
+    this.hostIndex = new Map(this.hosts.map((h, i) => [h.id, i]));
+    this.vms = [...vms].filter((vm) => this.hostIndex.has(vm.host)).sort((a, b) => compareIds(a.id, b.id));
+    const n = this.hosts.length;
+    this.limitCpu = new Float64Array(n);
+    this.limitMemory = new Float64Array(n);
+    this.loadCpu = new Float64Array(n);
+    this.loadMemory = new Float64Array(n);
+    this.vmsOnHost = Array.from({ length: n }, () => new Set<number>());
+    this.demandCpu = new Float64Array(this.vms.length);
+    this.demandMemory = new Float64Array(this.vms.length);
+    this.vmHost = new Int32Array(this.vms.length);
+
+    let maxLimitCpu = 0;
+    let maxLimitMemory = 0;
+    this.hosts.forEach((h, i) => {
+      this.limitCpu[i] = h.capacity.cpu * policy.thresholds.cpu.targetRatio;
+      this.limitMemory[i] = h.capacity.memory * policy.thresholds.memory.targetRatio;
+      maxLimitCpu = Math.max(maxLimitCpu, this.limitCpu[i] as number);
+      maxLimitMemory = Math.max(maxLimitMemory, this.limitMemory[i] as number);
+    });
+    this.vms.forEach((vm, v) => {
+      const d = vmDemand(vm, policy, nowMs);
+      const h = this.hostIndex.get(vm.host) as number;
+      this.demandCpu[v] = d.cpu;
+      this.demandMemory[v] = d.memory;
+      this.vmHost[v] = h;
+      (this.vmsOnHost[h] as Set<number>).add(v);
+      this.loadCpu[h] = (this.loadCpu[h] as number) + d.cpu;
+      this.loadMemory[h] = (this.loadMemory[h] as number) + d.memory;
+      for (const g of vm.antiAffinityGroups) this.bumpGroup(g, h, 1);
+    });
+    // What the host uses besides its VMs (hypervisor, page cache held back, ...) stays with it.
+    this.observedUse = this.hosts.map((h, i) => {
+      const observed = hostUse(h, policy, nowMs);
+      const vmsCpu = this.loadCpu[i] as number;
+      const vmsMemory = this.loadMemory[i] as number;
+      if (observed) {
+        this.loadCpu[i] = vmsCpu + Math.max(0, observed.cpu - vmsCpu);
+        this.loadMemory[i] = vmsMemory + Math.max(0, observed.memory - vmsMemory);
+        return observed;
+      }
+      return { cpu: vmsCpu, memory: vmsMemory };
+    });
+    this.destinations = new DestinationIndex(
+      n,
+      { roomCpu: (i) => this.roomCpu(i), roomMemory: (i) => this.roomMemory(i) },
+      maxLimitCpu,
+      maxLimitMemory,
+    );
+  }
+
+  roomCpu(h: number): number {
+    return (this.limitCpu[h] as number) - (this.loadCpu[h] as number);
+  }
+
+  roomMemory(h: number): number {
+    return (this.limitMemory[h] as number) - (this.loadMemory[h] as number);
+  }
+
+  /** The VM fits on h under target, and no VM of its anti-affinity groups is there. */
+  fits(v: number, h: number): boolean {
+    if ((this.demandCpu[v] as number) > this.roomCpu(h) + EPSILON) return false;
+    if ((this.demandMemory[v] as number) > this.roomMemory(h) + EPSILON) return false;
+    for (const g of (this.vms[v] as VmSnapshot).antiAffinityGroups) {
+      if ((this.groupCounts.get(g)?.get(h) ?? 0) > 0) return false;
+    }
+    return true;
+  }
+
+  /** Moves a VM in the plan, keeping loads, groups and the destination index in step. */
+  move(v: number, to: number): void {
+    const from = this.vmHost[v] as number;
+    if (from === to) return;
+    const dc = this.demandCpu[v] as number;
+    const dm = this.demandMemory[v] as number;
+    this.loadCpu[from] = (this.loadCpu[from] as number) - dc;
+    this.loadMemory[from] = (this.loadMemory[from] as number) - dm;
+    this.loadCpu[to] = (this.loadCpu[to] as number) + dc;
+    this.loadMemory[to] = (this.loadMemory[to] as number) + dm;
+    (this.vmsOnHost[from] as Set<number>).delete(v);
+    (this.vmsOnHost[to] as Set<number>).add(v);
+    this.vmHost[v] = to;
+    for (const g of (this.vms[v] as VmSnapshot).antiAffinityGroups) {
+      this.bumpGroup(g, from, -1);
+      this.bumpGroup(g, to, 1);
+    }
+    this.destinations.update(from);
+    this.destinations.update(to);
+  }
+
+  /** Plans for at least this load on h (a predicted rise): the extra stays with the host. */
+  raiseLoad(h: number, load: ResourceVector): void {
+    this.loadCpu[h] = Math.max(this.loadCpu[h] as number, load.cpu);
+    this.loadMemory[h] = Math.max(this.loadMemory[h] as number, load.memory);
+    this.destinations.update(h);
+  }
+
+  utilisation(h: number): ResourceVector {
+    const host = this.hosts[h] as HostSnapshot;
+    return {
+      cpu: host.capacity.cpu > 0 ? (this.loadCpu[h] as number) / host.capacity.cpu : 0,
+      memory: host.capacity.memory > 0 ? (this.loadMemory[h] as number) / host.capacity.memory : 0,
+    };
+  }
+
+  private bumpGroup(group: string, h: number, delta: number): void {
+    let perHost = this.groupCounts.get(group);
+    if (!perHost) {
+      perHost = new Map();
+      this.groupCounts.set(group, perHost);
+    }
+    perHost.set(h, (perHost.get(h) ?? 0) + delta);
+  }
+}
+
+/** Plain code-point order: stable across locales, so plans are the same on every machine. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
