@@ -39,6 +39,11 @@ export function needsAttention(state: AttentionState, host: HostId): boolean {
   return state.hosts[host] !== undefined;
 }
 
+/** Hosts that need attention, sorted: the planner's PlanInput.needsAttention. */
+export function hostsNeedingAttention(state: AttentionState): HostId[] {
+  return Object.keys(state.hosts).sort();
+}
+
 /** Checks a value read back from the state file; STATE_CORRUPT names the first bad field. */
 export function parseAttentionState(value: unknown): AttentionState {
   const fail = (path: string, what: string) => new ConsolidatorError('STATE_CORRUPT', `attention state: ${path} ${what}`, { details: { path } });

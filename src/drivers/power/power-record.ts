@@ -46,6 +46,16 @@ export function powerActionsInLast24h(record: PowerRecord, host: HostId, nowMs: 
   return (record.hosts[host] ?? []).filter((e) => e.atMs > since && e.atMs <= nowMs).length;
 }
 
+/** powerActionsInLast24h for every host in the record: the planner's PlanInput.powerActionsLast24h. */
+export function powerActionsLast24hByHost(record: PowerRecord, nowMs: number): Record<HostId, number> {
+  const counts: Record<HostId, number> = {};
+  for (const host of Object.keys(record.hosts)) {
+    const count = powerActionsInLast24h(record, host, nowMs);
+    if (count > 0) counts[host] = count;
+  }
+  return counts;
+}
+
 /** The last action of `host`, if any (for cooldowns and status output). */
 export function lastPowerAction(record: PowerRecord, host: HostId): PowerActionEntry | undefined {
   const entries = record.hosts[host] ?? [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PowerAttention, emptyAttentionState, needsAttention, parseAttentionState } from '../../../../src/drivers/power/power-attention.js';
+import { PowerAttention, emptyAttentionState, hostsNeedingAttention, needsAttention, parseAttentionState } from '../../../../src/drivers/power/power-attention.js';
 import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
 import { createLogger } from '../../../../src/observability/logger.js';
 import { CapturedStream } from '../../../helpers/capture.js';
@@ -46,6 +46,7 @@ describe('PowerAttention', () => {
     expect(back).toEqual(attention.state);
     expect(needsAttention(back, 'h1')).toBe(true);
     expect(needsAttention(emptyAttentionState(), 'h1')).toBe(false);
+    expect(hostsNeedingAttention(back)).toEqual(['h1']);
     const restored = new PowerAttention({ logger: createLogger({ level: 'error', format: 'json', stream: new CapturedStream() }), initial: back });
     expect(restored.needsAttention('h1')).toBe(true);
   });

@@ -7,6 +7,7 @@ import {
   lastPowerAction,
   parsePowerRecord,
   powerActionsInLast24h,
+  powerActionsLast24hByHost,
   withPowerAction,
 } from '../../../../src/drivers/power/power-record.js';
 import { isConsolidatorError } from '../../../../src/errors.js';
@@ -31,6 +32,8 @@ describe('the power record', () => {
     expect(powerActionsInLast24h(record, 'h1', T0 + 10 * HOUR_MS)).toBe(3);
     expect(powerActionsInLast24h(record, 'h2', T0 + 10 * HOUR_MS)).toBe(1);
     expect(powerActionsInLast24h(record, 'h3', T0 + 10 * HOUR_MS)).toBe(0);
+    expect(powerActionsLast24hByHost(record, T0 + 10 * HOUR_MS)).toEqual({ h1: 3, h2: 1 });
+    expect(powerActionsLast24hByHost(record, T0 + DAY_MS + 5 * HOUR_MS)).toEqual({ h1: 1 });
   });
 
   it.each([
