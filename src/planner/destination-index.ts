@@ -2,8 +2,9 @@
  * Finds, fast, the destination host that fits a VM best. Hosts are kept in a grid of buckets by their
  * remaining room on each resource (room = capacity x target - load), measured against the largest
  * host, so a search visits only buckets whose hosts can possibly fit, tightest first. That keeps a
- * 10,000-host, 100,000-VM plan well under a second, where scanning every host for every VM would
- * take minutes.
+ * 10,000-host, 100,000-VM plan around a second, where scanning every host for every VM would take
+ * minutes. Bucket edges grow with the square of the index: as consolidation fills hosts, most of
+ * them end with little room, and fine buckets there keep full hosts out of small VMs' searches.
  */
 export interface RoomSource {
   /** Room left per resource on host i (may be negative when a host is above target). */
@@ -11,12 +12,15 @@ export interface RoomSource {
   roomMemory(i: number): number;
 }
 
-/** Buckets per resource; 64 x 64 keeps buckets small at 10,000 hosts without many empty visits. */
+/** Buckets per resource; 64 x 64 keeps buckets small at 10,000 hosts, and fits a row in two 32-bit masks. */
 const BUCKETS = 64;
 
 export class DestinationIndex {
   private readonly buckets: Set<number>[] = Array.from({ length: BUCKETS * BUCKETS }, () => new Set<number>());
   private readonly bucketOf: Int32Array;
+  /** Per CPU row, which memory buckets hold hosts: bits 0-31 and 32-63, to skip empty buckets fast. */
+  private readonly lowBits = new Int32Array(BUCKETS);
+  private readonly highBits = new Int32Array(BUCKETS);
   private readonly scaleCpu: number;
   private readonly scaleMemory: number;
 
@@ -27,8 +31,8 @@ export class DestinationIndex {
     maxLimitMemory: number,
   ) {
     this.bucketOf = new Int32Array(hostCount).fill(-1);
-    this.scaleCpu = maxLimitCpu > 0 ? BUCKETS / maxLimitCpu : 0;
-    this.scaleMemory = maxLimitMemory > 0 ? BUCKETS / maxLimitMemory : 0;
+    this.scaleCpu = maxLimitCpu > 0 ? 1 / maxLimitCpu : 0;
+    this.scaleMemory = maxLimitMemory > 0 ? 1 / maxLimitMemory : 0;
   }
 
   has(host: number): boolean {
@@ -39,40 +43,45 @@ export class DestinationIndex {
     if (this.has(host)) return;
     const b = this.bucketFor(this.room.roomCpu(host), this.room.roomMemory(host));
     this.bucketOf[host] = b;
-    (this.buckets[b] as Set<number>).add(host);
+    const bucket = this.buckets[b] as Set<number>;
+    bucket.add(host);
+    if (bucket.size === 1) this.setOccupied(b, true);
   }
 
   remove(host: number): void {
     const b = this.bucketOf[host] ?? -1;
     if (b < 0) return;
-    (this.buckets[b] as Set<number>).delete(host);
+    const bucket = this.buckets[b] as Set<number>;
+    bucket.delete(host);
+    if (bucket.size === 0) this.setOccupied(b, false);
     this.bucketOf[host] = -1;
   }
 
   /** Call after a host's load changed. */
   update(host: number): void {
     if (!this.has(host)) return;
+    const b = this.bucketFor(this.room.roomCpu(host), this.room.roomMemory(host));
+    if (b === this.bucketOf[host]) return;
     this.remove(host);
     this.add(host);
   }
 
   /**
    * The best host for a demand: among hosts that `fits` accepts, the one `score` ranks lowest, looking
-   * at the tightest buckets that hold a fitting host and the next diagonal (ties: lowest index).
+   * at the tightest occupied buckets that hold a fitting host and the next diagonal (ties: lowest index).
    */
   find(demandCpu: number, demandMemory: number, fits: (host: number) => boolean, score: (host: number) => number): number | undefined {
-    const minI = Math.min(BUCKETS - 1, Math.floor(demandCpu * this.scaleCpu));
-    const minJ = Math.min(BUCKETS - 1, Math.floor(demandMemory * this.scaleMemory));
+    const minI = bucketIndex(demandCpu * this.scaleCpu);
+    const minJ = bucketIndex(demandMemory * this.scaleMemory);
     let best: number | undefined;
     let bestScore = Number.POSITIVE_INFINITY;
     let stopAfter = Number.POSITIVE_INFINITY;
-    for (let s = minI + minJ; s <= 2 * (BUCKETS - 1) && s <= stopAfter; s++) {
-      const fromI = Math.max(minI, s - (BUCKETS - 1));
-      const toI = Math.min(BUCKETS - 1, s - minJ);
-      for (let i = fromI; i <= toI; i++) {
-        const bucket = this.buckets[i * BUCKETS + (s - i)] as Set<number>;
-        if (bucket.size === 0) continue;
-        for (const host of bucket) {
+    for (let s = this.nextDiagonal(minI, minJ, minI + minJ); s >= 0 && s <= stopAfter; s = this.nextDiagonal(minI, minJ, s + 1)) {
+      for (let i = minI; i < BUCKETS; i++) {
+        const j = s - i;
+        if (j < minJ) break;
+        if (j >= BUCKETS || !this.isOccupied(i, j)) continue;
+        for (const host of this.buckets[i * BUCKETS + j] as Set<number>) {
           if (!fits(host)) continue;
           const value = score(host);
           if (value < bestScore || (value === bestScore && best !== undefined && host < best)) {
@@ -86,14 +95,60 @@ export class DestinationIndex {
     return best;
   }
 
+  /** The smallest diagonal i + j >= from holding an occupied bucket with i >= minI, j >= minJ; -1 if none. */
+  private nextDiagonal(minI: number, minJ: number, from: number): number {
+    let bestS = -1;
+    for (let i = minI; i < BUCKETS; i++) {
+      const j = this.firstOccupied(i, Math.max(minJ, from - i));
+      if (j < 0) continue;
+      const s = i + j;
+      if (bestS < 0 || s < bestS) bestS = s;
+      if (bestS === from) break;
+    }
+    return bestS;
+  }
+
+  /** Lowest occupied memory bucket >= from in cpu row i, or -1. */
+  private firstOccupied(i: number, from: number): number {
+    if (from < 32) {
+      const m = (this.lowBits[i] as number) & (~0 << from);
+      if (m !== 0) return lowestBit(m);
+      from = 32;
+    }
+    if (from < BUCKETS) {
+      const m = (this.highBits[i] as number) & (~0 << (from - 32));
+      if (m !== 0) return 32 + lowestBit(m);
+    }
+    return -1;
+  }
+
+  private isOccupied(i: number, j: number): boolean {
+    return j < 32 ? ((this.lowBits[i] as number) & (1 << j)) !== 0 : ((this.highBits[i] as number) & (1 << (j - 32))) !== 0;
+  }
+
+  private setOccupied(b: number, occupied: boolean): void {
+    const i = Math.floor(b / BUCKETS);
+    const j = b % BUCKETS;
+    const bits = j < 32 ? this.lowBits : this.highBits;
+    const bit = 1 << (j < 32 ? j : j - 32);
+    bits[i] = occupied ? (bits[i] as number) | bit : (bits[i] as number) & ~bit;
+  }
+
   private bucketFor(roomCpu: number, roomMemory: number): number {
-    const i = clampBucket(Math.floor(roomCpu * this.scaleCpu));
-    const j = clampBucket(Math.floor(roomMemory * this.scaleMemory));
-    return i * BUCKETS + j;
+    return bucketIndex(roomCpu * this.scaleCpu) * BUCKETS + bucketIndex(roomMemory * this.scaleMemory);
   }
 }
 
-function clampBucket(b: number): number {
-  if (!(b > 0)) return 0;
+/**
+ * Bucket of a room (or demand) given as a share of the largest host: floor(BUCKETS x sqrt(share)).
+ * Monotonic, so a host in a bucket below a demand's bucket cannot fit it.
+ */
+function bucketIndex(share: number): number {
+  if (!(share > 0)) return 0;
+  const b = Math.floor(BUCKETS * Math.sqrt(share));
   return b >= BUCKETS ? BUCKETS - 1 : b;
+}
+
+function lowestBit(mask: number): number {
+  return 31 - Math.clz32(mask & -mask);
 }

@@ -54,13 +54,14 @@ class CyclePlanner {
   private readonly hostsInFlight = new Set<HostId>();
   private readonly poweredOffByUs: ReadonlySet<HostId>;
   private readonly needsAttention: ReadonlySet<HostId>;
-  private readonly underloadedSince: Record<HostId, number> = {};
-  private readonly hostCooldowns: Record<HostId, HostCooldown> = {};
-  private readonly vmCooldowns: Record<VmId, number> = {};
+  private readonly underloadedSince = new Map<HostId, number>();
+  private readonly hostCooldowns = new Map<HostId, HostCooldown>();
+  private readonly vmCooldowns = new Map<VmId, number>();
   private migrationBudget: number;
   private budgetLimited = false;
   private powerOnIds: (string | undefined)[];
   private nextId = 1;
+  private activeCount: number;
 
   constructor(private readonly input: PlanInput) {
     this.policy = input.policy;
@@ -68,6 +69,7 @@ class CyclePlanner {
     this.ws = new Workspace(input.snapshot.hosts, input.snapshot.vms, input.policy, input.nowMs);
     const n = this.ws.hosts.length;
     this.state = this.ws.hosts.map((h) => (h.power === 'off' ? 'off' : h.power === 'on' && h.reachable ? 'active' : 'unknown'));
+    this.activeCount = this.state.filter((s) => s === 'active').length;
     this.frozen = new Array<boolean>(n).fill(false);
     this.managed = this.ws.hosts.map((h) => !h.excluded && !h.maintenance);
     this.overloaded = new Array<boolean>(n).fill(false);
@@ -89,8 +91,8 @@ class CyclePlanner {
       }
     }
     this.migrationBudget = Math.max(0, this.policy.safety.maxMigrationsPerCycle - migrationsInFlight);
-    for (const [vm, until] of Object.entries(input.memory.vmCooldownUntilMs)) if (until > this.now) this.vmCooldowns[vm] = until;
-    for (const [host, cooldown] of Object.entries(input.memory.hostCooldowns)) if (cooldown.untilMs > this.now) this.hostCooldowns[host] = cooldown;
+    for (const [vm, until] of Object.entries(input.memory.vmCooldownUntilMs)) if (until > this.now) this.vmCooldowns.set(vm, until);
+    for (const [host, cooldown] of Object.entries(input.memory.hostCooldowns)) if (cooldown.untilMs > this.now) this.hostCooldowns.set(host, cooldown);
   }
 
   plan(): PlanResult {
@@ -117,7 +119,7 @@ class CyclePlanner {
     const { thresholds, consolidation } = this.policy;
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active') return;
-      if (!this.managed[h] || this.hostsInFlight.has(host.id) || this.hostCooldowns[host.id]?.reason === 'failed') this.frozen[h] = true;
+      if (!this.managed[h] || this.hostsInFlight.has(host.id) || this.hostCooldowns.get(host.id)?.reason === 'failed') this.frozen[h] = true;
       const use = this.ws.observedUse[h] as ResourceVector;
       let over = false;
       let under = true;
@@ -136,7 +138,7 @@ class CyclePlanner {
       }
       this.overloaded[h] = over;
       this.underloaded[h] = under;
-      if (under && this.managed[h]) this.underloadedSince[host.id] = this.input.memory.underloadedSinceMs[host.id] ?? this.now;
+      if (under && this.managed[h]) this.underloadedSince.set(host.id, this.input.memory.underloadedSinceMs[host.id] ?? this.now);
     });
   }
 
@@ -200,7 +202,7 @@ class CyclePlanner {
     }
     const vms = [...(this.ws.vmsOnHost[h] as Set<number>)].map((v) => this.ws.vms[v] as VmSnapshot);
     if (vms.some((vm) => this.vmsInFlight.has(vm.id))) return ['ActionInFlight', 'a VM on it is migrating'];
-    if (vms.some((vm) => this.vmCooldowns[vm.id] !== undefined)) return ['VmCooldown', 'its movable VMs moved recently'];
+    if (vms.some((vm) => this.vmCooldowns.has(vm.id))) return ['VmCooldown', 'its movable VMs moved recently'];
     if (vms.some((vm) => vm.pinned)) return ['PinnedVm', 'its VMs are pinned'];
     return ['OverloadNotRelieved', 'no VM on it uses the overloaded resource'];
   }
@@ -248,8 +250,8 @@ class CyclePlanner {
     const id = this.newId('power-on', host.id);
     this.actions.push({ id, type: 'power-on', host: host.id, reason, expectedReadyAtMs: this.now + host.bootSeconds * 1000, dependsOn: [] });
     this.powerOnIds[h] = id;
-    this.state[h] = 'active';
-    this.hostCooldowns[host.id] = { untilMs: this.now + this.policy.safety.hostCooldownSeconds * 1000, reason: 'woken' };
+    this.setState(h, 'active');
+    this.hostCooldowns.set(host.id, { untilMs: this.now + this.policy.safety.hostCooldownSeconds * 1000, reason: 'woken' });
     this.setVerdict(h, { outcome: 'powering-on', detail: reason === 'Overload' ? 'woken: overloaded hosts need room' : `woken: fewer than ${this.policy.safety.minHostsOn} hosts on` });
     this.ws.destinations.add(h);
     return h;
@@ -301,7 +303,7 @@ class CyclePlanner {
     const out: DrainCandidate[] = [];
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active' || !this.underloaded[h] || !this.managed[h] || this.source[h] || this.verdicts.has(h)) return;
-      const since = this.underloadedSince[host.id] ?? this.now;
+      const since = this.underloadedSince.get(host.id) ?? this.now;
       if (this.now - since < waitMs) {
         const minutes = Math.round((this.now - since) / 60_000);
         this.keep(h, 'NotUnderloadedLongEnough', `underloaded (${this.describeUse(h)}) for ${minutes} min of the ${Math.round(waitMs / 60_000)} min required`);
@@ -337,12 +339,12 @@ class CyclePlanner {
     const host = this.ws.hosts[c.h] as HostSnapshot;
     const use = this.describeUse(c.h);
     if (this.frozen[c.h]) return { reason: this.frozenReason(c.h), detail: `underloaded (${use}) but ${this.frozenText(c.h)}` };
-    const cooldown = this.hostCooldowns[host.id];
+    const cooldown = this.hostCooldowns.get(host.id);
     if (cooldown) return { reason: 'Cooldown', detail: `underloaded (${use}) but ${cooldown.reason} recently; left alone until ${new Date(cooldown.untilMs).toISOString()}` };
     if (this.needsAttention.has(host.id)) return { reason: 'NeedsAttention', detail: 'failed to power on earlier: an operator must clear it before it is powered off again' };
     const pinned = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).pinned);
     if (pinned !== undefined) return { reason: 'PinnedVm', detail: `underloaded (${use}) but VM ${(this.ws.vms[pinned] as VmSnapshot).id} is pinned` };
-    const cooling = c.vms.find((v) => this.vmCooldowns[(this.ws.vms[v] as VmSnapshot).id] !== undefined);
+    const cooling = c.vms.find((v) => this.vmCooldowns.has((this.ws.vms[v] as VmSnapshot).id));
     if (cooling !== undefined) return { reason: 'VmCooldown', detail: `underloaded (${use}) but VM ${(this.ws.vms[cooling] as VmSnapshot).id} moved recently` };
     const flying = c.vms.find((v) => this.vmsInFlight.has((this.ws.vms[v] as VmSnapshot).id));
     if (flying !== undefined) return { reason: 'ActionInFlight', detail: `VM ${(this.ws.vms[flying] as VmSnapshot).id} is migrating` };
@@ -416,10 +418,10 @@ class CyclePlanner {
     // Commit: the moves are already in the workspace; record them as actions.
     const migrationIds = placed.map(({ v, to }) => this.recordMigration(v, c.h, to, 'consolidate', []));
     this.source[c.h] = true;
-    this.state[c.h] = 'off';
+    this.setState(c.h, 'off');
     this.actions.push({ id: this.newId('power-off', host.id), type: 'power-off', host: host.id, estimatedSavingWatts: round(savingWatts), dependsOn: migrationIds });
-    this.hostCooldowns[host.id] = { untilMs: this.now + this.policy.safety.hostCooldownSeconds * 1000, reason: 'drained' };
-    delete this.underloadedSince[host.id];
+    this.hostCooldowns.set(host.id, { untilMs: this.now + this.policy.safety.hostCooldownSeconds * 1000, reason: 'drained' });
+    this.underloadedSince.delete(host.id);
     const destinations = [...new Set(placed.map((p) => (this.ws.hosts[p.to] as HostSnapshot).id))].sort(compareIds);
     this.setVerdict(c.h, {
       outcome: 'draining',
@@ -516,14 +518,14 @@ class CyclePlanner {
     this.movedVms.add(v);
     this.migrationBudget--;
     this.receives[to] = true;
-    delete this.underloadedSince[toId];
-    this.vmCooldowns[vm.id] = this.now + this.policy.safety.vmCooldownSeconds * 1000;
+    this.underloadedSince.delete(toId);
+    this.vmCooldowns.set(vm.id, this.now + this.policy.safety.vmCooldownSeconds * 1000);
     return id;
   }
 
   private isMovable(v: number): boolean {
     const vm = this.ws.vms[v] as VmSnapshot;
-    return !vm.pinned && !this.movedVms.has(v) && this.vmCooldowns[vm.id] === undefined && !this.vmsInFlight.has(vm.id);
+    return !vm.pinned && !this.movedVms.has(v) && !this.vmCooldowns.has(vm.id) && !this.vmsInFlight.has(vm.id);
   }
 
   /** Moving v lowers a resource on which h is above target. */
@@ -566,9 +568,13 @@ class CyclePlanner {
    * minHostsOn must hold even if they are in fact down.
    */
   private countActiveAfterPlan(): number {
-    let n = 0;
-    for (const s of this.state) if (s === 'active') n++;
-    return n;
+    return this.activeCount;
+  }
+
+  private setState(h: number, state: HostState): void {
+    if (this.state[h] === 'active') this.activeCount--;
+    if (state === 'active') this.activeCount++;
+    this.state[h] = state;
   }
 
   private inAnyWindow(expressions: readonly string[]): boolean {
@@ -639,9 +645,9 @@ class CyclePlanner {
   private result(activeBefore: number): PlanResult {
     const verdicts = this.ws.hosts.map((_, h) => this.verdicts.get(h) as HostVerdict);
     const memory: PlannerMemory = {
-      underloadedSinceMs: this.underloadedSince,
-      hostCooldowns: this.hostCooldowns,
-      vmCooldownUntilMs: this.vmCooldowns,
+      underloadedSinceMs: sortedRecord(this.underloadedSince),
+      hostCooldowns: sortedRecord(this.hostCooldowns),
+      vmCooldownUntilMs: sortedRecord(this.vmCooldowns),
     };
     let migrations = 0;
     let powerOffs = 0;
@@ -675,6 +681,13 @@ class CyclePlanner {
       },
     };
   }
+}
+
+/** A plain object with keys in code-point order, so memory compares and serialises the same every time. */
+function sortedRecord<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const key of [...map.keys()].sort(compareIds)) out[key] = map.get(key) as T;
+  return out;
 }
 
 function round(x: number): number {
