@@ -68,9 +68,8 @@ interface HostRuntime {
   readonly vms: number[];
   /** VMs migrating in (also in vms). */
   readonly incoming: number[];
+  /** Changes only at update times, after the update: during accrual it is the state of the segment. */
   power: HostPowerState;
-  /** Power state during the segment that started at the last update (drives its energy). */
-  segmentPower: HostPowerState;
   utilCpu: number;
   prevUtilCpu: number;
   requestedCpu: number;
@@ -117,7 +116,14 @@ interface VmRuntime {
 interface PendingMigration {
   readonly vm: number;
   readonly to: number;
+  readonly options: StartMigrationOptions;
+}
+
+export interface StartMigrationOptions {
+  /** Told when the migration ends or is cancelled (the simulated hypervisor resolves its promise there). */
   readonly listener?: MigrationListener;
+  /** Caps the migration speed (MiB/s); 0 or absent = the setup's speed. */
+  readonly bandwidthMiBps?: number;
 }
 
 export interface MigrationListener {
@@ -201,7 +207,6 @@ export class SimulatedDatacenter {
         vms: [],
         incoming: [],
         power: 'on',
-        segmentPower: 'on',
         utilCpu: 0,
         prevUtilCpu: 0,
         requestedCpu: 0,
@@ -294,10 +299,12 @@ export class SimulatedDatacenter {
    * the CPU already allocated to VMs created on the host, the power before is the measured one (0 at
    * time 0), so an empty host always looks cheapest and VMs spread out one per host, best type first.
    * (Its overload check cannot reject anything at creation: VMs already created request nothing yet.)
+   * Both reserve the VM's provisioned memory, whatever the setup's admission rule afterwards.
    * VMs that fit nowhere are left out and counted.
    */
   placeInitial(mode: InitialPlacement): void {
     const available = this.hosts.map((h) => h.spec.cpu);
+    const memoryFree = this.hosts.map((h) => h.spec.memoryMiB);
     for (const vm of this.vms) {
       const cpu = vm.spec.cpu;
       const perCore = vm.spec.vcpus > 0 ? cpu / vm.spec.vcpus : 0;
@@ -305,7 +312,8 @@ export class SimulatedDatacenter {
       let minPowerDiff = Number.MAX_VALUE;
       for (const host of this.hosts) {
         const free = available[host.index] ?? 0;
-        if (host.spec.cpuPerCore < perCore || free < cpu || !this.memoryFits(host, vm.spec.memoryMiB)) continue;
+        const memory = Math.min(vm.spec.memoryMiB, host.spec.memoryMiB);
+        if (host.spec.cpuPerCore < perCore || free < cpu || (memoryFree[host.index] ?? 0) < memory) continue;
         if (mode === 'first-fit') {
           chosen = host.index;
           break;
@@ -324,6 +332,7 @@ export class SimulatedDatacenter {
         continue;
       }
       available[host.index] = (available[host.index] ?? 0) - cpu;
+      memoryFree[host.index] = (memoryFree[host.index] ?? 0) - vm.spec.memoryMiB;
       host.vms.push(vm.index);
       vm.reservedMiB = this.setup.memoryAdmission === 'overcommit' ? 0 : vm.spec.memoryMiB;
       host.memoryReservedMiB += vm.reservedMiB;
@@ -334,7 +343,6 @@ export class SimulatedDatacenter {
       for (const host of this.hosts) {
         if (host.vms.length === 0) {
           host.power = 'off';
-          host.segmentPower = 'off';
         }
       }
     }
@@ -355,7 +363,6 @@ export class SimulatedDatacenter {
     }
     for (const host of this.hosts) this.computeHost(host, t);
     if (accrue && dt > 0) this.accrueEnergy(dt);
-    for (const host of this.hosts) host.segmentPower = host.power;
     this.lastUpdateSeconds = t;
     if (this.setup.zeroDemandEndsVm) this.removeFinishedVms();
   }
@@ -470,13 +477,13 @@ export class SimulatedDatacenter {
         joules += powerAt(model, 1) * dt;
         continue;
       }
-      if (this.setup.idleHostsAreOff || host.segmentPower === 'on') {
+      if (this.setup.idleHostsAreOff || host.power === 'on') {
         const from = this.utilisation(host.prevUtilCpu, host.spec.cpu);
         const to = this.utilisation(host.utilCpu, host.spec.cpu);
         if (this.setup.idleHostsAreOff && from === 0) continue;
         const fromWatts = powerAt(model, from);
         joules += (fromWatts + (powerAt(model, to) - fromWatts) / 2) * dt;
-      } else if (host.segmentPower === 'booting') {
+      } else if (host.power === 'booting') {
         joules += host.spec.bootWatts * dt;
       } else {
         joules += host.spec.offWatts * dt;
@@ -516,7 +523,8 @@ export class SimulatedDatacenter {
    * on (CloudSim does this when a host that just received a VM is then emptied in the same decision):
    * it ends on the last destination and every leg counts as a migration.
    */
-  startMigration(vmId: VmId, fromId: HostId, toId: HostId, listener?: MigrationListener): RejectReason | undefined {
+  startMigration(vmId: VmId, fromId: HostId, toId: HostId, options: StartMigrationOptions = {}): RejectReason | undefined {
+    const { listener } = options;
     const vmIndex = this.vmIndex.get(vmId);
     if (vmIndex === undefined) return this.reject('unknown-vm');
     const vm = this.vm(vmIndex);
@@ -531,7 +539,7 @@ export class SimulatedDatacenter {
     if (target.incoming.includes(vmIndex)) return this.reject('already-migrating-to-target');
     if (!this.setup.idleHostsAreOff && target.power !== 'on') {
       if (target.power === 'booting') {
-        target.waitingMigrations.push(listener === undefined ? { vm: vmIndex, to } : { vm: vmIndex, to, listener });
+        target.waitingMigrations.push({ vm: vmIndex, to, options });
         return undefined;
       }
       return this.reject('target-off');
@@ -545,7 +553,9 @@ export class SimulatedDatacenter {
     vm.migrating++;
     this.migrations++;
     const now = this.lastUpdateSeconds;
-    const duration = vm.spec.memoryMiB / this.setup.migrationMiBps;
+    const cap = options.bandwidthMiBps ?? 0;
+    const speed = cap > 0 ? Math.min(cap, this.setup.migrationMiBps) : this.setup.migrationMiBps;
+    const duration = vm.spec.memoryMiB / speed;
     this.enqueue({
       timeSeconds: now + duration,
       seq: this.seq++,
@@ -657,9 +667,9 @@ export class SimulatedDatacenter {
         const vm = this.vm(pending.vm);
         const from = this.hosts[vm.host]?.spec.id;
         const reason =
-          from === undefined ? this.reject('vm-gone') : this.startMigration(vm.spec.id, from, host.spec.id, pending.listener);
-        if (reason !== undefined && pending.listener !== undefined) {
-          pending.listener.cancelled(
+          from === undefined ? this.reject('vm-gone') : this.startMigration(vm.spec.id, from, host.spec.id, pending.options);
+        if (reason !== undefined && pending.options.listener !== undefined) {
+          pending.options.listener.cancelled(
             { vm: vm.spec.id, from: '', to: host.spec.id, startedAtSeconds: event.timeSeconds, endsAtSeconds: event.timeSeconds },
             reason,
           );
@@ -731,8 +741,7 @@ export class SimulatedDatacenter {
     const atMs = this.nowMs;
     let off = 0;
     for (const host of this.hosts) {
-      const memory = this.setup.memoryAdmission === 'overcommit' ? host.memoryUsedMiB : host.memoryReservedMiB;
-      pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory } }, this.historyLength);
+      pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory: host.memoryUsedMiB } }, this.historyLength);
       if (this.isOff(host)) off++;
     }
     this.hostsPoweredOffPeak = Math.max(this.hostsPoweredOffPeak, off);
@@ -769,8 +778,8 @@ export class SimulatedDatacenter {
   /**
    * A read-only ClusterSnapshot of now. Hosts in id order; VMs grouped by host in the host's own
    * order (CloudSim's vmList order, which its algorithms depend on for ties). Host samples are the
-   * CPU the host delivers (CloudSim's utilizationMips) and memory reserved (or used, with
-   * 'overcommit'); VM samples are CPU demand and memory in use. Under idleHostsAreOff an empty host
+   * CPU the host delivers (CloudSim's utilizationMips) and the memory its VMs use (VMs migrating in
+   * included); VM samples are CPU demand and memory in use. Under idleHostsAreOff an empty host
    * reads 'off' with a zero boot time.
    */
   snapshot(): ClusterSnapshot {
@@ -880,16 +889,18 @@ export class SimulatedDatacenter {
       power: host.power,
       vanished: host.vanished,
       cpuUsed: host.utilCpu,
-      memoryUsedMiB: this.setup.memoryAdmission === 'overcommit' ? host.memoryUsedMiB : host.memoryReservedMiB,
+      memoryUsedMiB: host.memoryUsedMiB,
       powerWatts: this.hostWatts(host),
       vms: host.vms.map((v) => {
         const vm = this.vm(v);
+        const incoming = host.incoming.includes(v);
         return {
           id: vm.spec.id,
           spec: vm.spec,
-          incoming: host.incoming.includes(v),
+          incoming,
           migrating: vm.migrating > 0,
-          cpuUsed: vm.allocCpu,
+          // A VM migrating in runs at its source; here it only holds a reservation.
+          cpuUsed: incoming ? 0 : vm.allocCpu,
           memoryUsedMiB: vm.memoryUseMiB,
         };
       }),
