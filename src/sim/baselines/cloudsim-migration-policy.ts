@@ -69,6 +69,9 @@ class Planning {
   /** LR: per VM, its last LR_WINDOW samples newest first, and its last non-zero history index. */
   private readonly recent: Float64Array;
   private readonly lastNonZero: Int32Array;
+  /** Scratch buffers of the LR test (reused: it runs for every candidate destination). */
+  private readonly window = new Float64Array(LR_WINDOW);
+  private readonly oldestFirst = new Float64Array(LR_WINDOW);
 
   constructor(input: SimulationInput, detector: OverloadDetector) {
     this.detector = detector;
@@ -251,7 +254,7 @@ class Planning {
   private isOverloaded(h: number, extra: number): boolean {
     const detector = this.detector;
     if (detector.kind === 'thr') return this.requestedRatio(h, extra) > detector.threshold;
-    const window = new Float64Array(LR_WINDOW);
+    const window = this.window.fill(0);
     let lastNonZero = -1;
     let maxMemory = Number.NEGATIVE_INFINITY;
     const hostCpu = this.capacity[h] ?? 1;
@@ -266,7 +269,7 @@ class Planning {
     // MathUtil.trimZeroTail keeps at least one value: the history is long enough only with a
     // non-zero value at index LR_WINDOW - 1 or later.
     if (lastNonZero + 1 < LR_WINDOW) return this.requestedRatio(h, extra) > detector.fallbackThreshold;
-    const oldestFirst = new Float64Array(LR_WINDOW);
+    const oldestFirst = this.oldestFirst;
     for (let i = 0; i < LR_WINDOW; i++) oldestFirst[i] = window[LR_WINDOW - 1 - i] ?? 0;
     const fit = simpleRegression(oldestFirst);
     if (fit === undefined) return this.requestedRatio(h, extra) > detector.fallbackThreshold;
