@@ -1,0 +1,205 @@
+import { request } from 'node:http';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConsolidatorError } from '../../../src/errors.js';
+import { MAX_BODY_BYTES, parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
+import type { HealthReport, HttpServerOptions, RunningHttpServer } from '../../../src/observability/http-server.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import { ConsolidatorMetrics } from '../../../src/observability/metrics.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** One HTTP request with node:http (no keep-alive agent, so nothing outlives the test). */
+function call(server: RunningHttpServer, method: string, path: string, body?: string | Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: server.address.host, port: server.address.port, method, path, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) {
+      req.setHeader('Content-Type', 'application/json');
+      req.end(body);
+    } else req.end();
+  });
+}
+
+const running: RunningHttpServer[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.close()));
+});
+
+async function start(overrides: Partial<HttpServerOptions> = {}): Promise<{ server: RunningHttpServer; metrics: ConsolidatorMetrics }> {
+  const registry = new Registry();
+  const metrics = new ConsolidatorMetrics({ registry, version: '1.2.3' });
+  const server = await startHttpServer({
+    listen: '127.0.0.1:0',
+    registry,
+    health: () => ({ healthy: true, lastSuccessfulCycleMs: 1_700_000_000_000 }),
+    status: () => ({ mode: 'dry-run', hosts: 3 }),
+    logger: silentLogger,
+    ...overrides,
+  });
+  running.push(server);
+  return { server, metrics };
+}
+
+describe('parseListenAddress', () => {
+  it.each([
+    ['127.0.0.1:9464', { host: '127.0.0.1', port: 9464 }],
+    ['[::1]:9464', { host: '::1', port: 9464 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+  ])('parses %s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it.each(['9464', '127.0.0.1', '::1:9464', '127.0.0.1:65536', 'host:port', ''])('refuses %j', (text) => {
+    expect(() => parseListenAddress(text)).toThrow(ConsolidatorError);
+  });
+});
+
+describe('the HTTP server', () => {
+  it('listens on the loopback address it was given, on a free port for port 0', async () => {
+    const { server } = await start();
+    expect(server.address.host).toBe('127.0.0.1');
+    expect(server.address.port).toBeGreaterThan(0);
+  });
+
+  it('listens on IPv6 loopback given as [::1]:port', async () => {
+    const { server } = await start({ listen: '[::1]:0' });
+    expect(server.address.host).toBe('::1');
+    expect((await call(server, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('serves /metrics from the registry with the Prometheus content type', async () => {
+    const { server, metrics } = await start();
+    metrics.setHostStates({ on: 4, off: 2, unknown: 0, maintenance: 1 });
+    const reply = await call(server, 'GET', '/metrics');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(reply.text).toContain('consolidator_hosts{state="on"} 4');
+    expect(reply.text).toContain('consolidator_info{version="1.2.3"} 1');
+    // A query string does not change the path.
+    expect((await call(server, 'GET', '/metrics?name[]=x')).status).toBe(200);
+  });
+
+  it('answers /healthz with 200 and the report when healthy', async () => {
+    const { server } = await start();
+    const reply = await call(server, 'GET', '/healthz');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(reply.text)).toEqual({ healthy: true, lastSuccessfulCycleMs: 1_700_000_000_000 });
+  });
+
+  it('answers /healthz with 503 when the health callback says the cycles are stale, asking it on every request', async () => {
+    let report: HealthReport = { healthy: false, reason: 'no successful cycle for 3 schedule intervals' };
+    const { server } = await start({ health: () => report });
+    const stale = await call(server, 'GET', '/healthz');
+    expect(stale.status).toBe(503);
+    expect(JSON.parse(stale.text)).toEqual({ healthy: false, reason: 'no successful cycle for 3 schedule intervals' });
+    report = { healthy: true };
+    expect((await call(server, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('serves /status as JSON from the callback', async () => {
+    const { server } = await start();
+    const reply = await call(server, 'GET', '/status');
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.text)).toEqual({ mode: 'dry-run', hosts: 3 });
+  });
+
+  it('answers 404 for unknown paths and 405 (with Allow) for other methods on its own paths', async () => {
+    const { server } = await start();
+    expect((await call(server, 'GET', '/')).status).toBe(404);
+    expect((await call(server, 'GET', '/metricsx')).status).toBe(404);
+    const post = await call(server, 'POST', '/metrics', '{}');
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    expect((await call(server, 'DELETE', '/healthz')).status).toBe(405);
+    const head = await call(server, 'HEAD', '/healthz');
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+  });
+
+  it('answers 500 without details when a callback throws, and keeps serving', async () => {
+    const { server } = await start({
+      status: () => {
+        throw new Error('secret internals');
+      },
+    });
+    const reply = await call(server, 'GET', '/status');
+    expect(reply.status).toBe(500);
+    expect(reply.text).not.toContain('secret internals');
+    expect((await call(server, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('passes the method and the parsed JSON body to an added route, and sends its answer', async () => {
+    const seen: unknown[] = [];
+    const { server } = await start({
+      routes: {
+        '/drain': async (req) => {
+          seen.push(req);
+          if (req.method !== 'POST') return { status: 405, body: { error: 'POST only' } };
+          return { status: 202, body: { accepted: req.body } };
+        },
+      },
+    });
+    const reply = await call(server, 'POST', '/drain', JSON.stringify({ host: 'kvm-01' }));
+    expect(reply.status).toBe(202);
+    expect(JSON.parse(reply.text)).toEqual({ accepted: { host: 'kvm-01' } });
+    expect((await call(server, 'GET', '/drain')).status).toBe(405);
+    expect(seen).toEqual([
+      { method: 'POST', body: { host: 'kvm-01' } },
+      { method: 'GET', body: undefined },
+    ]);
+  });
+
+  it('refuses a body that is not JSON (400) or larger than 64 KiB (413), without calling the route', async () => {
+    let calls = 0;
+    const { server } = await start({
+      routes: {
+        '/wake': async () => {
+          calls += 1;
+          return { status: 200, body: {} };
+        },
+      },
+    });
+    expect((await call(server, 'POST', '/wake', '{not json')).status).toBe(400);
+    expect((await call(server, 'POST', '/wake', Buffer.alloc(MAX_BODY_BYTES + 1, 0x20))).status).toBe(413);
+    expect((await call(server, 'POST', '/wake', Buffer.alloc(MAX_BODY_BYTES, 0x20))).status).toBe(200);
+    expect(calls).toBe(1);
+  });
+
+  it('refuses routes that would shadow its own paths', async () => {
+    const handler = async () => ({ status: 200, body: null });
+    await expect(start({ routes: { '/metrics': handler } })).rejects.toThrow(/reserved/);
+    await expect(start({ routes: { drain: handler } })).rejects.toThrow(/absolute path/);
+  });
+
+  it('reports a port that is taken as a ConsolidatorError', async () => {
+    const { server } = await start();
+    await expect(start({ listen: `127.0.0.1:${server.address.port}` })).rejects.toThrow(/cannot listen on 127\.0\.0\.1:\d+/);
+  });
+
+  it('closes promptly even while a client holds a keep-alive connection', async () => {
+    const { server } = await start();
+    const keepAlive = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: server.address.port, path: '/healthz', headers: { Connection: 'keep-alive' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(keepAlive).toBe(200);
+    const started = Date.now();
+    await running.splice(0)[0]?.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
