@@ -48,6 +48,10 @@ export interface MigrationProgress {
   readonly dataRemainingMiB?: number;
   readonly dataTotalMiB?: number;
   readonly memoryBandwidthMiBps?: number;
+  /** Pre-copy pass number (1 = the first full pass over memory). */
+  readonly iteration?: number;
+  /** How hard auto-converge throttles the guest's vCPUs right now, percent (0 or absent = not at all). */
+  readonly autoConvergeThrottlePercent?: number;
   /** What was applied so far beyond plain pre-copy: 'postcopy', 'paused', ... */
   readonly phase: 'precopy' | 'postcopy' | 'paused' | 'aborting';
 }
