@@ -6,14 +6,20 @@ export interface GuestSpec {
   readonly vcpus?: number;
   /** An option ROM SeaBIOS runs at boot (see dirty-rom.ts); without one the guest idles. */
   readonly optionRom?: string;
+  /** A file QEMU copies into guest RAM at 16 MiB at boot (random bytes: pages a migration must really send). */
+  readonly fillFile?: string;
   /** Adds <consolidator:pinned/> to the domain's metadata. */
   readonly pinned?: boolean;
 }
 
+const FILL_ADDRESS = '0x1000000';
 const PINNED_NAMESPACE = 'https://consolidator.dev/xmlns/1';
 
 export function domainXml(spec: GuestSpec, accel: 'qemu' | 'kvm'): string {
-  const qemuArgs = spec.optionRom ? ['-option-rom', spec.optionRom] : [];
+  const qemuArgs = [
+    ...(spec.optionRom ? ['-option-rom', spec.optionRom] : []),
+    ...(spec.fillFile ? ['-device', `loader,file=${spec.fillFile},addr=${FILL_ADDRESS},force-raw=on`] : []),
+  ];
   return `<domain type='${accel}'${qemuArgs.length > 0 ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : ''}>
   <name>${spec.name}</name>
   <memory unit='MiB'>${spec.memoryMiB}</memory>

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -168,6 +169,13 @@ export class Lab {
   async writeDirtyRom(name: string, options: DirtyRomOptions): Promise<string> {
     const file = join(this.sharedDir, `${name}.rom`);
     await writeFile(file, dirtyRom(options));
+    return file;
+  }
+
+  /** Writes `mib` MiB of random bytes into the shared folder and returns its path (for GuestSpec.fillFile). */
+  async writeFillFile(name: string, mib: number): Promise<string> {
+    const file = join(this.sharedDir, `${name}.fill`);
+    await writeFile(file, randomBytes(mib * 1024 * 1024));
     return file;
   }
 
