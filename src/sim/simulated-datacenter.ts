@@ -582,7 +582,7 @@ export class SimulatedDatacenter {
     if (vmIndex === undefined) return false;
     const at = this.events.findIndex((e) => e.kind === 'migration' && e.vm === vmIndex);
     const event = this.events[at];
-    if (event === undefined) return false;
+    if (event === undefined) return this.cancelWaitingMigration(vmIndex, reason);
     this.events.splice(at, 1);
     const target = this.host(event.host);
     const vm = this.vm(vmIndex);
@@ -595,6 +595,24 @@ export class SimulatedDatacenter {
     this.flushRecompute();
     event.listener?.cancelled(this.describe(event), reason);
     return true;
+  }
+
+  /** Drops a migration still waiting for its destination to boot. */
+  private cancelWaitingMigration(vmIndex: number, reason: string): boolean {
+    for (const host of this.hosts) {
+      const at = host.waitingMigrations.findIndex((p) => p.vm === vmIndex);
+      const pending = host.waitingMigrations[at];
+      if (pending === undefined) continue;
+      host.waitingMigrations.splice(at, 1);
+      const vm = this.vm(vmIndex);
+      const now = this.lastUpdateSeconds;
+      pending.options.listener?.cancelled(
+        { vm: vm.spec.id, from: this.hosts[vm.host]?.spec.id ?? '', to: host.spec.id, startedAtSeconds: now, endsAtSeconds: now },
+        reason,
+      );
+      return true;
+    }
+    return false;
   }
 
   /** Powers a host off now. Only an empty host: otherwise 'not-empty' (deferred if all its VMs are leaving). */

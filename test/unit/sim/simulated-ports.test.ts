@@ -105,6 +105,22 @@ describe('SimulatedHypervisor', () => {
     expect(datacenter.vmHost('v1')).toBe('h0');
   });
 
+  it('a migration onto a booting host starts after the boot, and can be aborted while it waits', async () => {
+    const { datacenter, hypervisor, power } = world();
+    await power.powerOn('h2', signal);
+    const controller = new AbortController();
+    const waiting = rejection(hypervisor.migrate('v0', 'h0', 'h2', OPTIONS, controller.signal));
+    controller.abort();
+    expect(isConsolidatorError(await waiting, 'ABORTED')).toBe(true);
+    const migration = hypervisor.migrate('v1', 'h0', 'h2', OPTIONS, signal);
+    datacenter.advanceTo(365);
+    expect(datacenter.vmHost('v1')).toBe('h0'); // booted at 360, migrating until 370
+    datacenter.advanceTo(371);
+    await expect(migration).resolves.toEqual({ durationMs: 10_000, state: 'running' });
+    expect(datacenter.vmHost('v1')).toBe('h2');
+    expect(datacenter.vmHost('v0')).toBe('h0');
+  });
+
   it('a migration longer than its timeout fails with MIGRATION_TIMEOUT', async () => {
     const { datacenter, hypervisor } = world();
     const migration = rejection(hypervisor.migrate('v1', 'h0', 'h1', { ...OPTIONS, timeoutMs: 5_000 }, signal));
