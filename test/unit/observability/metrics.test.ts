@@ -23,7 +23,7 @@ async function valueOf(registry: Registry, name: string, labels: Record<string, 
   return found?.value;
 }
 
-async function seriesOf(registry: Registry, name: string): Promise<Record<string, string | number>[]> {
+async function seriesOf(registry: Registry, name: string): Promise<Record<string, string | number | undefined>[]> {
   const metric = registry.getSingleMetric(name);
   if (metric === undefined) throw new Error(`no metric ${name}`);
   return (await metric.get()).values.map((v) => ({ ...v.labels }));
