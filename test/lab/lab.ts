@@ -59,6 +59,9 @@ const KILL_ROUNDS = 50;
 const QEMU_CAPS_CACHE = join(tmpdir(), 'consolidator-lab-qemu-caps');
 
 const liveLabs = new Set<Lab>();
+/** Labs started by this process so far (part of the id) and the subnets they hold. */
+let labCounter = 0;
+const reservedOctets = new Set<number>();
 let exitHookInstalled = false;
 
 export class Lab {
@@ -81,9 +84,11 @@ export class Lab {
   static async start(options: LabOptions): Promise<Lab> {
     if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, libvirtd)');
     await sweepStaleLabs();
-    const id = `cl${process.pid.toString(36)}${(liveLabs.size + Date.now()).toString(36).slice(-2)}`;
+    labCounter++;
+    const id = `cl${process.pid.toString(36)}${labCounter.toString(36)}`;
     const dir = join(tmpdir(), `${LAB_PREFIX}${id}`);
     const octet = options.subnetOctet ?? (await freeSubnetOctet());
+    reservedOctets.add(octet);
     const lab = new Lab(id, dir, octet, options);
     liveLabs.add(lab);
     installExitHook();
@@ -256,6 +261,7 @@ export class Lab {
     await runLocal('ip', ['link', 'del', this.bridge]);
     await rm(this.dir, { recursive: true, force: true });
     liveLabs.delete(this);
+    reservedOctets.delete(this.subnetOctet);
   }
 
   /** Synchronous teardown for process exit: kills and deletes without waiting for anything else. */
@@ -553,7 +559,7 @@ async function freeSubnetOctet(): Promise<number> {
   const first = 100 + (process.pid % 100);
   for (let i = 0; i < 150; i++) {
     const octet = 100 + ((first - 100 + i) % 150);
-    if (!used.includes(` ${SUBNET_BASE}.${octet}.`)) return octet;
+    if (!used.includes(` ${SUBNET_BASE}.${octet}.`) && !reservedOctets.has(octet)) return octet;
   }
   throw new Error('lab: no free 10.250.X.0/24 subnet');
 }

@@ -84,7 +84,7 @@ interface HostSample {
  * then ONE virsh process for the versions, `domstats --raw` and every domain's metadata. Domain
  * UUIDs come from virsh itself and are hexadecimal, so they are safe inside virsh's command line.
  */
-function observeScript(readPinnedMetadata: boolean): string {
+export function observeScript(readPinnedMetadata: boolean): string {
   const m = SECTION_MARKER;
   const metadata = readPinnedMetadata
     ? `for u in $(printf '%s\\n' "$list" | cut -d' ' -f1); do cmds="$cmds; echo ${m} metadata $u; metadata $u --uri ${METADATA_NAMESPACE}"; done`

@@ -1,0 +1,245 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CommandRunner, ExecResult, RunOptions } from '../../../../src/drivers/exec/command-runner.js';
+import type { MigrateOptions, MigrationProgress } from '../../../../src/drivers/hypervisor/hypervisor-driver.js';
+import { VirshHypervisor } from '../../../../src/drivers/hypervisor/virsh-hypervisor.js';
+import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
+import { silentLogger } from '../../../../src/observability/logger.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/virsh', name), 'utf8');
+const ok = (stdout: string, stderr = ''): ExecResult => ({ stdout, stderr, exitCode: 0 });
+const fail = (stderr: string): ExecResult => ({ stdout: '', stderr, exitCode: 1 });
+
+type Handler = (host: string, argv: readonly string[], options: RunOptions) => ExecResult | Promise<ExecResult>;
+
+/** A CommandRunner that answers from a script, and records every call. */
+class FakeCommandRunner implements CommandRunner {
+  readonly calls: { host: string; argv: readonly string[] }[] = [];
+  constructor(private readonly handler: Handler) {}
+  async run(host: string, argv: readonly string[], options: RunOptions): Promise<ExecResult> {
+    this.calls.push({ host, argv });
+    return this.handler(host, argv, options);
+  }
+  async close(): Promise<void> {}
+  commands(verb: string): { host: string; argv: readonly string[] }[] {
+    return this.calls.filter((c) => c.argv[0] === 'virsh' && c.argv[1] === verb);
+  }
+}
+
+const never = () => new AbortController().signal;
+const fast = { jobPollIntervalMs: 5, abortGraceMs: 500, verifyTimeoutMs: 50 };
+const OPTIONS: MigrateOptions = { bandwidthMiBps: 0, timeoutMs: 10_000, nonConvergence: 'abort', convergenceDeadlineMs: 5_000, persistent: true, undefineSource: true };
+
+describe('VirshHypervisor.inspect over captured observation output', () => {
+  it('parses one pass, then computes deltas on the next', async () => {
+    let pass = 0;
+    const runner = new FakeCommandRunner((_host, argv) => {
+      expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+      pass++;
+      return ok(fixture(pass === 1 ? 'observe.h1.pass1.txt' : 'observe.h1.pass2.txt'), fixture('observe.h1.pass2.stderr.txt'));
+    });
+    const hv = new VirshHypervisor({ runner, logger: silentLogger, now: () => 1_000 });
+    const first = await hv.inspect('h1.lab', never());
+    expect(first).toMatchObject({ host: 'h1.lab', atMs: 1_000, capacity: { cpu: 4, memory: 16384 }, memoryUsedMiB: 3000, versions: { libvirt: '9.0.0', qemu: '7.2.22' } });
+    expect(first.cpuCores).toBeUndefined();
+    expect(first.domains).toEqual([
+      { name: 'web1', state: 'running', vcpus: 1, memoryMiB: 512, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
+      { name: 'db1', state: 'paused', vcpus: 2, memoryMiB: 1024, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
+      { name: 'pinned1', state: 'other', vcpus: 1, memoryMiB: 256, pinnedByMetadata: true },
+    ]);
+    const second = await hv.inspect('h1.lab', never());
+    // The lab advanced the fake /proc/stat by 1.5 busy cores between the passes.
+    expect(second.cpuCores).toBeCloseTo(1.5, 9);
+    const web1 = second.domains.find((d) => d.name === 'web1');
+    expect(web1?.cpuCores).toBeGreaterThanOrEqual(0);
+    expect(runner.calls).toHaveLength(2);
+  });
+
+  it('without metadata reading, nothing is pinned by metadata', async () => {
+    const runner = new FakeCommandRunner(() => ok(fixture('observe.h2.no-metadata.txt')));
+    const hv = new VirshHypervisor({ runner, logger: silentLogger, settings: { readPinnedMetadata: false } });
+    const obs = await hv.inspect('h2.lab', never());
+    expect(obs.capacity).toEqual({ cpu: 8, memory: 32768 });
+    expect(obs.domains).toEqual([]);
+  });
+
+  it('a domain missing from the metadata listing is treated as pinned (it appeared mid-observation)', async () => {
+    const text = fixture('observe.h1.pass1.txt').replace(/^[0-9a-f-]{36} web1\n/m, '');
+    const hv = new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(text)), logger: silentLogger });
+    const obs = await hv.inspect('h1.lab', never());
+    expect(obs.domains.find((d) => d.name === 'web1')?.pinnedByMetadata).toBe(true);
+  });
+
+  it('libvirtd down: COMMAND_FAILED with virsh’s own error', async () => {
+    const runner = new FakeCommandRunner(() => ({ stdout: fixture('observe.h2.libvirtd-down.txt'), stderr: fixture('observe.h2.libvirtd-down.stderr.txt'), exitCode: 1 }));
+    const hv = new VirshHypervisor({ runner, logger: silentLogger });
+    await expect(hv.inspect('h2.lab', never())).rejects.toMatchObject({ code: 'COMMAND_FAILED', message: expect.stringContaining('failed to connect to the hypervisor') });
+  });
+
+  it('refuses an invalid host name before running anything', async () => {
+    const runner = new FakeCommandRunner(() => ok(''));
+    await expect(new VirshHypervisor({ runner, logger: silentLogger }).inspect('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    expect(runner.calls).toHaveLength(0);
+  });
+});
+
+/**
+ * A scripted pair of hosts for migrate(): the VM is on `src` until the migrate command "completes".
+ * `migrate` decides how the migrate command ends; domjobabort resolves a hanging migrate as aborted.
+ */
+function scriptedHosts(opts: { migrate: 'complete' | 'hang' | ((abort: Promise<void>) => Promise<ExecResult>); initial?: 'running' | 'paused'; arrive?: 'running' | 'paused' }) {
+  let location: 'src' | 'dst' = 'src';
+  let sourceState = opts.initial ?? 'running';
+  let signalAbort: () => void = () => undefined;
+  const aborted = new Promise<void>((resolve) => {
+    signalAbort = resolve;
+  });
+  const runner = new FakeCommandRunner(async (host, argv) => {
+    const [, verb] = argv;
+    if (verb === 'domstate') {
+      if ((host === 'src' && location === 'src') || (host === 'dst' && location === 'dst')) {
+        return ok(host === 'src' ? `${sourceState} (user)\n` : `${opts.arrive ?? (opts.initial === 'paused' ? 'paused' : 'running')} (migrated)\n`);
+      }
+      return fail(fixture('domstate-reason.nosuch.stderr.txt'));
+    }
+    if (verb === 'domjobinfo') return location === 'src' ? ok(fixture('domjobinfo.unbounded-autoconverge.txt')) : fail(fixture('domjobinfo.completed-source-gone.stderr.txt'));
+    if (verb === 'domjobabort') {
+      signalAbort();
+      return ok('');
+    }
+    if (verb === 'suspend') {
+      sourceState = 'paused';
+      return ok('');
+    }
+    if (verb === 'resume' || verb === 'migrate-postcopy') return ok('');
+    if (verb === 'migrate') {
+      if (opts.migrate === 'complete') {
+        location = 'dst';
+        return ok('');
+      }
+      if (opts.migrate === 'hang') {
+        await aborted;
+        return fail(fixture('migrate-aborted.stderr.txt'));
+      }
+      const r = await opts.migrate(aborted);
+      if (r.exitCode === 0) location = 'dst';
+      return r;
+    }
+    throw new Error(`unscripted ${argv.join(' ')}`);
+  });
+  return { runner, hv: new VirshHypervisor({ runner, logger: silentLogger, settings: fast }) };
+}
+
+describe('VirshHypervisor.migrate, scripted', () => {
+  it('builds the virsh migrate argv from the options (one quoting path: the runner gets an argv)', async () => {
+    const { runner, hv } = scriptedHosts({ migrate: 'complete' });
+    await hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, bandwidthMiBps: 50, nonConvergence: 'auto-converge' }, never());
+    expect(runner.commands('migrate')[0]?.argv).toEqual([
+      'virsh', 'migrate', '--live', '--persistent', '--undefinesource', '--bandwidth', '50', '--auto-converge', '--domain', 'vm1', '--desturi', 'qemu+ssh://dst/system',
+    ]);
+    const { runner: r2, hv: hv2 } = scriptedHosts({ migrate: 'complete' });
+    await hv2.migrate('vm1', 'src', 'dst', { ...OPTIONS, persistent: false, undefineSource: false, nonConvergence: 'postcopy' }, never());
+    expect(r2.commands('migrate')[0]?.argv).toEqual(['virsh', 'migrate', '--live', '--postcopy', '--domain', 'vm1', '--desturi', 'qemu+ssh://dst/system']);
+  });
+
+  it('resolves with the verified state: running, or paused for a paused VM', async () => {
+    expect(await scriptedHosts({ migrate: 'complete' }).hv.migrate('vm1', 'src', 'dst', OPTIONS, never())).toMatchObject({ state: 'running' });
+    expect(await scriptedHosts({ migrate: 'complete', initial: 'paused' }).hv.migrate('vm1', 'src', 'dst', OPTIONS, never())).toMatchObject({ state: 'paused' });
+  });
+
+  it('a success that cannot be verified is a failure that says where the VM is', async () => {
+    const { hv } = scriptedHosts({ migrate: 'complete', arrive: 'paused' });
+    await expect(hv.migrate('vm1', 'src', 'dst', OPTIONS, never())).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringContaining('VM is absent from src, paused (migrated) on dst'),
+    });
+  });
+
+  it('timeout: domjobabort, then MIGRATION_TIMEOUT naming where the VM runs', async () => {
+    const { runner, hv } = scriptedHosts({ migrate: 'hang' });
+    const progress: MigrationProgress[] = [];
+    const error = await hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, timeoutMs: 40, convergenceDeadlineMs: 10_000 }, never(), (p) => progress.push(p)).catch((e: unknown) => e);
+    expect(isConsolidatorError(error, 'MIGRATION_TIMEOUT')).toBe(true);
+    expect((error as ConsolidatorError).message).toMatch(/not finished after 40 ms, aborted \(operation aborted: job 'migration out' canceled by client\)/);
+    expect((error as ConsolidatorError).message).toContain('VM is running (user) on src, absent from dst');
+    expect((error as ConsolidatorError).details).toMatchObject({ onSource: 'running', onDestination: 'absent' });
+    expect(runner.commands('domjobabort')).toHaveLength(1);
+    expect(progress[0]).toMatchObject({ vm: 'vm1', phase: 'precopy', iteration: 3, autoConvergeThrottlePercent: 20 });
+  });
+
+  it('abort policy: at the deadline, domjobabort and MIGRATION_FAILED (did not converge)', async () => {
+    const { runner, hv } = scriptedHosts({ migrate: 'hang' });
+    await expect(hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, convergenceDeadlineMs: 20 }, never())).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringMatching(/did not converge within 20 ms, aborted per policy/),
+    });
+    expect(runner.commands('domjobabort')).toHaveLength(1);
+  });
+
+  it('pause policy: suspend at the deadline; the VM arrives and runs', async () => {
+    const { runner, hv } = scriptedHosts({
+      migrate: async () => {
+        await new Promise((r) => setTimeout(r, 60));
+        return ok('');
+      },
+      arrive: 'paused',
+    });
+    const result = await hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, nonConvergence: 'pause', convergenceDeadlineMs: 10 }, never());
+    expect(result).toMatchObject({ state: 'running', nonConvergenceApplied: 'pause' });
+    expect(runner.commands('suspend')).toHaveLength(1);
+    expect(runner.commands('resume').map((c) => c.host)).toEqual(['dst']);
+  });
+
+  it('pause policy, failed migration: the guest we paused is resumed on the source', async () => {
+    const { runner, hv } = scriptedHosts({
+      migrate: async () => {
+        await new Promise((r) => setTimeout(r, 60));
+        return fail(fixture('migrate-destination-off.stderr.txt'));
+      },
+    });
+    await expect(hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, nonConvergence: 'pause', convergenceDeadlineMs: 10 }, never())).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringContaining('resumed it on the source'),
+    });
+    expect(runner.commands('resume').map((c) => c.host)).toEqual(['src']);
+  });
+
+  it('postcopy policy: migrate-postcopy at the deadline, never aborted past the timeout', async () => {
+    const { runner, hv } = scriptedHosts({
+      migrate: async () => {
+        await new Promise((r) => setTimeout(r, 80));
+        return ok('');
+      },
+    });
+    const result = await hv.migrate('vm1', 'src', 'dst', { ...OPTIONS, nonConvergence: 'postcopy', convergenceDeadlineMs: 10, timeoutMs: 30 }, never());
+    expect(result).toMatchObject({ state: 'running', nonConvergenceApplied: 'postcopy' });
+    expect(runner.commands('migrate-postcopy')).toHaveLength(1);
+    expect(runner.commands('domjobabort')).toHaveLength(0);
+  });
+
+  it('a dropped SSH session, VM still on the source: MIGRATION_FAILED naming the lost connection and the location', async () => {
+    const { hv } = scriptedHosts({
+      migrate: async () => {
+        throw new ConsolidatorError('SSH_CONNECT', 'connection to src lost while running virsh migrate');
+      },
+    });
+    await expect(hv.migrate('vm1', 'src', 'dst', OPTIONS, never())).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringMatching(/connection to src lost.*VM is running \(user\) on src, absent from dst/),
+    });
+  });
+
+  it('refuses a VM that is not on the source, and one that is shut off, without starting anything', async () => {
+    const runner = new FakeCommandRunner((_h, argv) => (argv[1] === 'domstate' ? fail(fixture('domstate-reason.nosuch.stderr.txt')) : ok('')));
+    const hv = new VirshHypervisor({ runner, logger: silentLogger, settings: fast });
+    await expect(hv.migrate('vm1', 'src', 'dst', OPTIONS, never())).rejects.toMatchObject({ code: 'MIGRATION_FAILED', message: expect.stringContaining('absent from src') });
+    const off = new FakeCommandRunner((_h, argv) => (argv[1] === 'domstate' ? ok(fixture('domstate-reason.off1.txt')) : ok('')));
+    await expect(new VirshHypervisor({ runner: off, logger: silentLogger }).migrate('vm1', 'src', 'dst', OPTIONS, never())).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringContaining('not running or paused'),
+    });
+    expect(runner.commands('migrate')).toHaveLength(0);
+    expect(off.commands('migrate')).toHaveLength(0);
+  });
+});
