@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { ConsolidatorError, ERROR_CODES, isConsolidatorError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -16,6 +16,9 @@ import type { KeepReason } from '../planner/types.js';
  * Label values come from closed sets (host states, action types, keep reasons, error codes) or are
  * host names checked like everywhere else; anything else is a bug and throws. No label ever carries
  * a secret: there is no label that could (no user, address, path or message).
+ *
+ * prom-client's default process metrics are deliberately not registered: three of them
+ * (`nodejs_active_*_total`, gauges with a `_total` suffix) fail `promtool check metrics`.
  *
  * Values are pushed by the cycle's record step (they change once per cycle); the fields stay public
  * and typed for the rare caller that needs prom-client's API directly (timers, `get()` in tests).
@@ -71,8 +74,6 @@ export interface ConsolidatorMetricsOptions {
   readonly registry: Registry;
   /** Exported as `consolidator_info{version}`; `unknown` when not given. */
   readonly version?: string;
-  /** Also register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`) on the registry. */
-  readonly processMetrics?: boolean;
 }
 
 export class ConsolidatorMetrics {
@@ -179,8 +180,6 @@ export class ConsolidatorMetrics {
     for (const type of ACTION_TYPES) this.actionsPlannedTotal.inc({ type }, 0);
     this.estimatedPowerSavedWatts.set(0);
     this.dryRun.set(0);
-
-    if (options.processMetrics === true) collectDefaultMetrics({ register: options.registry });
   }
 
   /** Sets all four host states (a state missing from the last cycle reads 0, not its old value). */

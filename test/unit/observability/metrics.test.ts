@@ -222,13 +222,4 @@ describe('ConsolidatorMetrics', () => {
     expect(await valueOf(registry, 'consolidator_info', { version: '0.1.0' })).toBe(1);
     expect(() => new ConsolidatorMetrics({ registry: new Registry(), version: 'v1 "quoted"' })).toThrow(/label version/);
   });
-
-  it('adds process metrics on the same registry only when asked', async () => {
-    const registry = new Registry();
-    new ConsolidatorMetrics({ registry, processMetrics: true });
-    const text = await registry.metrics();
-    expect(text).toContain('process_cpu_seconds_total');
-    expect(text).toContain('consolidator_info{version="unknown"} 1');
-    expect(await setup().registry.metrics()).not.toContain('process_cpu_seconds_total');
-  });
 });
