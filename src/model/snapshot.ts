@@ -2,7 +2,12 @@ import type { HostId, VmId } from './ids.js';
 import type { ResourceVector } from './resources.js';
 
 export type PowerState = 'on' | 'off' | 'unknown';
-export type VmState = 'running' | 'paused' | 'other';
+/**
+ * running and paused guests hold memory and move with live migration; shutoff is a definition only;
+ * other (crashed, pmsuspended, shutting down) is a guest that still exists but cannot be moved: its
+ * host is never emptied or powered off.
+ */
+export type VmState = 'running' | 'paused' | 'shutoff' | 'other';
 
 /** One observation of use: CPU in cores, memory in MiB, at a wall-clock time in ms. */
 export interface UsageSample {

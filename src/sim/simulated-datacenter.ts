@@ -299,7 +299,8 @@ export class SimulatedDatacenter {
    * the CPU already allocated to VMs created on the host, the power before is the measured one (0 at
    * time 0), so an empty host always looks cheapest and VMs spread out one per host, best type first.
    * (Its overload check cannot reject anything at creation: VMs already created request nothing yet.)
-   * Both reserve the VM's provisioned memory, whatever the setup's admission rule afterwards.
+   * 'as-specified': each VM on its spec's initialHost (tests and demos that need a given spread).
+   * All reserve the VM's provisioned memory, whatever the setup's admission rule afterwards.
    * VMs that fit nowhere are left out and counted.
    */
   placeInitial(mode: InitialPlacement): void {
@@ -310,7 +311,8 @@ export class SimulatedDatacenter {
       const perCore = vm.spec.vcpus > 0 ? cpu / vm.spec.vcpus : 0;
       let chosen = -1;
       let minPowerDiff = Number.MAX_VALUE;
-      for (const host of this.hosts) {
+      if (mode === 'as-specified') chosen = vm.spec.initialHost === undefined ? -1 : (this.hostIndex.get(vm.spec.initialHost) ?? -1);
+      for (const host of mode === 'as-specified' ? [] : this.hosts) {
         const free = available[host.index] ?? 0;
         const memory = Math.min(vm.spec.memoryMiB, host.spec.memoryMiB);
         if (host.spec.cpuPerCore < perCore || free < cpu || (memoryFree[host.index] ?? 0) < memory) continue;

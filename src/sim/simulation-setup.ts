@@ -36,9 +36,11 @@ export interface SimVmSpec {
   readonly cpuTrace: Float64Array;
   /** Memory in use as a fraction of `memoryMiB` (same grid); absent = always all of it. */
   readonly memoryTrace?: Float64Array;
+  /** Where the VM starts, for the 'as-specified' initial placement (tests and demos). */
+  readonly initialHost?: HostId;
 }
 
-export type InitialPlacement = 'power-aware-best-fit' | 'first-fit';
+export type InitialPlacement = 'power-aware-best-fit' | 'first-fit' | 'as-specified';
 
 /**
  * 'reserve': a VM reserves its provisioned memory; placement and migration need that much free.

@@ -1,0 +1,290 @@
+import type { Policy } from '../config/schema.js';
+import type { HypervisorDriver, MigrateOptions } from '../drivers/hypervisor/hypervisor-driver.js';
+import type { PowerDriver } from '../drivers/power/power-driver.js';
+import { waitUntil } from '../drivers/power/wait-until.js';
+import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import { EPSILON, RESOURCES, type ResourceVector } from '../model/resources.js';
+import type { Logger } from '../observability/logger.js';
+import type { Action, MigrateAction, PowerOffAction, PowerOnAction } from '../planner/types.js';
+import type { ActionOutcome, Actuator, ExecutionContext } from './actuator.js';
+import { describe } from './dry-run-actuator.js';
+
+export interface LiveActuatorDeps {
+  readonly hypervisor: HypervisorDriver;
+  /** The supervised power driver (records actions, marks failed power-ons). */
+  readonly power: PowerDriver;
+  /** The policy in force (it may be reloaded between cycles). */
+  readonly policy: () => Policy;
+  readonly logger: Logger;
+  readonly nowMs: () => number;
+  /** How often to ask a woken host's hypervisor whether it answers yet. */
+  readonly bootPollIntervalMs: number;
+  /** Migration progress, for logs and live views. */
+  readonly onMigrationProgress?: (action: MigrateAction, progress: { elapsedMs: number; dataRemainingMiB?: number; phase: string }) => void;
+}
+
+/** Why a step will not run: an expected outcome, not a failure. */
+class Skip {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * Carries out a plan for real, in dependency order, within the policy's limits (enforced again here),
+ * re-checking live state just before each step:
+ * - a migration runs only if the VM is still on its source and its destination still has room under
+ *   target, and the destination passes preflight;
+ * - a host is powered off only when every migration off it succeeded and a fresh query shows no
+ *   domain running or paused on it, and only within minHostsOn and its power budget;
+ * - a host is powered on only if consolidator powered it off, and counts as up only once its
+ *   hypervisor answers.
+ * A failed or skipped step skips every step that depends on it, and its hosts cool down.
+ */
+export class LiveActuator implements Actuator {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: LiveActuatorDeps) {
+    this.log = deps.logger.child({ component: 'actuator' });
+  }
+
+  async execute(actions: readonly Action[], ctx: ExecutionContext): Promise<ActionOutcome[]> {
+    const { safety } = this.deps.policy();
+    const outcomes = new Map<string, ActionOutcome>();
+    const pending = [...actions];
+    const running = new Map<string, Promise<void>>();
+    const migrationsPerHost = new Map<HostId, number>();
+    let migrationsRunning = 0;
+    let migrationsStarted = 0;
+
+    const finish = (outcome: ActionOutcome) => {
+      outcomes.set(outcome.action.id, outcome);
+    };
+    const bump = (a: MigrateAction, delta: number) => {
+      migrationsRunning += delta;
+      for (const h of [a.from, a.to]) migrationsPerHost.set(h, (migrationsPerHost.get(h) ?? 0) + delta);
+    };
+
+    while (pending.length > 0 || running.size > 0) {
+      for (let i = 0; i < pending.length; ) {
+        const action = pending[i] as Action;
+        const failedDep = action.dependsOn.find((d) => {
+          const o = outcomes.get(d);
+          return o !== undefined && o.result !== 'ok';
+        });
+        if (failedDep !== undefined) {
+          pending.splice(i, 1);
+          const reason = `depends on ${failedDep}, which ${outcomes.get(failedDep)?.result}`;
+          await ctx.stepChanged(action, 'skipped', reason);
+          finish({ action, result: 'skipped', reason, durationMs: 0 });
+          continue;
+        }
+        if (ctx.drainSignal.aborted || ctx.signal.aborted) {
+          pending.splice(i, 1);
+          await ctx.stepChanged(action, 'skipped', 'the daemon is stopping');
+          finish({ action, result: 'skipped', reason: 'the daemon is stopping', durationMs: 0 });
+          continue;
+        }
+        const ready = action.dependsOn.every((d) => outcomes.get(d)?.result === 'ok');
+        if (!ready) {
+          i++;
+          continue;
+        }
+        if (action.type === 'migrate') {
+          const busy =
+            migrationsRunning >= safety.maxConcurrentMigrations ||
+            (migrationsPerHost.get(action.from) ?? 0) >= safety.maxConcurrentMigrationsPerHost ||
+            (migrationsPerHost.get(action.to) ?? 0) >= safety.maxConcurrentMigrationsPerHost;
+          if (busy) {
+            i++;
+            continue;
+          }
+          if (migrationsStarted >= safety.maxMigrationsPerCycle) {
+            pending.splice(i, 1);
+            const reason = `maxMigrationsPerCycle (${safety.maxMigrationsPerCycle}) reached`;
+            await ctx.stepChanged(action, 'skipped', reason);
+            finish({ action, result: 'skipped', reason, durationMs: 0 });
+            continue;
+          }
+          migrationsStarted++;
+          bump(action, 1);
+        }
+        pending.splice(i, 1);
+        const started = this.run(action, ctx).then((outcome) => {
+          if (action.type === 'migrate') bump(action, -1);
+          finish(outcome);
+          running.delete(action.id);
+        });
+        running.set(action.id, started);
+      }
+      if (running.size === 0) {
+        // Nothing can start and nothing runs: what is left waits on steps that will never be ok.
+        for (const action of pending.splice(0)) {
+          await ctx.stepChanged(action, 'skipped', 'its dependencies did not complete');
+          finish({ action, result: 'skipped', reason: 'its dependencies did not complete', durationMs: 0 });
+        }
+        break;
+      }
+      await Promise.race(running.values());
+    }
+    return actions.map((a) => outcomes.get(a.id) as ActionOutcome);
+  }
+
+  private async run(action: Action, ctx: ExecutionContext): Promise<ActionOutcome> {
+    const startMs = this.deps.nowMs();
+    const log = this.log.child({ cycle: ctx.cycle, action: action.id });
+    try {
+      await ctx.stepChanged(action, 'running');
+      if (action.type === 'migrate') await this.migrate(action, ctx, log);
+      else if (action.type === 'power-off') await this.powerOff(action, ctx, log);
+      else await this.powerOn(action, ctx, log);
+      const durationMs = this.deps.nowMs() - startMs;
+      log.info(`${action.type} done`, { what: describe(action), durationMs });
+      await this.recordStep(ctx, action, 'ok', undefined, log);
+      return { action, result: 'ok', durationMs };
+    } catch (e) {
+      const durationMs = this.deps.nowMs() - startMs;
+      if (e instanceof Skip) {
+        await this.recordStep(ctx, action, 'skipped', e.reason, log);
+        log.warn(`${action.type} skipped`, { what: describe(action), reason: e.reason });
+        return { action, result: 'skipped', reason: e.reason, durationMs };
+      }
+      const code = isConsolidatorError(e) ? e.code : 'INTERNAL';
+      const reason = errorMessage(e);
+      for (const host of hostsOf(action)) ctx.coolDown(host);
+      await this.recordStep(ctx, action, 'failed', reason, log);
+      log.error(`${action.type} failed`, { what: describe(action), err: e, durationMs });
+      return { action, result: 'failed', reason, errorCode: code, durationMs };
+    }
+  }
+
+  /**
+   * Records how a step ended. A state that cannot be saved does not change what happened to the
+   * host: the outcome stands, the error is logged, and the cycle's final save reports it.
+   */
+  private async recordStep(ctx: ExecutionContext, action: Action, status: 'ok' | 'skipped' | 'failed', reason: string | undefined, log: Logger): Promise<void> {
+    try {
+      await ctx.stepChanged(action, status, reason);
+    } catch (e) {
+      log.error('step outcome not saved', { status, err: e });
+    }
+  }
+
+  private async migrate(action: MigrateAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+    const { hypervisor } = this.deps;
+    const policy = this.deps.policy();
+    for (const h of [action.from, action.to]) {
+      if (ctx.isMaintenance(h)) throw new Skip(`${h} is now in maintenance`);
+      if (ctx.isExcluded(h)) throw new Skip(`${h} is excluded by the policy`);
+    }
+    const onSource = await hypervisor.listDomains(action.from, ctx.signal);
+    const domain = onSource.find((d) => d.name === action.vm);
+    if (!domain || (domain.state !== 'running' && domain.state !== 'paused')) throw new Skip(`${action.vm} is no longer running on ${action.from}`);
+    const destination = await hypervisor.inspect(action.to, ctx.signal);
+    if (destination.domains.some((d) => d.name === action.vm)) throw new Skip(`${action.vm} is already on ${action.to}`);
+    const room = this.roomAfter(action, destination.capacity, destination.domains, ctx);
+    if (room) throw new Skip(`${action.to} no longer has room for ${action.vm}: ${room}`);
+    const preflight = await hypervisor.preflight(action.vm, action.from, action.to, ctx.signal);
+    if (!preflight.ok) throw new Skip(`preflight: ${preflight.problems.join('; ')}`);
+    const options: MigrateOptions = {
+      bandwidthMiBps: policy.migration.bandwidthMiBps,
+      timeoutMs: policy.migration.timeoutSeconds * 1000,
+      nonConvergence: policy.migration.nonConvergence,
+      convergenceDeadlineMs: policy.migration.convergenceDeadlineSeconds * 1000,
+      persistent: policy.migration.persistent,
+      undefineSource: policy.migration.undefineSource,
+    };
+    log.info('migration started', { vm: action.vm, from: action.from, to: action.to, memoryMiB: action.memoryMiB });
+    const result = await hypervisor.migrate(action.vm, action.from, action.to, options, ctx.signal, (p) => {
+      log.debug('migration progress', { vm: action.vm, elapsedMs: p.elapsedMs, remainingMiB: p.dataRemainingMiB, phase: p.phase });
+      this.deps.onMigrationProgress?.(action, {
+        elapsedMs: p.elapsedMs,
+        phase: p.phase,
+        ...(p.dataRemainingMiB !== undefined ? { dataRemainingMiB: p.dataRemainingMiB } : {}),
+      });
+    });
+    log.info('migration finished', { vm: action.vm, from: action.from, to: action.to, durationMs: result.durationMs, state: result.state, nonConvergence: result.nonConvergenceApplied });
+  }
+
+  /** What stops the VM from fitting on the destination now, from a fresh look at it; undefined if it fits. */
+  private roomAfter(
+    action: MigrateAction,
+    total: ResourceVector,
+    domains: readonly { name: string; state: string; vcpus: number; memoryMiB: number }[],
+    ctx: ExecutionContext,
+  ): string | undefined {
+    const capacity = ctx.usableCapacity(action.to, total);
+    const load = { ...ctx.hostOverhead(action.to) };
+    for (const d of domains) {
+      if (d.state === 'shutoff') continue;
+      const known = ctx.vmDemand(d.name) ?? { cpu: d.vcpus, memory: d.memoryMiB };
+      load.cpu += known.cpu;
+      load.memory += known.memory;
+    }
+    const vm = ctx.vmDemand(action.vm) ?? { cpu: 0, memory: action.memoryMiB };
+    const { thresholds } = this.deps.policy();
+    for (const r of RESOURCES) {
+      const after = load[r] + vm[r];
+      const limit = capacity[r] * thresholds[r].targetRatio;
+      if (after > limit + EPSILON) return `${r} would reach ${capacity[r] > 0 ? ((after / capacity[r]) * 100).toFixed(0) : '∞'}% (target ${(thresholds[r].targetRatio * 100).toFixed(0)}%)`;
+    }
+    return undefined;
+  }
+
+  private async powerOff(action: PowerOffAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+    const { hypervisor, power } = this.deps;
+    const policy = this.deps.policy();
+    if (ctx.isMaintenance(action.host)) throw new Skip(`${action.host} is now in maintenance`);
+    if (ctx.isExcluded(action.host)) throw new Skip(`${action.host} is excluded by the policy`);
+    if (ctx.hostsOn() - 1 < policy.safety.minHostsOn) throw new Skip(`only ${ctx.hostsOn()} hosts on; minHostsOn is ${policy.safety.minHostsOn}`);
+    if (ctx.powerActionsLast24h(action.host) + 1 > policy.safety.maxPowerActionsPerHostPerDay) {
+      throw new Skip(`${action.host} reached ${policy.safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
+    }
+    // Safety rule 1: a fresh query, just before the power-off, shows no guest on it: only shut-off
+    // definitions may remain (a crashed or pmsuspended guest counts as a guest).
+    const domains = await hypervisor.listDomains(action.host, ctx.signal);
+    const residents = domains.filter((d) => d.state !== 'shutoff').map((d) => d.name);
+    if (residents.length > 0) throw new Skip(`${action.host} still runs ${residents.sort().join(', ')}`);
+    log.info('powering off', { host: action.host, estimatedSavingWatts: action.estimatedSavingWatts });
+    await power.powerOff(action.host, 'soft', ctx.signal);
+    ctx.onPoweredOff(action.host);
+  }
+
+  private async powerOn(action: PowerOnAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+    const { hypervisor, power } = this.deps;
+    const policy = this.deps.policy();
+    if (!ctx.wasPoweredOffByUs(action.host)) throw new Skip(`${action.host} was not powered off by consolidator`);
+    if (ctx.isMaintenance(action.host)) throw new Skip(`${action.host} is in maintenance`);
+    if (ctx.powerActionsLast24h(action.host) + 1 > policy.safety.maxPowerActionsPerHostPerDay) {
+      throw new Skip(`${action.host} reached ${policy.safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
+    }
+    log.info('powering on', { host: action.host, reason: action.reason });
+    await power.powerOn(action.host, ctx.signal);
+    try {
+      await waitUntil({
+        what: `${action.host}'s hypervisor to answer after power-on`,
+        timeoutMs: policy.power.bootTimeoutSeconds * 1000,
+        intervalMs: this.deps.bootPollIntervalMs,
+        signal: ctx.signal,
+        timeoutCode: 'POWER_TIMEOUT',
+        nowMs: this.deps.nowMs,
+        details: { host: action.host },
+        probe: async (signal) => {
+          try {
+            return { done: true, value: await hypervisor.inspect(action.host, signal) };
+          } catch (e) {
+            if (signal.aborted) throw e;
+            return { done: false, seen: errorMessage(e), error: e };
+          }
+        },
+      });
+    } catch (e) {
+      if (!isConsolidatorError(e, 'ABORTED')) ctx.markBootTimeout(action.host, e);
+      throw e instanceof ConsolidatorError ? e : new ConsolidatorError('POWER_TIMEOUT', errorMessage(e), { cause: e });
+    }
+    ctx.onPoweredOn(action.host);
+  }
+}
+
+function hostsOf(action: Action): HostId[] {
+  return action.type === 'migrate' ? [action.from, action.to] : [action.host];
+}

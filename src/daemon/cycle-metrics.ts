@@ -1,0 +1,75 @@
+import type { ResolvedHost } from '../config/resolve.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import { powerAt } from '../model/snapshot.js';
+import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
+import type { KeepReason } from '../planner/types.js';
+import type { CycleReport } from './cycle.js';
+import type { StateKeeper } from './state-keeper.js';
+
+/**
+ * Turns a cycle's report into metric values. `sinceLastCycleSeconds` prices the energy saved by the
+ * hosts that were off during the interval.
+ */
+export function recordCycleMetrics(
+  metrics: ConsolidatorMetrics,
+  report: CycleReport,
+  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; realNowMs: number; sinceLastCycleSeconds: number },
+): void {
+  metrics.setDryRun(report.dryRun);
+  for (const [phase, seconds] of Object.entries(report.phaseSeconds)) metrics.observeCyclePhaseSeconds(phase as CyclePhase, seconds);
+  metrics.recordCycle(report.result, deps.realNowMs);
+  if (report.error) metrics.countError(report.error);
+
+  const snapshot = report.snapshot;
+  if (snapshot) {
+    const maintenance = deps.keeper.inMaintenance();
+    const states = { on: 0, off: 0, unknown: 0, maintenance: 0 };
+    const rows: { host: string; cpu: number; memory: number }[] = [];
+    for (const h of snapshot.hosts) {
+      if (maintenance.has(h.id)) states.maintenance++;
+      else if (h.power === 'on' && h.reachable) states.on++;
+      else if (h.power === 'off') states.off++;
+      else states.unknown++;
+      const last = h.samples[h.samples.length - 1];
+      if (last && h.capacity.cpu > 0 && h.capacity.memory > 0) rows.push({ host: h.id, cpu: last.use.cpu / h.capacity.cpu, memory: last.use.memory / h.capacity.memory });
+    }
+    metrics.setHostStates(states);
+    metrics.setHostUtilisation(rows);
+  }
+
+  if (report.plan) {
+    const kept: Partial<Record<KeepReason, number>> = {};
+    for (const v of report.plan.verdicts) if (v.reason) kept[v.reason] = (kept[v.reason] ?? 0) + 1;
+    metrics.setKeptHosts(kept);
+    for (const a of report.plan.actions) metrics.countPlannedActions(a.type);
+  }
+  for (const o of report.outcomes) {
+    metrics.countExecutedAction(o.action.type, o.result);
+    if (o.action.type === 'migrate' && o.result === 'ok') metrics.observeMigrationSeconds(o.durationMs / 1000);
+    if (o.action.type !== 'migrate' && (o.result === 'ok' || o.result === 'failed')) {
+      metrics.countPowerAction(o.action.type === 'power-on' ? 'on' : 'off', o.result);
+    }
+    if (o.result === 'failed') metrics.errorsTotal.inc({ code: asErrorCode(o.errorCode) });
+  }
+
+  const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
+  metrics.setPowerSavedWatts(watts);
+  metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));
+  metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
+}
+
+/** What the hosts consolidator powered off would draw if they were on and idle. */
+export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: readonly ResolvedHost[]): number {
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  let watts = 0;
+  for (const host of poweredOff) {
+    const resolved = byName.get(host);
+    if (resolved) watts += powerAt(resolved.powerModel, 0);
+  }
+  return watts;
+}
+
+function asErrorCode(code: string | undefined): ErrorCode {
+  return code !== undefined && (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'INTERNAL';
+}

@@ -1,0 +1,301 @@
+import cron from 'node-cron';
+import { Registry } from 'prom-client';
+import type { Actuator } from '../actuator/actuator.js';
+import { DryRunActuator } from '../actuator/dry-run-actuator.js';
+import { LiveActuator } from '../actuator/live-actuator.js';
+import { minimumIntervalSeconds, parseCron } from '../config/cron.js';
+import { formatIssue, loadPolicyFile, type LoadedPolicy, type LoadResult } from '../config/load.js';
+import type { DriverBundle } from '../drivers/driver-bundle.js';
+import { PowerAttention } from '../drivers/power/power-attention.js';
+import { PowerRecorder } from '../drivers/power/power-record.js';
+import { SupervisedPower } from '../drivers/power/supervised-power.js';
+import { ConsolidatorError } from '../errors.js';
+import { startHttpServer, type HealthReport, type RouteHandler, type RunningHttpServer } from '../observability/http-server.js';
+import type { Logger } from '../observability/logger.js';
+import { ConsolidatorMetrics } from '../observability/metrics.js';
+import type { StateStore } from '../state/state-store.js';
+import { CycleRunner, type CycleReport } from './cycle.js';
+import { recordCycleMetrics } from './cycle-metrics.js';
+import { ClusterObserver } from './observer.js';
+import { StateKeeper } from './state-keeper.js';
+import type { SystemdNotifier } from './systemd-notify.js';
+
+/** Starts a recurring job; the default is node-cron. Injectable so tests can tick by hand. */
+export type Scheduler = (expression: string, timeZone: string, job: () => Promise<void>) => { stop(): void };
+
+export const nodeCronScheduler: Scheduler = (expression, timeZone, job) => {
+  const task = cron.schedule(expression, job, { noOverlap: true, timezone: timeZone, name: 'consolidator-cycle' });
+  return { stop: () => void task.stop() };
+};
+
+export interface DaemonDeps {
+  readonly policyFile: string;
+  readonly policy: LoadedPolicy;
+  readonly logger: Logger;
+  readonly buildDrivers: (policy: LoadedPolicy) => DriverBundle;
+  readonly store: StateStore;
+  readonly notifier: SystemdNotifier;
+  readonly version: string;
+  /** The daemon's clock: wall time, or the simulated datacenter's in the demo. */
+  readonly nowMs?: () => number;
+  /** Wall time, for health and metric timestamps. */
+  readonly realNowMs?: () => number;
+  readonly scheduler?: Scheduler;
+  /** Overrides policy.metrics.listen (tests use port 0). */
+  readonly listen?: string;
+  /** How long a stop waits for running steps before aborting them. */
+  readonly stopGraceMs?: number;
+  readonly bootPollIntervalMs?: number;
+  readonly loadPolicy?: (file: string) => Promise<LoadResult>;
+  /** Extra HTTP endpoints (operator commands). */
+  readonly routes?: (daemon: Daemon) => Readonly<Record<string, RouteHandler>>;
+}
+
+/** Cycles missed before /healthz fails. */
+const HEALTHY_INTERVALS = 3;
+const DEFAULT_STOP_GRACE_MS = 60_000;
+const DEFAULT_BOOT_POLL_MS = 5_000;
+/** Hosts observed at once. */
+const OBSERVE_CONCURRENCY = 16;
+
+/**
+ * The long-running service: one cycle per schedule tick (never two at once), SIGHUP-style reloads that
+ * keep the last good policy, a stop that lets running steps finish or aborts them at a deadline, state
+ * saved throughout, /metrics and /healthz, and systemd readiness and watchdog fed by completed cycles.
+ */
+export class Daemon {
+  readonly metrics: ConsolidatorMetrics;
+  readonly registry = new Registry();
+  private loaded: LoadedPolicy;
+  private drivers: DriverBundle;
+  private keeper!: StateKeeper;
+  private attention!: PowerAttention;
+  private recorder!: PowerRecorder;
+  private runner!: CycleRunner;
+  private observer!: ClusterObserver;
+  private http: RunningHttpServer | undefined;
+  private task: { stop(): void } | undefined;
+  private current: Promise<CycleReport> | undefined;
+  private stopController = new AbortController();
+  private drainController = new AbortController();
+  private lastReport: CycleReport | undefined;
+  private lastSuccessMs: number | undefined;
+  private lastCycleRealMs: number | undefined;
+  private readonly startedRealMs: number;
+  private stopping = false;
+  private readonly log: Logger;
+  private readonly nowMs: () => number;
+  private readonly realNowMs: () => number;
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.loaded = deps.policy;
+    this.log = deps.logger.child({ component: 'daemon' });
+    this.nowMs = deps.nowMs ?? Date.now;
+    this.realNowMs = deps.realNowMs ?? Date.now;
+    this.startedRealMs = this.realNowMs();
+    this.metrics = new ConsolidatorMetrics({ registry: this.registry, version: deps.version });
+    this.drivers = deps.buildDrivers(this.loaded);
+  }
+
+  get policy(): LoadedPolicy {
+    return this.loaded;
+  }
+
+  get state(): StateKeeper {
+    return this.keeper;
+  }
+
+  get lastCycle(): CycleReport | undefined {
+    return this.lastReport;
+  }
+
+  /** Loads state, reconciles on the first cycle, serves HTTP, schedules cycles, tells systemd it is ready. */
+  async start(): Promise<void> {
+    const loaded = await this.deps.store.load();
+    if (loaded.problem) this.log.warn('state not loaded', { problem: loaded.problem });
+    this.recorder = new PowerRecorder(loaded.state.powerRecord);
+    this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
+    this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
+    this.buildRunner();
+    this.http = await startHttpServer({
+      listen: this.deps.listen ?? this.loaded.policy.metrics.listen,
+      registry: this.registry,
+      health: () => this.health(),
+      status: () => this.status(),
+      logger: this.deps.logger,
+      ...(this.deps.routes ? { routes: this.deps.routes(this) } : {}),
+    });
+    this.schedule();
+    this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
+    this.log.info('started', { mode: this.loaded.policy.mode, schedule: this.loaded.policy.schedule, hosts: this.loaded.hosts.length, listen: `${this.http.address.host}:${this.http.address.port}` });
+    await this.deps.notifier.ready(`${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+  }
+
+  get httpAddress(): { host: string; port: number } | undefined {
+    return this.http?.address;
+  }
+
+  /** Runs one cycle now, or waits for the one already running (cycles never overlap). */
+  runCycle(): Promise<CycleReport> {
+    if (this.current) return this.current;
+    if (this.stopping) return Promise.reject(new ConsolidatorError('ABORTED', 'the daemon is stopping'));
+    const started = this.realNowMs();
+    const run = this.runner
+      .run(this.stopController.signal, this.drainController.signal)
+      .then(async (report) => {
+        this.lastReport = report;
+        if (report.result === 'ok') this.lastSuccessMs = this.realNowMs();
+        const since = this.lastCycleRealMs === undefined ? 0 : (started - this.lastCycleRealMs) / 1000;
+        this.lastCycleRealMs = started;
+        recordCycleMetrics(this.metrics, report, { keeper: this.keeper, hosts: this.loaded.hosts, realNowMs: this.realNowMs(), sinceLastCycleSeconds: since });
+        await this.deps.notifier.watchdog();
+        await this.deps.notifier.status(`last cycle ${report.result}: ${report.plan?.summary.migrations ?? 0} migrations planned, ${this.keeper.poweredOffByUs().length} hosts off`);
+        return report;
+      })
+      .finally(() => {
+        this.current = undefined;
+      });
+    this.current = run;
+    return run;
+  }
+
+  /** SIGHUP: reload the policy file; an invalid one is rejected with its errors and the old one stays. */
+  async reload(): Promise<boolean> {
+    await this.deps.notifier.reloading();
+    const result = await (this.deps.loadPolicy ?? loadPolicyFile)(this.deps.policyFile);
+    if (!result.ok) {
+      for (const issue of result.issues) this.log.error('policy rejected on reload; keeping the last good policy', { issue: formatIssue(issue) });
+      this.metrics.countError(new ConsolidatorError('POLICY_INVALID', 'policy rejected on reload'));
+      await this.deps.notifier.ready('reload rejected: keeping the last good policy');
+      return false;
+    }
+    // Let a running cycle end with the policy it started with.
+    await this.current?.catch(() => undefined);
+    const before = this.loaded;
+    this.loaded = result.value;
+    if (JSON.stringify(before.hosts) !== JSON.stringify(result.value.hosts) || before.policy.hypervisor.driver !== result.value.policy.hypervisor.driver || before.policy.power.driver !== result.value.policy.power.driver) {
+      const old = this.drivers;
+      this.drivers = this.deps.buildDrivers(this.loaded);
+      await old.close();
+      this.buildRunner();
+    }
+    if (before.policy.schedule !== result.value.policy.schedule || before.policy.timeZone !== result.value.policy.timeZone) {
+      this.task?.stop();
+      this.schedule();
+    }
+    this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
+    this.log.info('policy reloaded', { mode: this.loaded.policy.mode, hosts: this.loaded.hosts.length });
+    await this.deps.notifier.ready(`reloaded: ${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+    return true;
+  }
+
+  /**
+   * SIGTERM: stop scheduling, let a running cycle finish its running steps (no new ones start), abort
+   * them at the deadline (migrations are aborted and verified by the driver), save state, close.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.deps.notifier.stopping();
+    this.task?.stop();
+    this.drainController.abort();
+    if (this.current) {
+      const grace = this.deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => resolve('deadline'), grace);
+      });
+      const outcome = await Promise.race([this.current.then(() => 'done' as const, () => 'done' as const), deadline]);
+      if (outcome === 'deadline') {
+        this.log.warn('running steps did not finish in time: aborting them', { graceMs: grace });
+        this.stopController.abort();
+        await this.current.catch(() => undefined);
+      }
+      clearTimeout(timer);
+    }
+    await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
+    await this.http?.close();
+    await this.drivers.close();
+    this.log.info('stopped');
+  }
+
+  health(): HealthReport {
+    const expr = parseCron(this.loaded.policy.schedule);
+    const intervalMs = (expr.ok ? minimumIntervalSeconds(expr.value) : 300) * 1000;
+    const limitMs = HEALTHY_INTERVALS * intervalMs;
+    const now = this.realNowMs();
+    if (this.lastSuccessMs === undefined) {
+      const healthy = now - this.startedRealMs <= limitMs;
+      return { healthy, reason: healthy ? 'starting: no cycle has completed yet' : `no successful cycle since the start ${Math.round((now - this.startedRealMs) / 1000)} s ago` };
+    }
+    const age = now - this.lastSuccessMs;
+    return age <= limitMs
+      ? { healthy: true, lastSuccessfulCycleMs: this.lastSuccessMs }
+      : { healthy: false, lastSuccessfulCycleMs: this.lastSuccessMs, reason: `last successful cycle ${Math.round(age / 1000)} s ago (more than ${HEALTHY_INTERVALS} intervals)` };
+  }
+
+  status(): Record<string, unknown> {
+    const report = this.lastReport;
+    const snapshot = report?.snapshot;
+    const maintenance = this.keeper?.inMaintenance() ?? new Set();
+    const hostsByState: Record<string, string[]> = { on: [], off: [], unknown: [], maintenance: [] };
+    for (const h of snapshot?.hosts ?? []) {
+      const state = maintenance.has(h.id) ? 'maintenance' : h.power === 'on' && h.reachable ? 'on' : h.power === 'off' ? 'off' : 'unknown';
+      hostsByState[state]?.push(h.id);
+    }
+    return {
+      version: this.deps.version,
+      mode: this.loaded.policy.mode,
+      policyFile: this.deps.policyFile,
+      health: this.health(),
+      lastCycle: report
+        ? {
+            cycle: report.cycle,
+            startedAt: new Date(report.startedAtMs).toISOString(),
+            result: report.result,
+            ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
+            summary: report.plan?.summary,
+            outcomes: report.outcomes.map((o) => ({ action: o.action.id, type: o.action.type, result: o.result, reason: o.reason })),
+          }
+        : undefined,
+      cycleRunning: this.current !== undefined,
+      hostsByState,
+      actionsInFlight: this.keeper?.interrupted?.steps.filter((s) => s.status === 'running' || s.status === 'pending') ?? [],
+      poweredOffByUs: this.keeper?.poweredOffByUs() ?? [],
+      needsAttention: this.keeper ? this.keeper.state.attention.hosts : {},
+      maintenance: [...maintenance].sort(),
+    };
+  }
+
+  private buildRunner(): void {
+    const power = new SupervisedPower({ driver: this.drivers.power, attention: this.attention, recorder: this.recorder, logger: this.deps.logger, nowMs: this.nowMs });
+    this.observer = new ClusterObserver({ hypervisor: this.drivers.hypervisor, power: this.drivers.power, logger: this.deps.logger, concurrency: OBSERVE_CONCURRENCY });
+    const live = new LiveActuator({
+      hypervisor: this.drivers.hypervisor,
+      power,
+      policy: () => this.loaded.policy,
+      logger: this.deps.logger,
+      nowMs: this.nowMs,
+      bootPollIntervalMs: this.deps.bootPollIntervalMs ?? DEFAULT_BOOT_POLL_MS,
+    });
+    const dryRun = new DryRunActuator(this.deps.logger);
+    const actuatorFor = (mode: 'enforce' | 'dry-run'): Actuator => (mode === 'enforce' ? live : dryRun);
+    this.runner = new CycleRunner({
+      observer: this.observer,
+      hypervisor: this.drivers.hypervisor,
+      actuatorFor,
+      keeper: this.keeper,
+      logger: this.deps.logger,
+      nowMs: this.nowMs,
+      policy: () => this.loaded,
+    });
+  }
+
+  private schedule(): void {
+    const scheduler = this.deps.scheduler ?? nodeCronScheduler;
+    this.task = scheduler(this.loaded.policy.schedule, this.loaded.policy.timeZone, async () => {
+      if (this.stopping || this.current) return;
+      await this.runCycle().catch((e: unknown) => this.log.error('cycle could not run', { err: e }));
+    });
+  }
+}

@@ -1,0 +1,176 @@
+import type { ResolvedHost } from '../config/resolve.js';
+import type { Policy } from '../config/schema.js';
+import type { HostObservation, HypervisorDriver } from '../drivers/hypervisor/hypervisor-driver.js';
+import type { PowerDriver } from '../drivers/power/power-driver.js';
+import { errorMessage, isConsolidatorError } from '../errors.js';
+import type { HostId, VmId } from '../model/ids.js';
+import type { ResourceVector } from '../model/resources.js';
+import type { ClusterSnapshot, HostSnapshot, PowerState, UsageSample, VmSnapshot } from '../model/snapshot.js';
+import type { Logger } from '../observability/logger.js';
+import { matchesAnyGlob } from './glob.js';
+
+export interface ObserverDeps {
+  readonly hypervisor: HypervisorDriver;
+  readonly power: PowerDriver;
+  readonly logger: Logger;
+  /** Hosts observed at once; the rest wait their turn. */
+  readonly concurrency: number;
+}
+
+export interface ObservationContext {
+  readonly policy: Policy;
+  readonly hosts: readonly ResolvedHost[];
+  readonly maintenance: ReadonlySet<HostId>;
+  /** Last capacity seen per host (for hosts that are off now). */
+  readonly knownCapacity: Readonly<Record<HostId, ResourceVector>>;
+}
+
+export interface Observation {
+  readonly snapshot: ClusterSnapshot;
+  /** Hosts that did not answer, with why: each one is "unknown" in the snapshot, never a failed cycle. */
+  readonly failures: ReadonlyMap<HostId, string>;
+  /** Total capacity (before the reserve) of hosts that answered, for the state's memory. */
+  readonly capacities: Readonly<Record<HostId, ResourceVector>>;
+}
+
+/**
+ * Observes every host and turns what they report into the planner's ClusterSnapshot: capacity less
+ * the policy's reserve, use over a sliding window of samples kept between cycles, VMs with their
+ * pinning and anti-affinity groups. A host that does not answer is asked about through its BMC: off
+ * (known), or on but unreachable / unknown; it never fails the observation.
+ */
+export class ClusterObserver {
+  private readonly hostSamples = new Map<HostId, UsageSample[]>();
+  private readonly vmSamples = new Map<VmId, UsageSample[]>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: ObserverDeps) {
+    this.log = deps.logger.child({ component: 'observer' });
+  }
+
+  async observe(ctx: ObservationContext, nowMs: number, signal: AbortSignal): Promise<Observation> {
+    const results = await mapLimited(ctx.hosts, this.deps.concurrency, (host) => this.observeHost(host.name, signal));
+    const windowMs = Math.max(ctx.policy.thresholds.cpu.windowSeconds, ctx.policy.thresholds.memory.windowSeconds) * 1000;
+    const hosts: HostSnapshot[] = [];
+    const vms: VmSnapshot[] = [];
+    const failures = new Map<HostId, string>();
+    const capacities: Record<HostId, ResourceVector> = {};
+    const seenVms = new Set<VmId>();
+
+    ctx.hosts.forEach((resolved, i) => {
+      const result = results[i] as HostResult;
+      const maintenance = ctx.maintenance.has(resolved.name);
+      if (result.kind === 'observed') {
+        const obs = result.observation;
+        capacities[resolved.name] = obs.capacity;
+        const capacity = {
+          cpu: Math.max(0, obs.capacity.cpu - resolved.reserve.cpus),
+          memory: Math.max(0, obs.capacity.memory - resolved.reserve.memoryMiB),
+        };
+        if (obs.cpuCores !== undefined) {
+          this.remember(this.hostSamples, resolved.name, { atMs: obs.atMs, use: { cpu: obs.cpuCores, memory: obs.memoryUsedMiB } }, nowMs, windowMs);
+        }
+        hosts.push(this.hostSnapshot(resolved, 'on', true, capacity, this.hostSamples.get(resolved.name) ?? [], maintenance));
+        for (const domain of obs.domains) {
+          if (domain.state === 'shutoff') continue; // a definition only: holds nothing, moves nothing
+          seenVms.add(domain.name);
+          if (domain.cpuCores !== undefined) {
+            this.remember(this.vmSamples, domain.name, { atMs: obs.atMs, use: { cpu: domain.cpuCores, memory: domain.memoryMiB } }, nowMs, windowMs);
+          }
+          const groups = ctx.policy.vmRules.antiAffinity.filter((g) => matchesAnyGlob(domain.name, g.vms)).map((g) => g.name);
+          vms.push({
+            id: domain.name,
+            host: resolved.name,
+            state: domain.state,
+            vcpus: domain.vcpus,
+            memoryMiB: domain.memoryMiB,
+            samples: this.vmSamples.get(domain.name) ?? [],
+            // A crashed, pmsuspended or stopping guest cannot be live-migrated: it holds its host on.
+            pinned:
+              domain.state === 'other' ||
+              matchesAnyGlob(domain.name, ctx.policy.vmRules.pinned) ||
+              (ctx.policy.vmRules.honourLibvirtMetadata && domain.pinnedByMetadata),
+            antiAffinityGroups: groups,
+          });
+        }
+      } else {
+        failures.set(resolved.name, result.reason);
+        this.hostSamples.delete(resolved.name);
+        const known = ctx.knownCapacity[resolved.name] ?? { cpu: 0, memory: 0 };
+        const capacity = { cpu: Math.max(0, known.cpu - resolved.reserve.cpus), memory: Math.max(0, known.memory - resolved.reserve.memoryMiB) };
+        hosts.push(this.hostSnapshot(resolved, result.power, false, capacity, [], maintenance));
+      }
+    });
+    for (const vm of [...this.vmSamples.keys()]) if (!seenVms.has(vm)) this.vmSamples.delete(vm);
+    return { snapshot: { takenAtMs: nowMs, hosts, vms }, failures, capacities };
+  }
+
+  /** Forgets samples (after a policy reload that changes windows, or in tests). */
+  reset(): void {
+    this.hostSamples.clear();
+    this.vmSamples.clear();
+  }
+
+  private async observeHost(host: HostId, signal: AbortSignal): Promise<HostResult> {
+    try {
+      return { kind: 'observed', observation: await this.deps.hypervisor.inspect(host, signal) };
+    } catch (e) {
+      if (signal.aborted) throw e;
+      const reason = errorMessage(e);
+      let power: PowerState = 'unknown';
+      try {
+        power = await this.deps.power.status(host, signal);
+      } catch (powerError) {
+        if (signal.aborted) throw powerError;
+        this.log.warn('power status unknown', { host, err: powerError });
+      }
+      // A host whose BMC says "on" but whose hypervisor did not answer is on and unreachable.
+      this.log.warn('host did not answer', { host, power, code: isConsolidatorError(e) ? e.code : 'INTERNAL', reason });
+      return { kind: 'failed', power, reason };
+    }
+  }
+
+  private remember(store: Map<string, UsageSample[]>, key: string, sample: UsageSample, nowMs: number, windowMs: number): void {
+    const kept = (store.get(key) ?? []).filter((s) => s.atMs >= nowMs - windowMs && s.atMs < sample.atMs);
+    kept.push(sample);
+    store.set(key, kept);
+  }
+
+  private hostSnapshot(
+    resolved: ResolvedHost,
+    power: PowerState,
+    reachable: boolean,
+    capacity: ResourceVector,
+    samples: readonly UsageSample[],
+    maintenance: boolean,
+  ): HostSnapshot {
+    return {
+      id: resolved.name,
+      power,
+      reachable,
+      capacity,
+      samples,
+      excluded: resolved.exclude,
+      maintenance,
+      labels: resolved.labels,
+      powerModel: resolved.powerModel,
+      bootSeconds: resolved.bootSeconds,
+    };
+  }
+}
+
+type HostResult = { kind: 'observed'; observation: HostObservation } | { kind: 'failed'; power: PowerState; reason: string };
+
+/** Runs fn over items with at most `limit` at once, keeping the order of results. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}

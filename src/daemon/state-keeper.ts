@@ -1,0 +1,152 @@
+import type { AttentionReason, PowerAttention } from '../drivers/power/power-attention.js';
+import { powerActionsLast24hByHost, type PowerRecorder } from '../drivers/power/power-record.js';
+import type { HostId } from '../model/ids.js';
+import type { ResourceVector } from '../model/resources.js';
+import type { Logger } from '../observability/logger.js';
+import type { Action, PlannerMemory } from '../planner/types.js';
+import { HISTORY_LIMIT, type HistoryEntry, type InFlightStep, type PersistedState } from '../state/persisted-state.js';
+import type { StateStore } from '../state/state-store.js';
+
+/**
+ * The daemon's memory, in one place: what the planner remembers, which hosts consolidator powered off,
+ * hosts in maintenance, the power record and attention list (held by the power supervisor), history,
+ * and the plan under way. Every change that matters after a crash is saved before the next step.
+ */
+export class StateKeeper {
+  private planner: PlannerMemory;
+  private poweredOff: Record<HostId, { atMs: number }>;
+  private maintenance: Record<HostId, { sinceMs: number }>;
+  private capacity: Record<HostId, ResourceVector>;
+  private history: HistoryEntry[];
+  private inFlight: PersistedState['inFlight'];
+
+  constructor(
+    private readonly store: StateStore,
+    initial: PersistedState,
+    private readonly deps: { readonly recorder: PowerRecorder; readonly attention: PowerAttention; readonly logger: Logger; readonly nowMs: () => number },
+  ) {
+    this.planner = initial.planner;
+    this.poweredOff = { ...initial.poweredOffByUs };
+    this.maintenance = { ...initial.maintenance };
+    this.capacity = { ...initial.hostCapacity };
+    this.history = [...initial.history];
+    this.inFlight = initial.inFlight;
+  }
+
+  get state(): PersistedState {
+    return {
+      version: 1,
+      savedAtMs: this.deps.nowMs(),
+      planner: this.planner,
+      poweredOffByUs: this.poweredOff,
+      powerRecord: this.deps.recorder.record,
+      attention: this.deps.attention.state,
+      maintenance: this.maintenance,
+      hostCapacity: this.capacity,
+      history: this.history,
+      ...(this.inFlight ? { inFlight: this.inFlight } : {}),
+    };
+  }
+
+  save(): Promise<void> {
+    return this.store.save(this.state);
+  }
+
+  get plannerMemory(): PlannerMemory {
+    return this.planner;
+  }
+
+  setPlannerMemory(memory: PlannerMemory): void {
+    this.planner = memory;
+  }
+
+  /** A step failed on this host: no drain from or move onto it until the cooldown ends. */
+  coolDown(host: HostId, seconds: number): void {
+    this.planner = {
+      ...this.planner,
+      hostCooldowns: { ...this.planner.hostCooldowns, [host]: { untilMs: this.deps.nowMs() + seconds * 1000, reason: 'failed' } },
+    };
+  }
+
+  markAttention(host: HostId, reason: AttentionReason, error: unknown): void {
+    this.deps.attention.mark(host, reason, this.deps.nowMs(), error);
+  }
+
+  poweredOffByUs(): HostId[] {
+    return Object.keys(this.poweredOff).sort();
+  }
+
+  wasPoweredOffByUs(host: HostId): boolean {
+    return this.poweredOff[host] !== undefined;
+  }
+
+  markPoweredOff(host: HostId): void {
+    this.poweredOff = { ...this.poweredOff, [host]: { atMs: this.deps.nowMs() } };
+  }
+
+  /** The host is on again (we woke it, or someone did): it is no longer ours to wake. */
+  forgetPoweredOff(host: HostId): void {
+    if (this.poweredOff[host] === undefined) return;
+    const next = { ...this.poweredOff };
+    delete next[host];
+    this.poweredOff = next;
+  }
+
+  inMaintenance(): Set<HostId> {
+    return new Set(Object.keys(this.maintenance));
+  }
+
+  isInMaintenance(host: HostId): boolean {
+    return this.maintenance[host] !== undefined;
+  }
+
+  setMaintenance(host: HostId, on: boolean): void {
+    const next = { ...this.maintenance };
+    if (on) next[host] = { sinceMs: this.deps.nowMs() };
+    else delete next[host];
+    this.maintenance = next;
+  }
+
+  knownCapacity(): Readonly<Record<HostId, ResourceVector>> {
+    return this.capacity;
+  }
+
+  rememberCapacities(capacities: Readonly<Record<HostId, ResourceVector>>): void {
+    this.capacity = { ...this.capacity, ...capacities };
+  }
+
+  powerActionsLast24h(): Record<HostId, number> {
+    return powerActionsLast24hByHost(this.deps.recorder.record, this.deps.nowMs());
+  }
+
+  recentHistory(limit: number): readonly HistoryEntry[] {
+    return this.history.slice(-limit);
+  }
+
+  addHistory(entry: HistoryEntry): void {
+    this.history.push(entry);
+    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
+  }
+
+  get interrupted(): PersistedState['inFlight'] {
+    return this.inFlight;
+  }
+
+  beginPlan(cycle: string, actions: readonly Action[]): void {
+    this.inFlight = { cycle, startedAtMs: this.deps.nowMs(), steps: actions.map((a) => ({ ...stepOf(a), status: 'pending' as const })) };
+  }
+
+  stepChanged(id: string, status: InFlightStep['status']): void {
+    if (!this.inFlight) return;
+    this.inFlight = { ...this.inFlight, steps: this.inFlight.steps.map((s) => (s.id === id ? { ...s, status } : s)) };
+  }
+
+  endPlan(): void {
+    this.inFlight = undefined;
+  }
+}
+
+function stepOf(a: Action): Omit<InFlightStep, 'status'> {
+  if (a.type === 'migrate') return { id: a.id, type: a.type, vm: a.vm, from: a.from, to: a.to };
+  return { id: a.id, type: a.type, host: a.host };
+}

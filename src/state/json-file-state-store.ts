@@ -1,0 +1,79 @@
+import { open, readFile, rename, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { asConsolidatorError, errorMessage } from '../errors.js';
+import { emptyState, parsePersistedState, type PersistedState } from './persisted-state.js';
+import type { LoadedState, StateStore } from './state-store.js';
+
+export const STATE_FILE_NAME = 'state.json';
+
+/**
+ * The state as one JSON file in the state directory. Saves are atomic: write a temporary file, fsync
+ * it, rename it over the old one, fsync the directory; a crash leaves either the old or the new file,
+ * never half of one. A corrupt file is moved aside (state.json.corrupt-TIME) and the state rebuilt.
+ */
+export class JsonFileStateStore implements StateStore {
+  readonly file: string;
+  /** Saves run one after another: two renames racing could put an older state last. */
+  private queue: Promise<void> = Promise.resolve();
+  private sequence = 0;
+
+  constructor(
+    directory: string,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    this.file = join(directory, STATE_FILE_NAME);
+  }
+
+  async load(): Promise<LoadedState> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') return { state: emptyState(), problem: `no state file at ${this.file}: starting afresh` };
+      return { state: emptyState(), problem: `cannot read ${this.file} (${errorMessage(e)}): starting afresh` };
+    }
+    try {
+      return { state: parsePersistedState(JSON.parse(text) as unknown) };
+    } catch (e) {
+      const aside = `${this.file}.corrupt-${this.nowMs()}`;
+      let kept = `moved to ${aside}`;
+      try {
+        await rename(this.file, aside);
+      } catch (renameError) {
+        kept = `could not be moved aside (${errorMessage(renameError)})`;
+      }
+      return { state: emptyState(), problem: `${this.file} is corrupt (${errorMessage(e)}); ${kept}; state rebuilt from what the hosts report` };
+    }
+  }
+
+  save(state: PersistedState): Promise<void> {
+    const run = this.queue.then(() => this.write(state));
+    // The next save waits for this one whether it succeeds or fails; this caller sees its own result.
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(state: PersistedState): Promise<void> {
+    const directory = dirname(this.file);
+    const temporary = `${this.file}.tmp-${process.pid}-${++this.sequence}`;
+    try {
+      await mkdir(directory, { recursive: true, mode: 0o750 });
+      const handle = await open(temporary, 'w', 0o600);
+      try {
+        await handle.writeFile(`${JSON.stringify({ ...state, savedAtMs: this.nowMs() })}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, this.file);
+      const dir = await open(directory, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (e) {
+      throw asConsolidatorError(e, 'STATE_IO', `cannot save the state to ${this.file}`);
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadPolicyText } from '../../src/config/load.js';
+import type { PolicyInput } from '../../src/config/schema.js';
+import type { DriverBundle } from '../../src/drivers/driver-bundle.js';
+import type { HostId } from '../../src/model/ids.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+import { Daemon, type DaemonDeps } from '../../src/daemon/daemon.js';
+import type { CycleReport } from '../../src/daemon/cycle.js';
+import { createSystemdNotifier } from '../../src/daemon/systemd-notify.js';
+import { SimulatedDatacenter } from '../../src/sim/simulated-datacenter.js';
+import type { SimulationSetup } from '../../src/sim/simulation-setup.js';
+import { simulatedDrivers } from '../../src/sim/simulated-world.js';
+import { JsonFileStateStore } from '../../src/state/json-file-state-store.js';
+import type { StateStore } from '../../src/state/state-store.js';
+import { CapturedStream } from './capture.js';
+
+export interface TestHost {
+  id: string;
+  cores?: number;
+  memoryMiB?: number;
+  bootSeconds?: number;
+}
+
+export interface TestVm {
+  id: string;
+  host: string;
+  vcpus?: number;
+  memoryMiB?: number;
+  /** CPU demand as a fraction of its vCPUs, constant, or a function of the sample index (300 s each). */
+  load: number | ((sample: number) => number);
+}
+
+const SAMPLES = 288;
+const SAMPLE_SECONDS = 300;
+
+/** A small datacenter with constant or scripted demand, VMs where the test puts them. */
+export function testSetup(hosts: TestHost[], vms: TestVm[]): SimulationSetup {
+  const trace = (load: TestVm['load']) => {
+    const out = new Float64Array(SAMPLES + 1);
+    for (let i = 0; i <= SAMPLES; i++) out[i] = typeof load === 'number' ? load : load(i);
+    return out;
+  };
+  return {
+    name: 'test',
+    hosts: hosts.map((h) => ({
+      id: h.id,
+      typeName: 'test-host',
+      cpu: h.cores ?? 16,
+      cpuPerCore: 1,
+      memoryMiB: h.memoryMiB ?? 65_536,
+      powerModel: { kind: 'linear', idleWatts: 100, maxWatts: 300 },
+      bootSeconds: h.bootSeconds ?? 60,
+      bootWatts: 300,
+      offWatts: 5,
+    })),
+    vms: vms.map((v) => ({
+      id: v.id,
+      typeName: 'test-vm',
+      vcpus: v.vcpus ?? 2,
+      cpu: v.vcpus ?? 2,
+      memoryMiB: v.memoryMiB ?? 4096,
+      cpuTrace: trace(v.load),
+      initialHost: v.host,
+    })),
+    sampleSeconds: SAMPLE_SECONDS,
+    intervalSeconds: SAMPLE_SECONDS,
+    startOffsetSeconds: 0,
+    horizonSeconds: SAMPLES * SAMPLE_SECONDS,
+    migrationMiBps: 1024,
+    migrationSourceShare: 0.9,
+    migrationDestinationShare: 0.1,
+    idleHostsAreOff: false,
+    zeroDemandEndsVm: false,
+    memoryAdmission: 'reserve',
+    initialPlacement: 'as-specified',
+    emptyHostsStartOff: false,
+  };
+}
+
+export interface TestDaemonOptions {
+  setup: SimulationSetup;
+  policy?: Partial<PolicyInput>;
+  dir?: string;
+  datacenter?: SimulatedDatacenter;
+  /** Wraps the drivers (fault injection, recording). */
+  wrapDrivers?: (bundle: DriverBundle) => DriverBundle;
+  wrapStore?: (store: StateStore) => StateStore;
+}
+
+export interface TestDaemon {
+  daemon: Daemon;
+  datacenter: SimulatedDatacenter;
+  dir: string;
+  policyFile: string;
+  logs: CapturedStream;
+  logger: Logger;
+}
+
+/** The policy the daemon tests use: enforce, quick hysteresis, generous caps; overrides on top. */
+export function testPolicy(setup: SimulationSetup, overrides: Partial<PolicyInput> = {}): PolicyInput {
+  return {
+    version: 1,
+    mode: 'enforce',
+    hypervisor: { driver: 'simulated' },
+    power: { driver: 'simulated', bootTimeoutSeconds: 900 },
+    consolidation: { underloadedForSeconds: 600 },
+    safety: { minHostsOn: 1, hostCooldownSeconds: 1800, vmCooldownSeconds: 1800, maxMigrationsPerCycle: 20, maxConcurrentMigrations: 4, maxConcurrentMigrationsPerHost: 2 },
+    thresholds: { cpu: { windowSeconds: 900, statistic: 'max' }, memory: { windowSeconds: 900, statistic: 'max' } },
+    metrics: { listen: '127.0.0.1:0' },
+    ...overrides,
+    hosts: setup.hosts.map((h) => ({ name: h.id, power: { idleWatts: 100, maxWatts: 300, bootSeconds: h.bootSeconds } })),
+  } as PolicyInput;
+}
+
+export async function startTestDaemon(options: TestDaemonOptions): Promise<TestDaemon> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'consolidator-daemon-'));
+  const datacenter = options.datacenter ?? placed(options.setup);
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, stringify(testPolicy(options.setup, options.policy)));
+  const loaded = await loadPolicyText(stringify(testPolicy(options.setup, options.policy)), policyFile);
+  if (!loaded.ok) throw new Error(loaded.issues.map((i) => i.message).join('\n'));
+  const logs = new CapturedStream();
+  const logger = createLogger({ level: 'debug', format: 'json', stream: logs });
+  const store = new JsonFileStateStore(dir, () => datacenter.nowMs);
+  const deps: DaemonDeps = {
+    policyFile,
+    policy: loaded.value,
+    logger,
+    buildDrivers: () => (options.wrapDrivers ?? ((b) => b))(simulatedDrivers(datacenter)),
+    store: options.wrapStore ? options.wrapStore(store) : store,
+    notifier: createSystemdNotifier({ env: {}, logger }),
+    version: 'test',
+    nowMs: () => datacenter.nowMs,
+    scheduler: () => ({ stop: () => undefined }),
+    listen: '127.0.0.1:0',
+    stopGraceMs: 5_000,
+    bootPollIntervalMs: 1,
+  };
+  const daemon = new Daemon(deps);
+  await daemon.start();
+  return { daemon, datacenter, dir, policyFile, logs, logger };
+}
+
+export function placed(setup: SimulationSetup): SimulatedDatacenter {
+  const datacenter = new SimulatedDatacenter(setup);
+  datacenter.placeInitial('as-specified');
+  datacenter.advanceTo(1);
+  return datacenter;
+}
+
+/**
+ * Runs one cycle while moving the simulated clock forward in small steps, as time passes while a real
+ * cycle runs, until the cycle ends. Then moves the clock to `untilSeconds` (the next cycle's time).
+ */
+export async function cycleAt(t: TestDaemon, untilSeconds?: number, stepSeconds = 1): Promise<CycleReport> {
+  let done = false;
+  const running = t.daemon.runCycle().finally(() => {
+    done = true;
+  });
+  // About 200 simulated seconds per real second: disk writes and the event loop take real time.
+  for (let i = 0; !done && i < 100_000; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (!done) t.datacenter.advanceTo(t.datacenter.nowSeconds + stepSeconds);
+  }
+  const report = await running;
+  if (untilSeconds !== undefined && untilSeconds > t.datacenter.nowSeconds) t.datacenter.advanceTo(untilSeconds);
+  return report;
+}
+
+/** The safety invariants on the simulated world: every VM on exactly one host that is on. */
+export function worldViolations(datacenter: SimulatedDatacenter, vmIds: readonly string[], hostIds: readonly HostId[]): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, string[]>();
+  for (const h of hostIds) {
+    const view = datacenter.hostView(h);
+    if (!view) continue;
+    for (const vm of view.vms) {
+      if (vm.incoming) continue;
+      seen.set(vm.id, [...(seen.get(vm.id) ?? []), h]);
+    }
+    if (view.power === 'off' && view.vms.length > 0) problems.push(`${h} is off but holds ${view.vms.map((v) => v.id).join(', ')}`);
+  }
+  for (const vm of vmIds) {
+    const hosts = seen.get(vm) ?? [];
+    if (hosts.length !== 1) problems.push(`${vm} is on ${hosts.length} hosts (${hosts.join(', ')})`);
+  }
+  return problems;
+}
+
+export function logLines(t: TestDaemon): Record<string, unknown>[] {
+  return t.logs.text
+    .trim()
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function writePolicy(t: TestDaemon, text: string): void {
+  writeFileSync(t.policyFile, text);
+}

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+
+const HOSTS = ['h1', 'h2', 'h3', 'h4'].map((id) => ({ id }));
+/** Four hosts, thinly used: two VMs on h1, one on each of the others. */
+const VMS: TestVm[] = [
+  { id: 'a', host: 'h1', load: 0.5 },
+  { id: 'b', host: 'h1', load: 0.5 },
+  { id: 'c', host: 'h2', load: 0.3 },
+  { id: 'd', host: 'h3', load: 0.3 },
+  { id: 'e', host: 'h4', load: 0.2 },
+];
+
+let running: TestDaemon | undefined;
+afterEach(async () => {
+  await running?.daemon.stop();
+  running = undefined;
+});
+
+describe('the daemon on a simulated datacenter', () => {
+  it('empties underloaded hosts, powers them off, and keeps every VM running exactly once', async () => {
+    const setup = testSetup(HOSTS, VMS);
+    running = await startTestDaemon({ setup });
+    const t = running;
+    // Underloaded for 600 s before a host is emptied: cycles at 0, 300, 600, 900 s.
+    for (const at of [300, 600, 900, 1200]) await cycleAt(t, at);
+    const last = await cycleAt(t);
+    expect(last.result).toBe('ok');
+    const off = HOSTS.filter((h) => t.datacenter.hostView(h.id)?.power === 'off').map((h) => h.id);
+    expect(off.length).toBeGreaterThanOrEqual(2);
+    expect(worldViolations(t.datacenter, VMS.map((v) => v.id), HOSTS.map((h) => h.id))).toEqual([]);
+    expect(t.daemon.state.poweredOffByUs().sort()).toEqual(off.sort());
+    const metrics = await t.daemon.registry.metrics();
+    expect(metrics).toMatch(/consolidator_hosts\{state="off"\} [2-3]/);
+    expect(metrics).toMatch(/consolidator_actions_executed_total\{type="migrate",result="ok"\} [1-9]/);
+    expect(metrics).toMatch(/consolidator_estimated_power_saved_watts [1-9]/);
+    expect(logLines(t).some((l) => l['message'] === 'power-off done')).toBe(true);
+  });
+
+  it('in dry-run mode plans and logs, and touches nothing', async () => {
+    const setup = testSetup(HOSTS, VMS);
+    running = await startTestDaemon({ setup, policy: { mode: 'dry-run' } });
+    const t = running;
+    for (const at of [300, 600, 900, 1200]) await cycleAt(t, at);
+    expect(HOSTS.every((h) => t.datacenter.hostView(h.id)?.power === 'on')).toBe(true);
+    expect(t.datacenter.totals().migrations).toBe(0);
+    expect(logLines(t).some((l) => typeof l['message'] === 'string' && l['message'].startsWith('would migrate'))).toBe(true);
+    expect(t.daemon.state.recentHistory(100).some((h) => h.result === 'dry-run')).toBe(true);
+  });
+});
