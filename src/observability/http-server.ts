@@ -40,7 +40,9 @@ export interface HttpServerOptions {
   /** `host:port`, `[v6]:port`; port 0 picks a free one (tests). */
   readonly listen: string;
   readonly registry: Registry;
-  readonly health: () => HealthReport;
+  /** Asked on every /healthz request. */
+  readonly health: () => HealthReport | Promise<HealthReport>;
+  /** Asked on every /status request; may return a promise. */
   readonly status: () => unknown;
   readonly logger: Logger;
   /** Extra endpoints by exact path (`/drain`); they may not reuse /metrics, /healthz or /status. */
@@ -65,10 +67,36 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_PORT = 65_535;
+const MS_PER_SECOND = 1000;
 
 const BUILT_IN_PATHS = ['/metrics', '/healthz', '/status'] as const;
 const READ_METHODS = ['GET', 'HEAD'];
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+export interface CycleHealthInput {
+  readonly nowMs: number;
+  /** When the daemon started: before its first successful cycle, it gets the same grace from here. */
+  readonly startedAtMs: number;
+  readonly lastSuccessfulCycleMs: number | undefined;
+  readonly scheduleIntervalMs: number;
+  /** Unhealthy once this many schedule intervals passed without a successful cycle. */
+  readonly maxMissedIntervals: number;
+}
+
+/** The usual health rule: a successful cycle within the last `maxMissedIntervals` schedule intervals. */
+export function healthFromLastCycle(input: CycleHealthInput): HealthReport {
+  const allowedMs = input.maxMissedIntervals * input.scheduleIntervalMs;
+  const last = input.lastSuccessfulCycleMs;
+  const sinceMs = input.nowMs - (last ?? input.startedAtMs);
+  const withLast = last === undefined ? {} : { lastSuccessfulCycleMs: last };
+  if (sinceMs <= allowedMs) return { healthy: true, ...withLast };
+  const what = last === undefined ? 'no successful cycle since start' : 'no successful cycle';
+  return {
+    healthy: false,
+    ...withLast,
+    reason: `${what} for ${Math.round(sinceMs / MS_PER_SECOND)} s (more than ${input.maxMissedIntervals} schedule intervals)`,
+  };
+}
 
 /** Parses `127.0.0.1:9464`, `localhost:9464` or `[::1]:9464`. */
 export function parseListenAddress(listen: string): ListenAddress {
@@ -171,10 +199,10 @@ async function handle(
     res.writeHead(200, { 'Content-Type': options.registry.contentType, 'Cache-Control': 'no-store' });
     res.end(text);
   } else if (path === '/healthz') {
-    const report = options.health();
+    const report = await options.health();
     sendJson(res, report.healthy ? 200 : 503, report);
   } else {
-    sendJson(res, 200, options.status());
+    sendJson(res, 200, await options.status());
   }
 }
 
