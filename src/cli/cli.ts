@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ConsolidatorError, isConsolidatorError } from '../errors.js';
 import { commandHelp, EXIT, parseCommandArgs, type CommandIo } from './command.js';
 import { COMMANDS } from './commands.js';
+import { version } from './version.js';
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version };
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -57,4 +57,5 @@ export const DEFAULTS = {
   logging: { level: 'info', format: 'json' },
   metrics: { listen: '127.0.0.1:9464' },
   stateDirectory: '/var/lib/consolidator',
+  simulation: { speedup: 300, migrationMiBps: 1000, planetLabVmMemoryMiB: 2048 },
 } as const;

@@ -256,6 +256,24 @@ export const PolicySchema = z
       .prefault({})
       .describe('Prometheus endpoint.'),
     stateDirectory: z.string().min(1).default(DEFAULTS.stateDirectory).describe('Where the daemon keeps its state file (systemd StateDirectory).'),
+    simulation: z
+      .strictObject({
+        workload: z.string().min(1).describe('Trace folder (PlanetLab or Bitbrains format), relative to the policy file.'),
+        vms: z.number().int().positive().optional().describe('Use only the first N VMs of the workload.'),
+        cores: z.number().positive().describe('CPU cores of every simulated host.'),
+        memoryMiB: z.number().int().positive().describe('Memory of every simulated host, MiB.'),
+        speedup: z.number().positive().default(DEFAULTS.simulation.speedup).describe('Simulated seconds per real second.'),
+        startAtSeconds: z.number().nonnegative().default(0).describe('Where in the trace the simulation starts.'),
+        initialPlacement: z
+          .enum(['power-aware-best-fit', 'first-fit'])
+          .default('power-aware-best-fit')
+          .describe('How VMs are placed at the start: power-aware-best-fit spreads them thinly, first-fit packs them.'),
+        migrationMiBps: z.number().positive().default(DEFAULTS.simulation.migrationMiBps).describe('Simulated migration speed, MiB/s.'),
+        planetLabVmMemoryMiB: z.number().int().positive().default(DEFAULTS.simulation.planetLabVmMemoryMiB).describe('Memory of PlanetLab VMs (the trace has none).'),
+        stopAtEnd: z.boolean().default(true).describe('Stop the daemon (exit 0, with a summary) when the trace ends.'),
+      })
+      .optional()
+      .describe('The simulated datacenter behind the simulated drivers (the demo); hosts are the policy\'s hosts.'),
   })
   .describe('consolidator policy');
 

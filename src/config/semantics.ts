@@ -61,6 +61,13 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
     }
   });
 
+  const simulatedHypervisor = policy.hypervisor.driver === 'simulated';
+  const simulatedPower = policy.power.driver === 'simulated';
+  if (simulatedHypervisor !== simulatedPower) {
+    error(['power', 'driver'], `is ${policy.power.driver} but hypervisor.driver is ${policy.hypervisor.driver}: simulated drivers go together (one simulated datacenter)`);
+  }
+  if (policy.simulation && !simulatedHypervisor) error(['simulation'], 'only used with the simulated drivers (hypervisor.driver and power.driver: simulated)');
+
   const groupNames = new Set<string>();
   policy.vmRules.antiAffinity.forEach((group, i) => {
     if (groupNames.has(group.name)) error(['vmRules', 'antiAffinity', i, 'name'], `duplicate anti-affinity group "${group.name}"`);

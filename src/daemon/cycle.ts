@@ -48,6 +48,7 @@ export interface CycleDeps {
 export class CycleRunner {
   private sequence = 0;
   private readonly log: Logger;
+  private readonly lastVerdicts = new Map<HostId, string>();
 
   constructor(private readonly deps: CycleDeps) {
     this.log = deps.logger.child({ component: 'cycle' });
@@ -275,13 +276,20 @@ export class CycleRunner {
     keeper.endPlan();
   }
 
+  /**
+   * One line per decision: every host acted on, and every host whose reason for staying as it is
+   * changed since the last cycle (at info); the rest at debug, so a quiet cluster logs quietly.
+   */
   private logDecisions(plan: PlanResult, log: Logger): void {
     const counts: Record<string, number> = {};
     for (const v of plan.verdicts) {
       const key = v.reason ?? v.outcome;
       counts[key] = (counts[key] ?? 0) + 1;
-      const interesting = v.outcome !== 'kept-on' && v.outcome !== 'stays-off' ? true : !['NotUnderloaded', 'PoweredOff', 'PoweredOffByOperator', 'Excluded'].includes(v.reason ?? '');
-      (interesting ? log.info : log.debug).call(log, `host ${v.outcome}`, { host: v.host, reason: v.reason, detail: v.detail });
+      const verdict = `${v.outcome}/${v.reason ?? ''}`;
+      const changed = this.lastVerdicts.get(v.host) !== verdict;
+      this.lastVerdicts.set(v.host, verdict);
+      const acted = v.outcome === 'draining' || v.outcome === 'relieving' || v.outcome === 'powering-on';
+      (acted || changed ? log.info : log.debug).call(log, `host ${v.outcome}`, { host: v.host, reason: v.reason, detail: v.detail });
     }
     for (const a of plan.actions) log.info('planned', { action: a.id, type: a.type, ...(a.type === 'migrate' ? { vm: a.vm, from: a.from, to: a.to } : { host: a.host }), dependsOn: a.dependsOn });
     log.info('plan', { ...plan.summary, verdicts: counts });

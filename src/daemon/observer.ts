@@ -124,8 +124,9 @@ export class ClusterObserver {
         if (signal.aborted) throw powerError;
         this.log.warn('power status unknown', { host, err: powerError });
       }
-      // A host whose BMC says "on" but whose hypervisor did not answer is on and unreachable.
-      this.log.warn('host did not answer', { host, power, code: isConsolidatorError(e) ? e.code : 'INTERNAL', reason });
+      // A host whose BMC says "on" but whose hypervisor did not answer is on and unreachable: worth a
+      // warning. One that is off is expected not to answer.
+      (power === 'off' ? this.log.debug : this.log.warn).call(this.log, 'host did not answer', { host, power, code: isConsolidatorError(e) ? e.code : 'INTERNAL', reason });
       return { kind: 'failed', power, reason };
     }
   }

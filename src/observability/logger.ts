@@ -98,13 +98,15 @@ function pretty() {
   return winston.format.printf((info) => {
     const { timestamp, level, message, component, ...rest } = info as Record<string, unknown>;
     const tag = typeof component === 'string' ? ` [${component}]` : '';
-    const fields = Object.keys(rest).length > 0 ? ` ${formatPrettyFields(rest)}` : '';
+    const formatted = formatPrettyFields(rest);
+    const fields = formatted.length > 0 ? ` ${formatted}` : '';
     return `${String(timestamp)} ${String(level).padEnd(5)}${tag} ${String(message)}${fields}`;
   });
 }
 
 function formatPrettyFields(fields: Record<string, unknown>): string {
   return Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
     .join(' ');
 }

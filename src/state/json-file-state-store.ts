@@ -1,4 +1,5 @@
 import { open, readFile, rename, mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { asConsolidatorError, errorMessage } from '../errors.js';
 import { emptyState, parsePersistedState, type PersistedState } from './persisted-state.js';
@@ -16,6 +17,8 @@ export class JsonFileStateStore implements StateStore {
   /** Saves run one after another: two renames racing could put an older state last. */
   private queue: Promise<void> = Promise.resolve();
   private sequence = 0;
+  /** Two stores on one file in one process (a restart in tests) never share a temporary file. */
+  private readonly instance = randomUUID().slice(0, 8);
 
   constructor(
     directory: string,
@@ -55,7 +58,7 @@ export class JsonFileStateStore implements StateStore {
 
   private async write(state: PersistedState): Promise<void> {
     const directory = dirname(this.file);
-    const temporary = `${this.file}.tmp-${process.pid}-${++this.sequence}`;
+    const temporary = `${this.file}.tmp-${process.pid}-${this.instance}-${++this.sequence}`;
     try {
       await mkdir(directory, { recursive: true, mode: 0o750 });
       const handle = await open(temporary, 'w', 0o600);

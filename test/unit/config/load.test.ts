@@ -60,7 +60,7 @@ describe('loading a policy', () => {
 
   it('reads relative secret paths from the policy file folder', async () => {
     const result = await loadPolicyText(
-      ['version: 1', 'power: { driver: simulated }', 'hostDefaults:', '  ssh: { keyFile: key, knownHostsFile: known_hosts }', 'hosts:', '  - name: h1'].join('\n'),
+      ['version: 1', 'power: { driver: simulated }', 'hypervisor: { driver: simulated }', 'hostDefaults:', '  ssh: { keyFile: key, knownHostsFile: known_hosts }', 'hosts:', '  - name: h1'].join('\n'),
       join(dir, 'p.yaml'),
     );
     expect(result.ok && result.value.hosts[0]?.ssh.keyFile).toBe(join(dir, 'key'));

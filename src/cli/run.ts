@@ -1,0 +1,137 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
+import { Daemon } from '../daemon/daemon.js';
+import { createSystemdNotifier } from '../daemon/systemd-notify.js';
+import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from '../drivers/build-drivers.js';
+import { ConsolidatorError } from '../errors.js';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '../observability/logger.js';
+import { JsonFileStateStore } from '../state/json-file-state-store.js';
+import { version } from './version.js';
+import { EXIT, type Command, type CommandIo, type OptionValues } from './command.js';
+
+/** How often the demo checks whether its trace has ended. */
+const SIMULATION_END_POLL_MS = 500;
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the daemon: observe, plan, act on every scheduled cycle',
+  usage: 'consolidator run --policy FILE [--once]',
+  description:
+    'Runs the consolidation daemon with the policy in FILE: a cycle on every tick of its schedule\n' +
+    '(observe -> plan -> check -> persist -> act -> record), /metrics and /healthz on metrics.listen,\n' +
+    'systemd readiness and watchdog when started by systemd. SIGHUP reloads the policy (an invalid one\n' +
+    'is rejected and the last good one stays); SIGTERM or SIGINT stops after running steps finish (or\n' +
+    'are aborted at a deadline) and exits 0. An invalid policy at start exits 78.\n' +
+    'With the simulated drivers (config/demo.yaml) it runs against a simulated datacenter replaying a\n' +
+    'trace, sped up, and stops with a summary when the trace ends.',
+  options: {
+    policy: { type: 'string', short: 'p', valueName: 'FILE', help: 'the policy file (required)' },
+    once: { type: 'boolean', help: 'run one cycle, then stop' },
+  },
+  examples: [
+    ['consolidator run --policy /etc/consolidator/consolidator.yaml', 'the service, as systemd starts it'],
+    ['consolidator run --policy config/demo.yaml --log-format pretty', 'the demo: a simulated datacenter, no hardware needed'],
+    ['consolidator run --policy policy.yaml --once --log-level debug', 'one cycle, every decision logged'],
+  ],
+  async run(args, io) {
+    const file = args.values['policy'];
+    if (typeof file !== 'string') throw new ConsolidatorError('USAGE', `run: --policy FILE is required\nusage: ${this.usage}`);
+    const result = await loadPolicyFile(file);
+    if (!result.ok) {
+      for (const issue of result.issues) io.stderr.write(`${formatIssue(issue)}\n`);
+      io.stderr.write(`${file}: ${result.issues.length} problem${result.issues.length === 1 ? '' : 's'}, not starting\n`);
+      return EXIT.CONFIG;
+    }
+    return runDaemon(result.value, args.values, io);
+  },
+};
+
+export function loggerFor(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Logger {
+  const format = (values['log-format'] ?? loaded.policy.logging.format) as LogFormat;
+  const level = (values['log-level'] ?? loaded.policy.logging.level) as LogLevel;
+  if (format !== 'json' && format !== 'pretty') throw new ConsolidatorError('USAGE', `--log-format takes json or pretty, not ${String(format)}`);
+  if (!['error', 'warn', 'info', 'debug'].includes(level)) throw new ConsolidatorError('USAGE', `--log-level takes error, warn, info or debug, not ${String(level)}`);
+  return createLogger({ level, format, stream: io.stdout });
+}
+
+async function runDaemon(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Promise<number> {
+  const logger = loggerFor(loaded, values, io);
+  for (const warning of loaded.warnings) logger.warn('policy warning', { issue: formatIssue(warning) });
+  let world: SimulatedWorld | undefined;
+  let stateDirectory = loaded.policy.stateDirectory;
+  if (loaded.policy.hypervisor.driver === 'simulated') {
+    world = await buildSimulatedWorld(loaded);
+    // A simulated world starts afresh every run: its state must not outlive it.
+    stateDirectory = await mkdtemp(join(tmpdir(), 'consolidator-sim-state-'));
+    logger.info('simulated datacenter', {
+      hosts: world.datacenter.setup.hosts.length,
+      vms: world.datacenter.setup.vms.length,
+      speedup: loaded.policy.simulation?.speedup,
+      stateDirectory,
+    });
+  }
+  const clock = world?.clock;
+  const daemon = new Daemon({
+    policyFile: loaded.file,
+    policy: loaded,
+    logger,
+    buildDrivers: (policy) => buildDrivers(policy, logger, world),
+    store: new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now),
+    notifier: createSystemdNotifier({ env: process.env, logger }),
+    version: version(),
+    ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: 200 } : {}),
+  });
+
+  let stopRequested!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stopRequested = resolve;
+  });
+  const onHup = () => void daemon.reload();
+  const onStop = (signal: string) => () => {
+    logger.info('stop requested', { signal });
+    stopRequested();
+  };
+  const onTerm = onStop('SIGTERM');
+  const onInt = onStop('SIGINT');
+  process.on('SIGHUP', onHup);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  let endWatch: NodeJS.Timeout | undefined;
+  try {
+    await daemon.start();
+    clock?.start();
+    if (values['once'] === true) {
+      await daemon.runCycle();
+      stopRequested();
+    }
+    if (world && loaded.policy.simulation?.stopAtEnd) {
+      const w = world;
+      endWatch = setInterval(() => {
+        if (w.datacenter.nowSeconds >= w.horizonSeconds) stopRequested();
+      }, SIMULATION_END_POLL_MS);
+    }
+    await stopped;
+  } finally {
+    clearInterval(endWatch);
+    process.off('SIGHUP', onHup);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await daemon.stop();
+    clock?.stop();
+  }
+  if (world) {
+    const totals = world.datacenter.totals();
+    logger.info('simulation summary', {
+      simulatedHours: Math.round((world.datacenter.nowSeconds / 3600) * 10) / 10,
+      energyKWh: Math.round((totals.energyJoules / 3.6e6) * 1000) / 1000,
+      migrations: totals.migrations,
+      powerOffs: totals.powerOffs,
+      powerOns: totals.powerOns,
+      hostsPoweredOffPeak: totals.hostsPoweredOffPeak,
+      memoryOverloadHostSeconds: totals.memoryOverloadHostSeconds,
+    });
+  }
+  return EXIT.OK;
+}

@@ -1,0 +1,177 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
+import type { HostId } from '../../../src/model/ids.js';
+import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, writePolicy, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+
+const HOSTS = ['h1', 'h2', 'h3', 'h4'].map((id) => ({ id }));
+const VMS: TestVm[] = [
+  { id: 'a', host: 'h1', load: 0.5 },
+  { id: 'b', host: 'h1', load: 0.5 },
+  { id: 'c', host: 'h2', load: 0.3 },
+  { id: 'd', host: 'h3', load: 0.3 },
+  { id: 'e', host: 'h4', load: 0.2 },
+];
+const VM_IDS = VMS.map((v) => v.id);
+const HOST_IDS = HOSTS.map((h) => h.id);
+
+/** Records every power call and checks, at the moment of each power-off, that the host is empty. */
+function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[]; offWithVms: string[] }) {
+  return (bundle: DriverBundle): DriverBundle => ({
+    ...bundle,
+    power: {
+      status: (h, s) => bundle.power.status(h, s),
+      powerOn: (h, s) => {
+        log.on.push(h);
+        return bundle.power.powerOn(h, s);
+      },
+      powerOff: (h, mode, s) => {
+        const vms = t().datacenter.hostView(h)?.vms ?? [];
+        if (vms.length > 0) log.offWithVms.push(`${h}: ${vms.map((v) => v.id).join(',')}`);
+        log.off.push(h);
+        return bundle.power.powerOff(h, mode, s);
+      },
+    },
+  });
+}
+
+let running: TestDaemon | undefined;
+afterEach(async () => {
+  await running?.daemon.stop();
+  running = undefined;
+});
+
+/** Cycles until hosts are underloaded long enough to be drained (600 s), then one more. */
+async function warmUp(t: TestDaemon): Promise<void> {
+  for (const at of [300, 600, 900]) await cycleAt(t, at);
+}
+
+describe('the daemon under faults (simulated datacenter)', () => {
+  it('a failed migration skips the power-off that depended on it and cools the hosts down', async () => {
+    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    const t = running;
+    await warmUp(t);
+    t.datacenter.faults.failNextMigration('simulated link failure');
+    const report = await cycleAt(t, 1200);
+    const failed = report.outcomes.filter((o) => o.result === 'failed');
+    expect(failed).toHaveLength(1);
+    const migration = failed[0]?.action;
+    expect(migration?.type).toBe('migrate');
+    if (migration?.type !== 'migrate') return;
+    const powerOff = report.outcomes.find((o) => o.action.type === 'power-off' && o.action.host === migration.from);
+    expect(powerOff?.result).toBe('skipped');
+    expect(powerOff?.reason).toContain('which failed');
+    expect(t.datacenter.hostView(migration.from)?.power).toBe('on');
+    expect(t.daemon.state.plannerMemory.hostCooldowns[migration.from]?.reason).toBe('failed');
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+    expect(await t.daemon.registry.metrics()).toMatch(/consolidator_actions_executed_total\{type="migrate",result="failed"\} 1/);
+  });
+
+  it('a BMC that times out leaves the host on, recorded, and the cycle goes on', async () => {
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), wrapDrivers: recordingPower(() => running as TestDaemon, calls) });
+    const t = running;
+    await warmUp(t);
+    for (const h of HOST_IDS) t.datacenter.faults.timeOutBmc(h, 1);
+    const report = await cycleAt(t, 1200);
+    const offs = report.outcomes.filter((o) => o.action.type === 'power-off');
+    expect(offs.length).toBeGreaterThan(0);
+    for (const o of offs) {
+      expect(o.result).toBe('failed');
+      expect(o.errorCode).toBe('POWER_TIMEOUT');
+    }
+    expect(HOST_IDS.every((h) => t.datacenter.hostView(h)?.power === 'on')).toBe(true);
+    expect(t.daemon.state.poweredOffByUs()).toEqual([]);
+    expect(calls.offWithVms).toEqual([]);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+    // The next cycles go on; failed hosts cool down, nothing is powered off by mistake.
+    const next = await cycleAt(t, 1500);
+    expect(next.result).toBe('ok');
+    expect(calls.offWithVms).toEqual([]);
+  });
+
+  it('a host that vanishes mid-drain is not powered off, and no VM is lost', async () => {
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    let vanished: HostId | undefined;
+    running = await startTestDaemon({
+      setup: testSetup(HOSTS, VMS),
+      wrapDrivers: (bundle) => {
+        const recorded = recordingPower(() => running as TestDaemon, calls)(bundle);
+        return {
+          ...recorded,
+          hypervisor: {
+            ...bundle.hypervisor,
+            inspect: (h, s) => bundle.hypervisor.inspect(h, s),
+            listDomains: (h, s) => bundle.hypervisor.listDomains(h, s),
+            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
+            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
+            migrate: async (vm, from, to, options, s, onProgress) => {
+              const result = await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
+              if (vanished === undefined) {
+                vanished = from;
+                (running as TestDaemon).datacenter.faults.vanishHost(from);
+              }
+              return result;
+            },
+          },
+        };
+      },
+    });
+    const t = running;
+    await warmUp(t);
+    await cycleAt(t, 1200);
+    expect(vanished).toBeDefined();
+    expect(calls.off).not.toContain(vanished);
+    expect(calls.offWithVms).toEqual([]);
+    t.datacenter.faults.restoreHost(vanished as HostId);
+    const report = await cycleAt(t, 1500);
+    expect(report.result).toBe('ok');
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+  });
+
+  it('a truncated state file is reported and rebuilt; the daemon runs on', async () => {
+    const first = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    await warmUp(first);
+    await cycleAt(first, 1200);
+    await first.daemon.stop();
+    const file = join(first.dir, 'state.json');
+    writeFileSync(file, readFileSync(file, 'utf8').slice(0, 40));
+    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), dir: first.dir, datacenter: first.datacenter });
+    const t = running;
+    const warning = logLines(t).find((l) => l['message'] === 'state not loaded');
+    expect(String(warning?.['problem'])).toMatch(/state\.json is corrupt .*moved to .*state\.json\.corrupt-/);
+    const report = await cycleAt(t, 1500);
+    expect(report.result).toBe('ok');
+    // Forgotten: which hosts it powered off. They stay off (never woken by a daemon that does not know them).
+    expect(t.daemon.state.poweredOffByUs()).toEqual([]);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+  });
+
+  it('a broken policy on reload is rejected with its errors and the last good policy stays', async () => {
+    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    const t = running;
+    writePolicy(t, 'version: 1\nmode: enforced\nhosts: []\n');
+    expect(await t.daemon.reload()).toBe(false);
+    expect(t.daemon.policy.policy.mode).toBe('enforce');
+    const rejected = logLines(t).filter((l) => l['message'] === 'policy rejected on reload; keeping the last good policy');
+    expect(rejected.map((l) => l['issue'])).toEqual([
+      expect.stringMatching(/policy\.yaml:2:7 mode: must be one of "enforce", "dry-run", got "enforced"/),
+      expect.stringMatching(/policy\.yaml:3:8 hosts: list at least one host/),
+    ]);
+    const report = await cycleAt(t, 300);
+    expect(report.result).toBe('ok');
+    expect(await t.daemon.registry.metrics()).toMatch(/consolidator_errors_total\{code="POLICY_INVALID"\} 1/);
+  });
+
+  it('a valid policy on reload takes effect at the next cycle', async () => {
+    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    const t = running;
+    writePolicy(t, readFileSync(t.policyFile, 'utf8').replace('mode: enforce', 'mode: dry-run'));
+    expect(await t.daemon.reload()).toBe(true);
+    expect(t.daemon.policy.policy.mode).toBe('dry-run');
+    await warmUp(t);
+    await cycleAt(t, 1200);
+    expect(t.datacenter.totals().migrations).toBe(0);
+  });
+});
