@@ -51,16 +51,21 @@ describe('non-converging migrations (a guest that keeps dirtying memory, 1 MiB/s
   it('abort: pre-copy keeps going round; at the deadline the migration is aborted and the VM runs on the source', async () => {
     await dirtyGuest('nc-abort');
     const progress: MigrationProgress[] = [];
-    const error = await drivers.hypervisor.migrate('nc-abort', h(1), h(2), { ...DIRTY, nonConvergence: 'abort' }, never(), (p) => progress.push(p)).then(
+    // A longer deadline here: the first pass alone sends the 4 MiB region at 1 MiB/s, and this test
+    // wants to see later passes find it dirty again.
+    const options: MigrateOptions = { ...DIRTY, nonConvergence: 'abort', convergenceDeadlineMs: 2 * DEADLINE_MS };
+    const error = await drivers.hypervisor.migrate('nc-abort', h(1), h(2), options, never(), (p) => progress.push(p)).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(isConsolidatorError(error, 'MIGRATION_FAILED')).toBe(true);
-    expect((error as Error).message).toMatch(/did not converge within 6000 ms, aborted per policy/);
+    expect((error as Error).message).toMatch(/did not converge within 12000 ms, aborted per policy/);
     expect((error as Error).message).toContain(`VM is running`);
-    // More than one pass, and data still remaining at the end: it was not converging.
-    expect(Math.max(...progress.map((p) => p.iteration ?? 0))).toBeGreaterThanOrEqual(2);
-    expect(progress.at(-1)?.dataRemainingMiB).toBeGreaterThan(0.3);
+    // More than one pass, and every later pass found MiBs dirty again: it was not converging.
+    const seen = JSON.stringify(progress.map((p) => [p.iteration, p.dataRemainingMiB]));
+    const later = progress.filter((p) => (p.iteration ?? 0) >= 2);
+    expect(later.length, seen).toBeGreaterThan(0);
+    expect(Math.max(...later.map((p) => p.dataRemainingMiB ?? 0)), seen).toBeGreaterThan(1);
     expect((await lab.domains(1)).get('nc-abort')).toBe('running');
     expect((await lab.domains(2)).has('nc-abort')).toBe(false);
   });

@@ -221,7 +221,7 @@ export class Lab {
   /** "Power loss": every process of the host is SIGKILLed (guests, libvirtd, sshd, sessions), link down. */
   async powerOff(n: number): Promise<void> {
     const h = this.host(n);
-    await killNamespace(this.netns(n));
+    await killNamespace(this.netns(n), h.initPid);
     await h.exited;
     delete h.process;
     delete h.exited;
@@ -249,7 +249,7 @@ export class Lab {
   /** Stops every host and removes namespaces, links, folders. Safe to call twice. */
   async down(): Promise<void> {
     for (const h of this.hosts) {
-      await killNamespace(this.netns(h.n));
+      await killNamespace(this.netns(h.n), h.initPid);
       await h.exited;
       delete h.process;
       delete h.exited;
@@ -268,10 +268,17 @@ export class Lab {
   downSync(): void {
     for (const h of this.hosts) {
       const ns = this.netns(h.n);
-      for (let round = 0; round < KILL_ROUNDS; round++) {
-        const pids = runLocalSync('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean);
-        if (pids.length === 0) break;
-        runLocalSync('kill', ['-9', ...pids]);
+      // As in killNamespace: the init last, so that tini reaps the orphans of the others.
+      const initPid = h.initPid ?? Number(runLocalSync('cat', [join(h.dir, 'init.pid')]).trim());
+      const keep = new Set([String(initPid), runLocalSync('ps', ['-o', 'ppid=', '-p', String(initPid)]).trim()]);
+      for (const last of [false, true]) {
+        for (let round = 0; round < KILL_ROUNDS; round++) {
+          const pids = runLocalSync('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean);
+          const targets = last ? pids : pids.filter((p) => !keep.has(p));
+          if (targets.length === 0) break;
+          runLocalSync('kill', ['-9', ...targets]);
+          runLocalSync('sleep', ['0.05']);
+        }
       }
       runLocalSync('ip', ['link', 'del', this.veth(h.n)]);
       runLocalSync('ip', ['netns', 'del', ns]);
@@ -525,14 +532,32 @@ async function ensureLibvirtQemuUser(): Promise<void> {
   }
 }
 
-async function killNamespace(ns: string): Promise<void> {
-  for (let round = 0; round < KILL_ROUNDS; round++) {
-    const pids = (await runLocal('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
-    if (pids.length === 0) return;
-    await runLocal('kill', ['-9', ...pids]);
-    await sleep(POLL_MS);
+/**
+ * SIGKILLs every process of a host. The host's init (and the `unshare` above it) go last: while they
+ * live, tini (the subreaper above them) reaps what the others orphan (QEMU, sshd sessions). Killed
+ * all at once, late orphans would land on this machine's PID 1, which never reaps them.
+ */
+async function killNamespace(ns: string, initPid?: number): Promise<void> {
+  const keep = new Set<string>();
+  if (initPid !== undefined) {
+    keep.add(String(initPid));
+    const parent = /^\d+ \(.*\) \S (\d+)/.exec(await readFile(`/proc/${initPid}/stat`, 'utf8').catch(() => ''))?.[1];
+    if (parent) keep.add(parent);
   }
-  throw new Error(`lab: processes in ${ns} survive SIGKILL`);
+  for (const last of [false, true]) {
+    const killed = new Set<string>();
+    for (let round = 0; ; round++) {
+      const pids = (await runLocal('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+      const targets = last ? pids : pids.filter((p) => !keep.has(p));
+      if (targets.length === 0) break;
+      if (round >= KILL_ROUNDS) throw new Error(`lab: processes in ${ns} survive SIGKILL: ${targets.join(' ')}`);
+      for (const p of targets) killed.add(p);
+      await runLocal('kill', ['-9', ...targets]);
+      await sleep(POLL_MS / 2);
+    }
+    // Dead is not enough: wait until they are reaped (a zombie keeps its /proc entry).
+    for (let round = 0; round < KILL_ROUNDS && [...killed].some((p) => existsSync(`/proc/${p}`)); round++) await sleep(POLL_MS / 2);
+  }
 }
 
 async function signalNamespace(ns: string, signal: 'STOP' | 'CONT'): Promise<void> {
