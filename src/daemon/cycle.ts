@@ -1,4 +1,4 @@
-import type { ActionOutcome, Actuator, ExecutionContext } from '../actuator/actuator.js';
+import type { ActionOutcome, Actuator } from '../actuator/actuator.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { HypervisorDriver } from '../drivers/hypervisor/hypervisor-driver.js';
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
@@ -6,9 +6,9 @@ import type { HostId } from '../model/ids.js';
 import type { Violation } from '../model/simulate.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
 import type { Logger } from '../observability/logger.js';
-import { hostUse, vmDemand } from '../planner/demand.js';
 import { checkPlan, planCycle } from '../planner/index.js';
 import type { Action, PlanInput, PlanResult } from '../planner/types.js';
+import { buildExecutionContext } from './execution-context.js';
 import type { ClusterObserver } from './observer.js';
 import type { StateKeeper } from './state-keeper.js';
 
@@ -29,6 +29,20 @@ export interface CycleReport {
   readonly dryRun: boolean;
 }
 
+/** What the planner is given: the snapshot and everything the daemon remembers. */
+export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, keeper: StateKeeper, nowMs: number): PlanInput {
+  return {
+    snapshot,
+    policy: loaded.policy,
+    memory: keeper.plannerMemory,
+    inFlight: [],
+    poweredOffByUs: keeper.poweredOffByUs(),
+    powerActionsLast24h: keeper.powerActionsLast24h(),
+    needsAttention: Object.keys(keeper.state.attention.hosts),
+    nowMs,
+  };
+}
+
 export interface CycleDeps {
   readonly observer: ClusterObserver;
   readonly hypervisor: HypervisorDriver;
@@ -36,8 +50,9 @@ export interface CycleDeps {
   readonly keeper: StateKeeper;
   readonly logger: Logger;
   readonly nowMs: () => number;
-  /** Hosts observed at once. */
   readonly policy: () => LoadedPolicy;
+  /** Called when a step ends: progress, for a watchdog that must not fire during a long act phase. */
+  readonly onStepDone?: () => void;
 }
 
 /**
@@ -93,16 +108,7 @@ export class CycleRunner {
       for (const host of snapshot.hosts) if (host.power === 'on' && host.reachable) keeper.forgetPoweredOff(host.id);
       if (interrupted) this.reconcilePower(interrupted, snapshot, log);
 
-      const input: PlanInput = {
-        snapshot,
-        policy,
-        memory: keeper.plannerMemory,
-        inFlight: [],
-        poweredOffByUs: keeper.poweredOffByUs(),
-        powerActionsLast24h: keeper.powerActionsLast24h(),
-        needsAttention: Object.keys(keeper.state.attention.hosts),
-        nowMs: nowMs(),
-      };
+      const input = planInputFor(snapshot, loaded, keeper, nowMs());
       plan = await timed('plan', () => planCycle(input));
       violations = await timed('check', () => checkPlan(input, (plan as PlanResult).actions).violations);
       const actions: readonly Action[] = violations.length === 0 ? plan.actions : [];
@@ -156,68 +162,16 @@ export class CycleRunner {
     const { keeper, nowMs } = this.deps;
     const loaded = this.deps.policy();
     if (actions.length === 0) return [];
-    const hostsById = new Map(loaded.hosts.map((h) => [h.name, h]));
-    const vmsById = new Map(input.snapshot.vms.map((vm) => [vm.id, vm]));
-    const snapshotHosts = new Map(input.snapshot.hosts.map((h) => [h.id, h]));
-    let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
-    const ctx: ExecutionContext = {
+    const ctx = buildExecutionContext({
+      keeper,
+      loaded,
+      input,
       cycle,
       signal,
       drainSignal,
-      isMaintenance: (h) => keeper.isInMaintenance(h),
-      isExcluded: (h) => hostsById.get(h)?.exclude ?? true,
-      wasPoweredOffByUs: (h) => keeper.wasPoweredOffByUs(h),
-      powerActionsLast24h: (h) => keeper.powerActionsLast24h()[h] ?? 0,
-      hostsOn: () => hostsOn,
-      usableCapacity: (h, total) => {
-        const reserve = hostsById.get(h)?.reserve ?? { cpus: 0, memoryMiB: 0 };
-        return { cpu: Math.max(0, total.cpu - reserve.cpus), memory: Math.max(0, total.memory - reserve.memoryMiB) };
-      },
-      vmDemand: (vm) => {
-        const known = vmsById.get(vm);
-        return known ? vmDemand(known, input.policy, input.nowMs) : undefined;
-      },
-      hostOverhead: (h) => {
-        const host = snapshotHosts.get(h);
-        const observed = host ? hostUse(host, input.policy, input.nowMs) : undefined;
-        if (!host || !observed) return { cpu: 0, memory: 0 };
-        let cpu = 0;
-        let memory = 0;
-        for (const vm of input.snapshot.vms) {
-          if (vm.host !== h) continue;
-          const d = vmDemand(vm, input.policy, input.nowMs);
-          cpu += d.cpu;
-          memory += d.memory;
-        }
-        return { cpu: Math.max(0, observed.cpu - cpu), memory: Math.max(0, observed.memory - memory) };
-      },
-      stepChanged: async (action, status, reason) => {
-        keeper.stepChanged(action.id, status);
-        if (status !== 'running') {
-          keeper.addHistory({
-            atMs: nowMs(),
-            cycle,
-            actionId: action.id,
-            type: action.type,
-            subject: action.type === 'migrate' ? action.vm : action.host,
-            ...(action.type === 'migrate' ? { from: action.from, to: action.to } : {}),
-            result: status === 'ok' ? 'ok' : status,
-            ...(reason !== undefined ? { reason } : {}),
-          });
-        }
-        await keeper.save();
-      },
-      onPoweredOff: (h) => {
-        keeper.markPoweredOff(h);
-        hostsOn--;
-      },
-      onPoweredOn: (h) => {
-        keeper.forgetPoweredOff(h);
-        hostsOn++;
-      },
-      coolDown: (h) => keeper.coolDown(h, loaded.policy.safety.hostCooldownSeconds),
-      markBootTimeout: (h, error) => keeper.markAttention(h, 'BootTimeout', error),
-    };
+      nowMs,
+      ...(this.deps.onStepDone ? { onStepDone: this.deps.onStepDone } : {}),
+    });
     const outcomes = await this.deps.actuatorFor(mode).execute(actions, ctx);
     if (mode === 'dry-run') {
       for (const o of outcomes) {

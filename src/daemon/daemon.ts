@@ -9,15 +9,20 @@ import type { DriverBundle } from '../drivers/driver-bundle.js';
 import { PowerAttention } from '../drivers/power/power-attention.js';
 import { PowerRecorder } from '../drivers/power/power-record.js';
 import { SupervisedPower } from '../drivers/power/supervised-power.js';
+import type { PowerDriver } from '../drivers/power/power-driver.js';
 import { ConsolidatorError } from '../errors.js';
+import type { HostId } from '../model/ids.js';
 import { startHttpServer, type HealthReport, type RouteHandler, type RunningHttpServer } from '../observability/http-server.js';
 import type { Logger } from '../observability/logger.js';
 import { ConsolidatorMetrics } from '../observability/metrics.js';
+import type { StateLock } from '../state/state-lock.js';
 import type { StateStore } from '../state/state-store.js';
 import { CycleRunner, type CycleReport } from './cycle.js';
 import { recordCycleMetrics } from './cycle-metrics.js';
 import { ClusterObserver } from './observer.js';
 import { StateKeeper } from './state-keeper.js';
+import { drainHost, planOnce, undrainHost, wakeHost, type DrainResult, type JobProgress, type OperatorDeps, type WakeResult } from './operator-jobs.js';
+import { operatorRoutes } from './operator-routes.js';
 import type { SystemdNotifier } from './systemd-notify.js';
 
 /** Starts a recurring job; the default is node-cron. Injectable so tests can tick by hand. */
@@ -47,8 +52,15 @@ export interface DaemonDeps {
   readonly stopGraceMs?: number;
   readonly bootPollIntervalMs?: number;
   readonly loadPolicy?: (file: string) => Promise<LoadResult>;
-  /** Extra HTTP endpoints (operator commands). */
+  /** Extra HTTP endpoints. */
   readonly routes?: (daemon: Daemon) => Readonly<Record<string, RouteHandler>>;
+  /**
+   * 'service' (default): HTTP endpoint, schedule, systemd readiness. 'standalone': an operator command
+   * acting without a running daemon: no HTTP, no schedule.
+   */
+  readonly role?: 'service' | 'standalone';
+  /** Held while the daemon runs: one actor per state directory. */
+  readonly lock?: StateLock;
 }
 
 /** Cycles missed before /healthz fails. */
@@ -83,6 +95,9 @@ export class Daemon {
   private lastCycleRealMs: number | undefined;
   private readonly startedRealMs: number;
   private stopping = false;
+  private job: Promise<unknown> | undefined;
+  private jobProgress: JobProgress | undefined;
+  private supervisedPower!: PowerDriver;
   private readonly log: Logger;
   private readonly nowMs: () => number;
   private readonly realNowMs: () => number;
@@ -111,19 +126,21 @@ export class Daemon {
 
   /** Loads state, reconciles on the first cycle, serves HTTP, schedules cycles, tells systemd it is ready. */
   async start(): Promise<void> {
+    await this.deps.lock?.acquire();
     const loaded = await this.deps.store.load();
     if (loaded.problem) this.log.warn('state not loaded', { problem: loaded.problem });
     this.recorder = new PowerRecorder(loaded.state.powerRecord);
     this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
     this.buildRunner();
+    if (this.deps.role === 'standalone') return;
     this.http = await startHttpServer({
       listen: this.deps.listen ?? this.loaded.policy.metrics.listen,
       registry: this.registry,
       health: () => this.health(),
       status: () => this.status(),
       logger: this.deps.logger,
-      ...(this.deps.routes ? { routes: this.deps.routes(this) } : {}),
+      routes: { ...operatorRoutes(this), ...(this.deps.routes ? this.deps.routes(this) : {}) },
     });
     this.schedule();
     this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
@@ -139,6 +156,7 @@ export class Daemon {
   runCycle(): Promise<CycleReport> {
     if (this.current) return this.current;
     if (this.stopping) return Promise.reject(new ConsolidatorError('ABORTED', 'the daemon is stopping'));
+    if (this.job) return Promise.reject(new ConsolidatorError('ABORTED', 'an operator command is running; the cycle is skipped'));
     const started = this.realNowMs();
     const run = this.runner
       .run(this.stopController.signal, this.drainController.signal)
@@ -199,24 +217,76 @@ export class Daemon {
     await this.deps.notifier.stopping();
     this.task?.stop();
     this.drainController.abort();
-    if (this.current) {
+    const running = this.current ?? this.job;
+    if (running) {
       const grace = this.deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'deadline'>((resolve) => {
         timer = setTimeout(() => resolve('deadline'), grace);
       });
-      const outcome = await Promise.race([this.current.then(() => 'done' as const, () => 'done' as const), deadline]);
+      const outcome = await Promise.race([running.then(() => 'done' as const, () => 'done' as const), deadline]);
       if (outcome === 'deadline') {
         this.log.warn('running steps did not finish in time: aborting them', { graceMs: grace });
         this.stopController.abort();
-        await this.current.catch(() => undefined);
+        await running.catch(() => undefined);
       }
       clearTimeout(timer);
     }
     await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
     await this.http?.close();
     await this.drivers.close();
+    await this.deps.lock?.release();
     this.log.info('stopped');
+  }
+
+  /** One observation and plan, executing nothing (consolidator plan). */
+  planNow(): ReturnType<typeof planOnce> {
+    return this.exclusive(() => planOnce(this.operatorDeps()));
+  }
+
+  /** Evacuates a host for maintenance (consolidator drain); never at the same time as a cycle. */
+  drain(host: HostId, options: { powerOff: boolean; dryRun: boolean }): Promise<DrainResult> {
+    return this.exclusive(() => drainHost(this.operatorDeps(), host, options));
+  }
+
+  undrain(host: HostId): Promise<{ ok: boolean; message: string }> {
+    return this.exclusive(() => undrainHost({ keeper: this.keeper, loaded: this.loaded, logger: this.deps.logger }, host));
+  }
+
+  wake(host: HostId): Promise<WakeResult> {
+    return this.exclusive(() => wakeHost(this.operatorDeps(), host));
+  }
+
+  /** Runs an operator job once no cycle runs; cycles wait (are skipped) while it runs. */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.stopping) throw new ConsolidatorError('ABORTED', 'the daemon is stopping');
+    while (this.current || this.job) await (this.current ?? this.job)?.catch(() => undefined);
+    const run = fn();
+    this.job = run;
+    try {
+      return await run;
+    } finally {
+      this.job = undefined;
+      this.jobProgress = undefined;
+    }
+  }
+
+  private operatorDeps(): OperatorDeps {
+    return {
+      observer: this.observer,
+      drivers: this.drivers,
+      power: this.supervisedPower,
+      keeper: this.keeper,
+      loaded: this.loaded,
+      logger: this.deps.logger,
+      nowMs: this.nowMs,
+      signal: this.stopController.signal,
+      bootPollIntervalMs: this.deps.bootPollIntervalMs ?? DEFAULT_BOOT_POLL_MS,
+      onProgress: (progress) => {
+        this.jobProgress = progress;
+      },
+      onStepDone: () => void this.deps.notifier.watchdog(),
+    };
   }
 
   health(): HealthReport {
@@ -259,6 +329,7 @@ export class Daemon {
           }
         : undefined,
       cycleRunning: this.current !== undefined,
+      operatorJob: this.jobProgress,
       hostsByState,
       actionsInFlight: this.keeper?.interrupted?.steps.filter((s) => s.status === 'running' || s.status === 'pending') ?? [],
       poweredOffByUs: this.keeper?.poweredOffByUs() ?? [],
@@ -269,6 +340,7 @@ export class Daemon {
 
   private buildRunner(): void {
     const power = new SupervisedPower({ driver: this.drivers.power, attention: this.attention, recorder: this.recorder, logger: this.deps.logger, nowMs: this.nowMs });
+    this.supervisedPower = power;
     this.observer = new ClusterObserver({ hypervisor: this.drivers.hypervisor, power: this.drivers.power, logger: this.deps.logger, concurrency: OBSERVE_CONCURRENCY });
     const live = new LiveActuator({
       hypervisor: this.drivers.hypervisor,
@@ -288,13 +360,14 @@ export class Daemon {
       logger: this.deps.logger,
       nowMs: this.nowMs,
       policy: () => this.loaded,
+      onStepDone: () => void this.deps.notifier.watchdog(),
     });
   }
 
   private schedule(): void {
     const scheduler = this.deps.scheduler ?? nodeCronScheduler;
     this.task = scheduler(this.loaded.policy.schedule, this.loaded.policy.timeZone, async () => {
-      if (this.stopping || this.current) return;
+      if (this.stopping || this.current || this.job) return;
       await this.runCycle().catch((e: unknown) => this.log.error('cycle could not run', { err: e }));
     });
   }

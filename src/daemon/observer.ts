@@ -42,6 +42,8 @@ export interface Observation {
 export class ClusterObserver {
   private readonly hostSamples = new Map<HostId, UsageSample[]>();
   private readonly vmSamples = new Map<VmId, UsageSample[]>();
+  /** The VMs each host held at its last observation. */
+  private readonly hostResidents = new Map<HostId, string>();
   private readonly log: Logger;
 
   constructor(private readonly deps: ObserverDeps) {
@@ -67,6 +69,15 @@ export class ClusterObserver {
           cpu: Math.max(0, obs.capacity.cpu - resolved.reserve.cpus),
           memory: Math.max(0, obs.capacity.memory - resolved.reserve.memoryMiB),
         };
+        // Host-level samples describe the VMs the host had then: once its VMs change (a migration),
+        // older samples no longer say anything about it, and its use is the sum of its VMs' for a while.
+        const residents = obs.domains
+          .filter((d) => d.state !== 'shutoff')
+          .map((d) => d.name)
+          .sort()
+          .join('\u0000');
+        if (this.hostResidents.get(resolved.name) !== residents) this.hostSamples.delete(resolved.name);
+        this.hostResidents.set(resolved.name, residents);
         if (obs.cpuCores !== undefined) {
           this.remember(this.hostSamples, resolved.name, { atMs: obs.atMs, use: { cpu: obs.cpuCores, memory: obs.memoryUsedMiB } }, nowMs, windowMs);
         }
@@ -96,6 +107,7 @@ export class ClusterObserver {
       } else {
         failures.set(resolved.name, result.reason);
         this.hostSamples.delete(resolved.name);
+        this.hostResidents.delete(resolved.name);
         const known = ctx.knownCapacity[resolved.name] ?? { cpu: 0, memory: 0 };
         const capacity = { cpu: Math.max(0, known.cpu - resolved.reserve.cpus), memory: Math.max(0, known.memory - resolved.reserve.memoryMiB) };
         hosts.push(this.hostSnapshot(resolved, result.power, false, capacity, [], maintenance));
@@ -107,6 +119,7 @@ export class ClusterObserver {
 
   /** Forgets samples (after a policy reload that changes windows, or in tests). */
   reset(): void {
+    this.hostResidents.clear();
     this.hostSamples.clear();
     this.vmSamples.clear();
   }

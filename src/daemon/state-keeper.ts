@@ -72,6 +72,11 @@ export class StateKeeper {
     this.deps.attention.mark(host, reason, this.deps.nowMs(), error);
   }
 
+  /** An operator has looked at the host: automatic power actions may touch it again. */
+  clearAttention(host: HostId): void {
+    this.deps.attention.clear(host);
+  }
+
   poweredOffByUs(): HostId[] {
     return Object.keys(this.poweredOff).sort();
   }

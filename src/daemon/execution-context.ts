@@ -1,0 +1,92 @@
+import type { ExecutionContext } from '../actuator/actuator.js';
+import type { LoadedPolicy } from '../config/load.js';
+import type { HostId } from '../model/ids.js';
+import { hostUse, vmDemand } from '../planner/demand.js';
+import type { PlanInput } from '../planner/types.js';
+import type { StateKeeper } from './state-keeper.js';
+
+export interface ContextOptions {
+  readonly keeper: StateKeeper;
+  readonly loaded: LoadedPolicy;
+  /** The input the actions were planned from: demands, overheads and hosts on come from it. */
+  readonly input: PlanInput;
+  readonly cycle: string;
+  readonly signal: AbortSignal;
+  readonly drainSignal: AbortSignal;
+  readonly nowMs: () => number;
+  readonly onStepDone?: () => void;
+  /** A host being drained by an operator: its own steps run although it is in maintenance. */
+  readonly drainingHost?: HostId;
+}
+
+/**
+ * What the actuator asks the daemon while it carries out a plan: live facts from the state keeper,
+ * the planner's estimates, and the hooks that save each step's outcome as it happens.
+ */
+export function buildExecutionContext(o: ContextOptions): ExecutionContext {
+  const { keeper, loaded, input, cycle, nowMs } = o;
+  const hostsById = new Map(loaded.hosts.map((h) => [h.name, h]));
+  const vmsById = new Map(input.snapshot.vms.map((vm) => [vm.id, vm]));
+  const snapshotHosts = new Map(input.snapshot.hosts.map((h) => [h.id, h]));
+  let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
+  return {
+    cycle,
+    signal: o.signal,
+    drainSignal: o.drainSignal,
+    isMaintenance: (h) => h !== o.drainingHost && keeper.isInMaintenance(h),
+    isExcluded: (h) => hostsById.get(h)?.exclude ?? true,
+    wasPoweredOffByUs: (h) => keeper.wasPoweredOffByUs(h),
+    powerActionsLast24h: (h) => keeper.powerActionsLast24h()[h] ?? 0,
+    hostsOn: () => hostsOn,
+    usableCapacity: (h, total) => {
+      const reserve = hostsById.get(h)?.reserve ?? { cpus: 0, memoryMiB: 0 };
+      return { cpu: Math.max(0, total.cpu - reserve.cpus), memory: Math.max(0, total.memory - reserve.memoryMiB) };
+    },
+    vmDemand: (vm) => {
+      const known = vmsById.get(vm);
+      return known ? vmDemand(known, input.policy, input.nowMs) : undefined;
+    },
+    hostOverhead: (h) => {
+      const host = snapshotHosts.get(h);
+      const observed = host ? hostUse(host, input.policy, input.nowMs) : undefined;
+      if (!host || !observed) return { cpu: 0, memory: 0 };
+      let cpu = 0;
+      let memory = 0;
+      for (const vm of input.snapshot.vms) {
+        if (vm.host !== h) continue;
+        const d = vmDemand(vm, input.policy, input.nowMs);
+        cpu += d.cpu;
+        memory += d.memory;
+      }
+      return { cpu: Math.max(0, observed.cpu - cpu), memory: Math.max(0, observed.memory - memory) };
+    },
+    stepChanged: async (action, status, reason) => {
+      keeper.stepChanged(action.id, status);
+      if (status !== 'running') {
+        o.onStepDone?.();
+        keeper.addHistory({
+          atMs: nowMs(),
+          cycle,
+          actionId: action.id,
+          type: action.type,
+          subject: action.type === 'migrate' ? action.vm : action.host,
+          ...(action.type === 'migrate' ? { from: action.from, to: action.to } : {}),
+          result: status === 'ok' ? 'ok' : status,
+          ...(reason !== undefined ? { reason } : {}),
+        });
+      }
+      await keeper.save();
+    },
+    onPoweredOff: (h) => {
+      // A host an operator drained and powered off is theirs: never woken automatically.
+      if (h !== o.drainingHost) keeper.markPoweredOff(h);
+      hostsOn--;
+    },
+    onPoweredOn: (h) => {
+      keeper.forgetPoweredOff(h);
+      hostsOn++;
+    },
+    coolDown: (h) => keeper.coolDown(h, loaded.policy.safety.hostCooldownSeconds),
+    markBootTimeout: (h, error) => keeper.markAttention(h, 'BootTimeout', error),
+  };
+}

@@ -1,0 +1,209 @@
+import type { ActionOutcome } from '../actuator/actuator.js';
+import { LiveActuator } from '../actuator/live-actuator.js';
+import type { LoadedPolicy } from '../config/load.js';
+import type { DriverBundle } from '../drivers/driver-bundle.js';
+import type { PowerDriver } from '../drivers/power/power-driver.js';
+import { waitUntil } from '../drivers/power/wait-until.js';
+import { ConsolidatorError, errorMessage } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import type { Logger } from '../observability/logger.js';
+import { checkPlan } from '../planner/check-plan.js';
+import { planCycle } from '../planner/plan-cycle.js';
+import { planDrain } from '../planner/plan-drain.js';
+import type { Action, PlanInput, PlanResult } from '../planner/types.js';
+import { planInputFor } from './cycle.js';
+import { buildExecutionContext } from './execution-context.js';
+import type { ClusterObserver } from './observer.js';
+import type { StateKeeper } from './state-keeper.js';
+
+/** Live progress of an operator job, for `consolidator status` and the drain command's display. */
+export interface JobProgress {
+  readonly kind: 'drain' | 'wake';
+  readonly host: HostId;
+  readonly startedAtMs: number;
+  readonly steps: Record<string, { readonly what: string; status: string; detail?: string }>;
+}
+
+export type DrainResult =
+  | { readonly ok: false; readonly refused: true; readonly reasons: readonly string[] }
+  | { readonly ok: boolean; readonly refused: false; readonly dryRun: boolean; readonly actions: readonly Action[]; readonly outcomes: readonly ActionOutcome[] };
+
+export interface WakeResult {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+export interface OperatorDeps {
+  readonly observer: ClusterObserver;
+  readonly drivers: DriverBundle;
+  /** The supervised power driver: records actions, marks failures for attention. */
+  readonly power: PowerDriver;
+  readonly keeper: StateKeeper;
+  readonly loaded: LoadedPolicy;
+  readonly logger: Logger;
+  readonly nowMs: () => number;
+  readonly signal: AbortSignal;
+  readonly bootPollIntervalMs: number;
+  readonly onProgress: (progress: JobProgress) => void;
+  readonly onStepDone?: () => void;
+}
+
+/** One observation and the plan a cycle would make from it, executing nothing. */
+export async function planOnce(deps: OperatorDeps): Promise<{ input: PlanInput; plan: PlanResult; violations: readonly string[] }> {
+  const input = await observeForPlanning(deps);
+  const plan = planCycle(input);
+  const violations = checkPlan(input, plan.actions).violations.map((v) => `${v.invariant}: ${v.message}`);
+  return { input, plan, violations };
+}
+
+/**
+ * Evacuates a host for maintenance with the planner's placement and safety rules, then marks it in
+ * maintenance (never touched, never woken, until undrained); with powerOff, powers it off once a
+ * fresh query shows it empty. It is the operator's host then: never powered on automatically.
+ */
+export async function drainHost(deps: OperatorDeps, host: HostId, options: { readonly powerOff: boolean; readonly dryRun: boolean }): Promise<DrainResult> {
+  const { keeper, loaded, logger } = deps;
+  const log = logger.child({ component: 'drain', host });
+  const input = await observeForPlanning(deps);
+  const plan = planDrain(input, host, { powerOff: options.powerOff });
+  if (!plan.ok) {
+    log.warn('drain refused', { reasons: plan.reasons });
+    return { ok: false, refused: true, reasons: plan.reasons };
+  }
+  const unlimited = { ...input, policy: { ...input.policy, safety: { ...input.policy.safety, maxMigrationsPerCycle: plan.actions.length } } };
+  const violations = checkPlan(unlimited, plan.actions).violations;
+  if (violations.length > 0) {
+    return { ok: false, refused: true, reasons: violations.map((v) => `the plan would break ${v.invariant}: ${v.message}`) };
+  }
+  if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: plan.actions, outcomes: [] };
+
+  keeper.setMaintenance(host, true);
+  const job = `drain-${host}-${new Date(deps.nowMs()).toISOString()}`;
+  keeper.beginPlan(job, plan.actions);
+  await keeper.save();
+  log.info('drain started', { migrations: plan.actions.filter((a) => a.type === 'migrate').length, memoryMiB: plan.memoryToMoveMiB, powerOff: options.powerOff });
+
+  const progress: JobProgress = { kind: 'drain', host, startedAtMs: deps.nowMs(), steps: {} };
+  for (const a of plan.actions) progress.steps[a.id] = { what: a.type === 'migrate' ? `${a.vm} -> ${a.to}` : `power off ${a.host}`, status: 'pending' };
+  deps.onProgress(progress);
+  const policy = { ...loaded.policy, safety: { ...loaded.policy.safety, maxMigrationsPerCycle: plan.actions.length } };
+  const actuator = new LiveActuator({
+    hypervisor: deps.drivers.hypervisor,
+    power: deps.power,
+    policy: () => policy,
+    logger,
+    nowMs: deps.nowMs,
+    bootPollIntervalMs: deps.bootPollIntervalMs,
+    onMigrationProgress: (action, p) => {
+      const step = progress.steps[action.id];
+      if (step) {
+        step.status = 'running';
+        step.detail = p.dataRemainingMiB !== undefined ? `${Math.round(p.dataRemainingMiB)} MiB left, ${p.phase}` : p.phase;
+        deps.onProgress(progress);
+      }
+    },
+  });
+  const ctx = buildExecutionContext({
+    keeper,
+    loaded,
+    input,
+    cycle: job,
+    signal: deps.signal,
+    drainSignal: deps.signal,
+    nowMs: deps.nowMs,
+    drainingHost: host,
+    onStepDone: () => deps.onStepDone?.(),
+  });
+  const wrapped = {
+    ...ctx,
+    stepChanged: async (action: Action, status: 'running' | 'ok' | 'failed' | 'skipped', reason?: string) => {
+      const step = progress.steps[action.id];
+      if (step) {
+        step.status = status;
+        if (reason !== undefined) step.detail = reason;
+        deps.onProgress(progress);
+      }
+      await ctx.stepChanged(action, status, reason);
+    },
+  };
+  const outcomes = await actuator.execute(plan.actions, wrapped);
+  keeper.endPlan();
+  await keeper.save();
+  const ok = outcomes.every((o) => o.result === 'ok');
+  log.info(ok ? 'drain finished' : 'drain incomplete: the host stays in maintenance; see the failed steps', {
+    ok,
+    failed: outcomes.filter((o) => o.result !== 'ok').map((o) => `${o.action.id}: ${o.reason ?? o.result}`),
+  });
+  return { ok, refused: false, dryRun: false, actions: plan.actions, outcomes };
+}
+
+/** Takes a host out of maintenance: the daemon may use it (and empty it) again. */
+export async function undrainHost(deps: Pick<OperatorDeps, 'keeper' | 'loaded' | 'logger'>, host: HostId): Promise<{ ok: boolean; message: string }> {
+  if (!deps.loaded.hosts.some((h) => h.name === host)) return { ok: false, message: `no host named ${host} in the policy` };
+  if (!deps.keeper.isInMaintenance(host)) return { ok: true, message: `${host} was not in maintenance` };
+  deps.keeper.setMaintenance(host, false);
+  await deps.keeper.save();
+  deps.logger.child({ component: 'drain' }).info('host back in service', { host });
+  return { ok: true, message: `${host} is back in service` };
+}
+
+/**
+ * Powers a host on through its BMC and waits until its hypervisor answers. An operator's wake: any
+ * host of the policy, and it clears the host's attention mark once it answers.
+ */
+export async function wakeHost(deps: OperatorDeps, host: HostId): Promise<WakeResult> {
+  const { loaded, keeper } = deps;
+  const log = deps.logger.child({ component: 'wake', host });
+  if (!loaded.hosts.some((h) => h.name === host)) return { ok: false, message: `no host named ${host} in the policy` };
+  const progress: JobProgress = { kind: 'wake', host, startedAtMs: deps.nowMs(), steps: { power: { what: `power on ${host}`, status: 'running' } } };
+  deps.onProgress(progress);
+  const status = await deps.power.status(host, deps.signal);
+  if (status !== 'on') {
+    log.info('powering on', { was: status });
+    await deps.power.powerOn(host, deps.signal);
+  }
+  progress.steps['power'] = { what: `power on ${host}`, status: 'ok', detail: status === 'on' ? 'was already on' : 'on' };
+  progress.steps['boot'] = { what: `${host}'s hypervisor answers`, status: 'running' };
+  deps.onProgress(progress);
+  try {
+    await waitUntil({
+      what: `${host}'s hypervisor to answer`,
+      timeoutMs: loaded.policy.power.bootTimeoutSeconds * 1000,
+      intervalMs: deps.bootPollIntervalMs,
+      signal: deps.signal,
+      timeoutCode: 'POWER_TIMEOUT',
+      nowMs: deps.nowMs,
+      details: { host },
+      probe: async (signal) => {
+        try {
+          return { done: true, value: await deps.drivers.hypervisor.inspect(host, signal) };
+        } catch (e) {
+          if (signal.aborted) throw e;
+          return { done: false, seen: errorMessage(e), error: e };
+        }
+      },
+    });
+  } catch (e) {
+    progress.steps['boot'] = { what: `${host}'s hypervisor answers`, status: 'failed', detail: errorMessage(e) };
+    deps.onProgress(progress);
+    throw e instanceof ConsolidatorError ? e : new ConsolidatorError('POWER_TIMEOUT', errorMessage(e), { cause: e });
+  }
+  keeper.forgetPoweredOff(host);
+  keeper.clearAttention(host);
+  await keeper.save();
+  progress.steps['boot'] = { what: `${host}'s hypervisor answers`, status: 'ok' };
+  deps.onProgress(progress);
+  log.info('host awake', { inMaintenance: keeper.isInMaintenance(host) });
+  return { ok: true, message: `${host} is on and its hypervisor answers${keeper.isInMaintenance(host) ? ' (still in maintenance: consolidator undrain to use it)' : ''}` };
+}
+
+async function observeForPlanning(deps: OperatorDeps): Promise<PlanInput> {
+  const { keeper, loaded } = deps;
+  const observation = await deps.observer.observe(
+    { policy: loaded.policy, hosts: loaded.hosts, maintenance: keeper.inMaintenance(), knownCapacity: keeper.knownCapacity() },
+    deps.nowMs(),
+    deps.signal,
+  );
+  keeper.rememberCapacities(observation.capacities);
+  return planInputFor(observation.snapshot, loaded, keeper, deps.nowMs());
+}

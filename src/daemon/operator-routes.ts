@@ -1,0 +1,57 @@
+import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
+import { isValidHostName } from '../model/ids.js';
+import type { RouteHandler, RouteResponse } from '../observability/http-server.js';
+import type { Daemon } from './daemon.js';
+
+/**
+ * The running daemon's operator endpoints (POST, JSON): commands that change things go through the
+ * daemon, so it and an operator never act on a host at the same time. Bound where /metrics is
+ * (loopback by default): whoever can reach it can drain hosts, so keep it there.
+ */
+export function operatorRoutes(daemon: Daemon): Record<string, RouteHandler> {
+  return {
+    '/operator/plan': post(async () => {
+      const { plan, violations } = await daemon.planNow();
+      return { status: 200, body: { plan, violations } };
+    }),
+    '/operator/drain': post(async (body) => {
+      const host = hostOf(body);
+      const result = await daemon.drain(host, { powerOff: flag(body, 'powerOff'), dryRun: flag(body, 'dryRun') });
+      return { status: result.refused ? 409 : 200, body: result };
+    }),
+    '/operator/undrain': post(async (body) => {
+      const result = await daemon.undrain(hostOf(body));
+      return { status: result.ok ? 200 : 404, body: result };
+    }),
+    '/operator/wake': post(async (body) => {
+      const result = await daemon.wake(hostOf(body));
+      return { status: result.ok ? 200 : 404, body: result };
+    }),
+    '/operator/history': post(async (body) => {
+      const limit = typeof (body as { limit?: unknown } | undefined)?.limit === 'number' ? ((body as { limit: number }).limit) : 50;
+      return { status: 200, body: { history: daemon.state.recentHistory(Math.max(1, Math.min(1000, limit))) } };
+    }),
+  };
+}
+
+function post(handler: (body: unknown) => Promise<RouteResponse>): RouteHandler {
+  return async (request) => {
+    if (request.method !== 'POST') return { status: 405, body: { error: 'use POST' } };
+    try {
+      return await handler(request.body);
+    } catch (e) {
+      const code = isConsolidatorError(e) ? e.code : 'INTERNAL';
+      return { status: code === 'USAGE' ? 400 : 500, body: { error: errorMessage(e), code } };
+    }
+  };
+}
+
+function hostOf(body: unknown): string {
+  const host = (body as { host?: unknown } | undefined)?.host;
+  if (typeof host !== 'string' || !isValidHostName(host)) throw new ConsolidatorError('USAGE', `"host" must be a host name, got ${JSON.stringify(host)}`);
+  return host;
+}
+
+function flag(body: unknown, name: string): boolean {
+  return (body as Record<string, unknown> | undefined)?.[name] === true;
+}
