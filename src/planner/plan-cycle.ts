@@ -59,6 +59,8 @@ class CyclePlanner {
   private readonly vmCooldowns = new Map<VmId, number>();
   private migrationBudget: number;
   private budgetLimited = false;
+  /** An overloaded host still above target has VMs that found no room (nor a host to wake): demand is outgrowing the hosts on. */
+  private roomShort = false;
   private powerOnIds: (string | undefined)[];
   private nextId = 1;
   private activeCount: number;
@@ -185,6 +187,7 @@ class CyclePlanner {
         moved++;
       }
       moved += this.relieveOntoWokenHosts(h, pending);
+      if (pending.length > 0 && !this.underTarget(h)) this.roomShort = true;
       this.source[h] = moved > 0;
       if (moved > 0) {
         const rest = this.underTarget(h) ? '' : ', still above target';
@@ -329,7 +332,8 @@ class CyclePlanner {
     if (this.policy.windows.active.length > 0 && !this.inAnyWindow(this.policy.windows.active)) {
       return { reason: 'OutsideActiveWindow', detail: 'outside every active window' };
     }
-    if (this.actions.some((a) => a.type === 'power-on') || this.ws.hosts.some((_, h) => this.overloaded[h] && !this.underTarget(h))) {
+    // An overloaded host whose VMs cannot move (cooling down, pinned, migrating) says nothing about room; one whose VMs found none does.
+    if (this.actions.some((a) => a.type === 'power-on') || this.roomShort) {
       return { reason: 'NoRoomForVms', detail: 'demand is rising: overloaded hosts still need room, nothing is powered off' };
     }
     return undefined;
@@ -559,8 +563,7 @@ class CyclePlanner {
   }
 
   private wattsPerCpu(h: number): number {
-    const host = this.ws.hosts[h] as HostSnapshot;
-    return host.capacity.cpu > 0 ? powerAt(host.powerModel, this.policy.thresholds.cpu.targetRatio) / host.capacity.cpu : Number.POSITIVE_INFINITY;
+    return this.ws.wattsPerCpu[h] as number;
   }
 
   /**
@@ -616,6 +619,7 @@ class CyclePlanner {
   private defaultVerdict(h: number): void {
     if (this.verdicts.has(h)) return;
     const host = this.ws.hosts[h] as HostSnapshot;
+    if (host.maintenance) return this.keep(h, 'Maintenance', `in maintenance${this.state[h] === 'off' ? ' and off' : ''}: never touched`);
     if (this.state[h] === 'off') {
       if (this.poweredOffByUs.has(host.id)) this.keep(h, 'PoweredOff', 'powered off by consolidator; woken when demand needs it');
       else this.keep(h, 'PoweredOffByOperator', 'powered off by someone else: never powered on automatically');
