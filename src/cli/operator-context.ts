@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
@@ -47,7 +50,8 @@ export async function operatorContext(args: ParsedArgs, io: CommandIo): Promise<
 export async function withStandaloneDaemon<T>(ctx: OperatorContext, fn: (daemon: Daemon) => Promise<T>): Promise<T> {
   const { loaded, logger } = ctx;
   const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
-  const stateDirectory = loaded.policy.stateDirectory;
+  // A simulated world is new every time: its state must not outlive it, nor touch a real one.
+  const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
   const clock = world?.clock;
   const daemon = new Daemon({
     policyFile: loaded.file,

@@ -129,6 +129,7 @@ export class Daemon {
     await this.deps.lock?.acquire();
     const loaded = await this.deps.store.load();
     if (loaded.problem) this.log.warn('state not loaded', { problem: loaded.problem });
+    if (loaded.fresh) this.log.info('no state yet: first start');
     this.recorder = new PowerRecorder(loaded.state.powerRecord);
     this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });

@@ -70,7 +70,13 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
     log.warn('drain refused', { reasons: plan.reasons });
     return { ok: false, refused: true, reasons: plan.reasons };
   }
-  const unlimited = { ...input, policy: { ...input.policy, safety: { ...input.policy.safety, maxMigrationsPerCycle: plan.actions.length } } };
+  // Checked as the operator means it: this host may be emptied and powered off even if it is already
+  // in maintenance (a second drain), with no per-cycle cap on its migrations.
+  const unlimited = {
+    ...input,
+    snapshot: { ...input.snapshot, hosts: input.snapshot.hosts.map((h) => (h.id === host ? { ...h, maintenance: false } : h)) },
+    policy: { ...input.policy, safety: { ...input.policy.safety, maxMigrationsPerCycle: plan.actions.length } },
+  };
   const violations = checkPlan(unlimited, plan.actions).violations;
   if (violations.length > 0) {
     return { ok: false, refused: true, reasons: violations.map((v) => `the plan would break ${v.invariant}: ${v.message}`) };

@@ -68,7 +68,7 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
     return simulatedDrivers(world.datacenter);
   }
   const runner = new Ssh2CommandRunner({ targets: new Map(loaded.hosts.map((h) => [h.name, h.ssh])), logger });
-  const hypervisor = new VirshHypervisor({ runner, logger });
+  const hypervisor = new VirshHypervisor({ runner, logger, settings: { readPinnedMetadata: policy.vmRules.honourLibvirtMetadata } });
   const power = createPowerDriverRegistry().create(policy.power.driver, { policy, hosts: loaded.hosts, logger });
   return { hypervisor, power, close: () => runner.close() };
 }

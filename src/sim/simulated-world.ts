@@ -22,7 +22,10 @@ export interface SimulationClockOptions {
   readonly horizonSeconds: number;
 }
 
-/** Moves a simulated datacenter's clock in step with real time, `speedup` times faster. */
+/**
+ * Moves a simulated datacenter's clock in step with real time, `speedup` times faster. Its timer keeps
+ * the process alive while it runs (a simulated migration only ends when the clock moves): stop() it.
+ */
 export class SimulationClock {
   private timer: NodeJS.Timeout | undefined;
 
@@ -40,7 +43,6 @@ export class SimulationClock {
       this.options.datacenter.advanceTo(next);
       if (next >= this.options.horizonSeconds) this.stop();
     }, this.options.tickMs);
-    this.timer.unref();
   }
 
   stop(): void {

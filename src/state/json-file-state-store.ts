@@ -32,7 +32,7 @@ export class JsonFileStateStore implements StateStore {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') return { state: emptyState(), problem: `no state file at ${this.file}: starting afresh` };
+      if ((e as { code?: string }).code === 'ENOENT') return { state: emptyState(), fresh: true };
       return { state: emptyState(), problem: `cannot read ${this.file} (${errorMessage(e)}): starting afresh` };
     }
     try {

@@ -14,6 +14,7 @@ import type {
   PreflightResult,
 } from './hypervisor-driver.js';
 import {
+  isInactive,
   classifyVirshError,
   compareVersions,
   cpuCoresBetween,
@@ -166,7 +167,7 @@ export class VirshHypervisor implements HypervisorDriver {
     if (source.has('unresolvable')) problems.push(`destination name ${to} does not resolve on ${from} (getent hosts ${to})`);
     const [stats] = parseDomstatsRaw(source.get('domstats') ?? '');
     if (!stats) return { ok: false, problems: [`VM ${vm} is not defined on ${from}`] };
-    if (stats.state === 'other') problems.push(`VM ${vm} is not running or paused on ${from}`);
+    if (isInactive(stats.state)) problems.push(`VM ${vm} is not running or paused on ${from}`);
     const sourceVersions = parseVirshVersion(source.get('version') ?? '');
     const disks = parseDomblklist(source.get('blk') ?? '');
     const localPaths: string[] = [];
@@ -368,7 +369,7 @@ class Migration {
     if (before.kind !== 'present') {
       throw new ConsolidatorError('MIGRATION_FAILED', `cannot migrate ${vm}: it is ${describe(from, before)}`, { details: { vm, from, to } });
     }
-    if (before.state.vmState === 'other') {
+    if (isInactive(before.state.vmState)) {
       throw new ConsolidatorError('MIGRATION_FAILED', `cannot migrate ${vm}: it is ${describe(from, before)}, not running or paused`, { details: { vm, from, to } });
     }
     const wasPaused = before.state.vmState === 'paused';
@@ -540,7 +541,7 @@ class Migration {
     for (;;) {
       [src, dst] = await Promise.all([this.driver.domainStateOn(from, vm, this.internal.signal), this.driver.domainStateOn(to, vm, this.internal.signal)]);
       const arrived = dst.kind === 'present' && expected.includes(dst.state.vmState);
-      const left = src.kind === 'absent' || (src.kind === 'present' && src.state.vmState === 'other');
+      const left = src.kind === 'absent' || (src.kind === 'present' && isInactive(src.state.vmState));
       if (arrived && left) return this.arrived(wasPaused, dst.kind === 'present' ? dst.state.vmState : 'other', exit, failure);
       // virsh exited with an error: libvirt has settled the job, the answer is final. Without an exit
       // (SSH dropped, wedged command) or after a success, give libvirt a moment to settle.

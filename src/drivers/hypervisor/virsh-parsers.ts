@@ -131,7 +131,13 @@ export const DOMAIN_STATE = { running: 1, blocked: 2, paused: 3, shutdown: 4, sh
 export function vmStateOf(stateCode: number): VmState {
   if (stateCode === DOMAIN_STATE.running || stateCode === DOMAIN_STATE.blocked) return 'running';
   if (stateCode === DOMAIN_STATE.paused) return 'paused';
+  if (stateCode === DOMAIN_STATE.shutoff) return 'shutoff';
   return 'other';
+}
+
+/** A domain that is neither running nor paused (shut off, crashed, pmsuspended, shutting down). */
+export function isInactive(state: VmState): boolean {
+  return state !== 'running' && state !== 'paused';
 }
 
 /** Splits `Domain: 'NAME'` blocks of `key=value` lines. */
@@ -184,7 +190,7 @@ function domainStatsOf(name: string, f: ReadonlyMap<string, string>): DomainStat
     vcpus,
     memoryMiB: memoryKiB / KIB_PER_MIB,
     // An inactive domain keeps the counters of its last run; they say nothing about now.
-    ...(state !== 'other' && cpuTimeNs !== undefined ? { cpuTimeNs } : {}),
+    ...(!isInactive(state) && cpuTimeNs !== undefined ? { cpuTimeNs } : {}),
   };
 }
 
@@ -292,7 +298,7 @@ export interface DomainState {
   readonly vmState: VmState;
 }
 
-const STATE_WORDS: Readonly<Record<string, VmState>> = { running: 'running', idle: 'running', paused: 'paused' };
+const STATE_WORDS: Readonly<Record<string, VmState>> = { running: 'running', idle: 'running', paused: 'paused', 'shut off': 'shutoff' };
 
 export function parseDomstate(text: string): DomainState {
   const line = text.split('\n').find((l) => l.trim() !== '');

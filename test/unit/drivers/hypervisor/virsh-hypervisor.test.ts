@@ -46,7 +46,7 @@ describe('VirshHypervisor.inspect over captured observation output', () => {
     expect(first.domains).toEqual([
       { name: 'web1', state: 'running', vcpus: 1, memoryMiB: 512, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
       { name: 'db1', state: 'paused', vcpus: 2, memoryMiB: 1024, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
-      { name: 'pinned1', state: 'other', vcpus: 1, memoryMiB: 256, pinnedByMetadata: true },
+      { name: 'pinned1', state: 'shutoff', vcpus: 1, memoryMiB: 256, pinnedByMetadata: true },
     ]);
     const second = await hv.inspect('h1.lab', never());
     // The lab advanced the fake /proc/stat by 1.5 busy cores between the passes.

@@ -106,7 +106,7 @@ describe('parseDomstatsRaw', () => {
     expect(parseDomstatsRaw(fixture('domstats-raw.running-paused-shutoff.txt'))).toEqual([
       { name: 'vm1', state: 'running', stateCode: 1, vcpus: 1, memoryMiB: 256, cpuTimeNs: 3060000000 },
       // shut off: libvirt still shows the last run's cpu.time; it is dropped
-      { name: 'off1', state: 'other', stateCode: 5, vcpus: 1, memoryMiB: 256 },
+      { name: 'off1', state: 'shutoff', stateCode: 5, vcpus: 1, memoryMiB: 256 },
       { name: 'p1', state: 'paused', stateCode: 3, vcpus: 1, memoryMiB: 1024, cpuTimeNs: 400000000 },
     ]);
   });
@@ -238,7 +238,7 @@ describe('parseDomstate', () => {
   it.each([
     ['domstate-reason.vm1.txt', { state: 'running', reason: 'booted', vmState: 'running' }],
     ['domstate-reason.p1.txt', { state: 'paused', reason: 'user', vmState: 'paused' }],
-    ['domstate-reason.off1.txt', { state: 'shut off', reason: 'unknown', vmState: 'other' }],
+    ['domstate-reason.off1.txt', { state: 'shut off', reason: 'unknown', vmState: 'shutoff' }],
     ['domstate-reason.postcopy-destination.txt', { state: 'running', reason: 'migrated', vmState: 'running' }],
   ])('%s', (file, expected) => expect(parseDomstate(fixture(file))).toEqual(expected));
 
