@@ -152,3 +152,80 @@ function bucketIndex(share: number): number {
 function lowestBit(mask: number): number {
   return 31 - Math.clz32(mask & -mask);
 }
+
+/**
+ * Destinations grouped in tiers of power efficiency, most efficient first: a VM goes to the best fit
+ * among the hosts of the first tier that has room for it. On a cluster of one hardware type there is
+ * one tier and this is exactly best fit; on a mixed cluster the efficient hosts fill up first, so the
+ * inefficient ones run out of VMs and are the ones emptied and powered off.
+ */
+export class TieredDestinationIndex {
+  private readonly tiers: DestinationIndex[];
+
+  constructor(
+    private readonly tierOf: Int32Array,
+    tierCount: number,
+    room: RoomSource,
+    maxLimitCpu: number,
+    maxLimitMemory: number,
+  ) {
+    this.tiers = Array.from({ length: Math.max(1, tierCount) }, () => new DestinationIndex(tierOf.length, room, maxLimitCpu, maxLimitMemory));
+  }
+
+  has(host: number): boolean {
+    return this.tier(host).has(host);
+  }
+
+  add(host: number): void {
+    this.tier(host).add(host);
+  }
+
+  remove(host: number): void {
+    this.tier(host).remove(host);
+  }
+
+  update(host: number): void {
+    this.tier(host).update(host);
+  }
+
+  /** The best fit in the most efficient tier that has a host `fits` accepts. */
+  find(demandCpu: number, demandMemory: number, fits: (host: number) => boolean, score: (host: number) => number): number | undefined {
+    for (const tier of this.tiers) {
+      const best = tier.find(demandCpu, demandMemory, fits, score);
+      if (best !== undefined) return best;
+    }
+    return undefined;
+  }
+
+  private tier(host: number): DestinationIndex {
+    return this.tiers[this.tierOf[host] ?? 0] as DestinationIndex;
+  }
+}
+
+/**
+ * Hosts within this factor of the most efficient host of their tier share it: power curves are
+ * measured figures, and a few per cent between two models is within what load, firmware and
+ * temperature change; splitting hairs would only fragment the search.
+ */
+export const EFFICIENCY_TIER_FACTOR = 1.05;
+
+/**
+ * Power-efficiency tier per host from its watts per unit of CPU (lower is better; Infinity for a
+ * host without CPU): hosts sorted by efficiency, a new tier whenever one is more than
+ * EFFICIENCY_TIER_FACTOR worse than the first host of the current tier.
+ */
+export function efficiencyTiers(wattsPerCpu: readonly number[]): { readonly tierOf: Int32Array; readonly tierCount: number } {
+  const order = wattsPerCpu.map((_, i) => i).sort((a, b) => (wattsPerCpu[a] as number) - (wattsPerCpu[b] as number) || a - b);
+  const tierOf = new Int32Array(wattsPerCpu.length);
+  let tier = -1;
+  let tierStart = Number.NaN;
+  for (const i of order) {
+    const w = wattsPerCpu[i] as number;
+    if (tier < 0 || !(w <= tierStart * EFFICIENCY_TIER_FACTOR)) {
+      tier++;
+      tierStart = w;
+    }
+    tierOf[i] = tier;
+  }
+  return { tierOf, tierCount: tier + 1 };
+}

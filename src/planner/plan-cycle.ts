@@ -1,7 +1,7 @@
 import { cronMatchesMinute, parseCron } from '../config/cron.js';
 import type { HostId, VmId } from '../model/ids.js';
 import { RESOURCES, type ResourceVector } from '../model/resources.js';
-import { powerAt, type HostSnapshot, type VmSnapshot } from '../model/snapshot.js';
+import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
 import { predictedHostUse } from './demand.js';
 import { estimateMigrationSeconds, hostWatts, migrationCostJoules } from './energy.js';
 import type {

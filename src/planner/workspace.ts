@@ -1,8 +1,8 @@
 import type { HostId } from '../model/ids.js';
 import { EPSILON, type ResourceVector } from '../model/resources.js';
-import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
+import { powerAt, type HostSnapshot, type VmSnapshot } from '../model/snapshot.js';
 import { hostUse, vmDemand } from './demand.js';
-import { DestinationIndex } from './destination-index.js';
+import { efficiencyTiers, TieredDestinationIndex } from './destination-index.js';
 import type { PlannerPolicy } from './types.js';
 
 /**
@@ -29,7 +29,10 @@ export class Workspace {
   readonly vmsOnHost: Set<number>[];
   /** Anti-affinity: per group, how many of its VMs each host holds. */
   private readonly groupCounts = new Map<string, Map<number, number>>();
-  readonly destinations: DestinationIndex;
+  /** Destinations, most power-efficient tier first (see TieredDestinationIndex). */
+  readonly destinations: TieredDestinationIndex;
+  /** Watts per unit of CPU when filled to the CPU target: lower is more efficient. */
+  readonly wattsPerCpu: Float64Array;
 
   constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, nowMs: number) {
     this.hosts = [...hosts].sort((a, b) => compareIds(a.id, b.id));
@@ -76,8 +79,15 @@ export class Workspace {
       }
       return { cpu: vmsCpu, memory: vmsMemory };
     });
-    this.destinations = new DestinationIndex(
-      n,
+    this.wattsPerCpu = new Float64Array(n);
+    this.hosts.forEach((h, i) => {
+      const target = policy.thresholds.cpu.targetRatio;
+      this.wattsPerCpu[i] = h.capacity.cpu > 0 ? powerAt(h.powerModel, target) / h.capacity.cpu : Number.POSITIVE_INFINITY;
+    });
+    const tiers = efficiencyTiers(Array.from(this.wattsPerCpu));
+    this.destinations = new TieredDestinationIndex(
+      tiers.tierOf,
+      tiers.tierCount,
       { roomCpu: (i) => this.roomCpu(i), roomMemory: (i) => this.roomMemory(i) },
       maxLimitCpu,
       maxLimitMemory,
