@@ -144,8 +144,10 @@ export const simulateCommand: Command = {
     const plotFile = plotOption === NO_PLOT ? undefined : (plotOption ?? (json ? undefined : `simulation-${name}.svg`));
     if (plotFile !== undefined) {
       const svg = renderActivitySvg(report.series, {
-        title: `${basename(resolve(dir))}: ${simPolicy.name} on ${setup.name} (${setup.hosts.length} hosts, ${setup.vms.length} VMs)`,
-        subtitle: `${report.energyKWh.toFixed(2)} kWh, ${report.migrations} migrations, overall SLA violation ${report.overallSlaViolationPct.toFixed(3)} %`,
+        title: `${basename(resolve(dir))}: ${simPolicy.name}, ${setup.hosts.length} hosts, ${setup.vms.length} VMs`,
+        subtitle:
+          `${setup.name === 'cloudsim' ? 'CloudSim 3.0.3 setup' : `${hostType?.name ?? setup.name}`}: ` +
+          `${report.energyKWh.toFixed(2)} kWh, ${report.migrations} migrations, overall SLA violation ${report.overallSlaViolationPct.toFixed(3)} %`,
       });
       try {
         await writeFile(plotFile, svg);

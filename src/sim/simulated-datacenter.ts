@@ -386,6 +386,7 @@ export class SimulatedDatacenter {
     const perCoreCap = host.spec.cpuPerCore;
     const sourceShare = this.setup.migrationSourceShare;
     const destinationShare = this.setup.migrationDestinationShare;
+    const floorShares = this.setup.floorOversubscribedShares ?? true;
     let available = capacity;
     let oversubscribed = false;
     let required = 0;
@@ -419,7 +420,7 @@ export class SimulatedDatacenter {
           if (outgoing) mips = mips * scale * sourceShare;
           else if (incoming) mips = mips * destinationShare * scale;
           else mips = mips * scale;
-          mips = Math.floor(mips);
+          if (floorShares) mips = Math.floor(mips);
         } else if (outgoing) mips *= sourceShare;
         else if (incoming) mips *= destinationShare;
         alloc += mips;

@@ -79,6 +79,12 @@ export interface SimulationSetup {
   readonly initialPlacement: InitialPlacement;
   /** Hosts left empty by the initial placement start powered off (ignored when idle hosts are off). */
   readonly emptyHostsStartOff: boolean;
+  /**
+   * CloudSim quirk: on a CPU-oversubscribed host each vCPU's share is rounded down to a whole unit
+   * (VmSchedulerTimeSharedOverSubscription floors MIPS). Right for MIPS; in cores it would round most
+   * shares to 0, so setups in cores turn it off. Defaults to true.
+   */
+  readonly floorOversubscribedShares?: boolean;
 }
 
 /** Builds the demand array of a trace: fractions, with the last sample repeated (CloudSim's 289th value). */

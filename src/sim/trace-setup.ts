@@ -92,6 +92,7 @@ export function buildTraceSetup(workload: Workload, options: TraceSetupOptions):
     memoryAdmission: 'overcommit',
     initialPlacement: options.initialPlacement ?? 'first-fit',
     emptyHostsStartOff: true,
+    floorOversubscribedShares: false,
   };
 }
 
