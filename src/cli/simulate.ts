@@ -222,7 +222,12 @@ function humanReport(
     ['ESV = energy x SLAV', r.esv.toPrecision(3)],
     ['overall SLA violation', `${r.overallSlaViolationPct.toFixed(3)} % of CPU requested was denied`],
     ['hosts off at peak', String(r.hostsPoweredOffPeak)],
-    ['power-offs / power-ons', `${r.powerOffs} / ${r.powerOns}`],
+    [
+      'power-offs / power-ons',
+      setup.idleHostsAreOff
+        ? `not counted: this setup switches idle hosts off and on by itself${extra.planner ? ` (the planner asked for ${extra.planner.stats().plannedPowerOffs} / ${extra.planner.stats().plannedPowerOns})` : ''}`
+        : `${r.powerOffs} / ${r.powerOns}`,
+    ],
     ['memory over 100 %', `${Math.round(r.memoryOverloadHostSeconds)} host-seconds`],
     ['VMs alive at the end', `${r.vmsAliveAtEnd}${r.unplacedVms > 0 ? ` (${r.unplacedVms} could not be placed)` : ''}`],
     ['wall time', `${r.wallSeconds.toFixed(1)} s simulating, ${extra.loadSeconds.toFixed(1)} s loading`],
