@@ -97,7 +97,7 @@ export class CycleRunner {
 
       const observation = await timed('observe', () =>
         this.deps.observer.observe(
-          { policy, hosts: loaded.hosts, maintenance: keeper.inMaintenance(), knownCapacity: keeper.knownCapacity() },
+          { policy, hosts: loaded.hosts, maintenance: keeper.inMaintenance(), knownCapacity: keeper.knownCapacity(), believedOff: keeper.poweredOffByUs() },
           nowMs(),
           signal,
         ),
