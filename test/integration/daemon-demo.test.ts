@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, query, startPrometheus, waitFor, type RunningPrometheus } from '../helpers/prometheus.js';
+
+/**
+ * The built daemon as an operator runs it (`node dist/main.js run`, the README's demo command) on the
+ * demo's simulated datacenter, faster, scraped by a real Prometheus on loopback: hosts are powered
+ * off and the migrations and the watts saved show in Prometheus; /healthz answers; SIGHUP with a
+ * broken policy is rejected and the daemon keeps going; SIGTERM stops it with exit 0.
+ */
+
+const CONSOLIDATION_TIMEOUT_MS = 60_000;
+const EXIT_TIMEOUT_MS = 20_000;
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface RunningDaemon {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly output: () => string;
+  readonly policyFile: string;
+}
+
+async function startDemoDaemon(): Promise<RunningDaemon> {
+  const dir = await mkdtemp(join(tmpdir(), 'consolidator-demo-test-'));
+  const port = await freePort();
+  const demo = await readFile('config/demo.yaml', 'utf8');
+  const policy = demo
+    .replace('listen: 127.0.0.1:9464', `listen: 127.0.0.1:${port}`)
+    .replace('workload: demo-workload', `workload: ${resolve('config/demo-workload')}`)
+    .replace('speedup: 300', 'speedup: 600')
+    .replace('schedule: "*/2 * * * * *"', 'schedule: "* * * * * *"')
+    .replace('format: pretty', 'format: json');
+  const policyFile = join(dir, 'demo.yaml');
+  await writeFile(policyFile, policy);
+  const child = spawn('node', ['dist/main.js', 'run', '--policy', policyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, policyFile };
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+async function numberOf(prometheus: RunningPrometheus, promql: string): Promise<number | undefined> {
+  const result = await query(prometheus, promql);
+  const value = result[0]?.value[1];
+  return value === undefined ? undefined : Number(value);
+}
+
+describe('the built daemon on the demo datacenter, scraped by a real Prometheus', () => {
+  it('powers hosts off, shows it in Prometheus, survives a broken reload, and stops cleanly on SIGTERM', async () => {
+    const daemon = await startDemoDaemon();
+    const target = daemon.url.replace('http://', '');
+    const prometheus = await startPrometheus(target);
+    cleanups.push(() => prometheus.stop());
+    try {
+      const off = await waitFor('hosts powered off, seen through Prometheus', CONSOLIDATION_TIMEOUT_MS, async () => {
+        const value = await numberOf(prometheus, 'consolidator_hosts{state="off"}');
+        return value !== undefined && value > 0 ? value : undefined;
+      });
+      expect(off).toBeGreaterThan(0);
+      expect(await numberOf(prometheus, 'sum(consolidator_actions_executed_total{type="migrate",result="ok"})')).toBeGreaterThan(0);
+      await waitFor('estimated watts saved in Prometheus', CONSOLIDATION_TIMEOUT_MS, async () => {
+        const watts = await numberOf(prometheus, 'consolidator_estimated_power_saved_watts');
+        return watts !== undefined && watts > 0 ? watts : undefined;
+      });
+      const health = await fetch(`${daemon.url}/healthz`);
+      expect(health.status).toBe(200);
+
+      // A broken policy on SIGHUP: rejected with its position, the daemon goes on.
+      const good = await readFile(daemon.policyFile, 'utf8');
+      await writeFile(daemon.policyFile, good.replace('mode: enforce', 'mode: enforced'));
+      daemon.child.kill('SIGHUP');
+      await waitFor('the reload to be rejected', 10_000, async () => (daemon.output().includes('policy rejected on reload') ? true : undefined));
+      expect(daemon.output()).toMatch(/demo\.yaml:\d+:7 mode: must be one of \\?"enforce\\?", \\?"dry-run\\?", got \\?"enforced\\?"/);
+      const cyclesBefore = await numberOf(prometheus, 'sum(consolidator_cycles_total)');
+      await waitFor('cycles to go on after the rejected reload', 15_000, async () => {
+        const now = await numberOf(prometheus, 'sum(consolidator_cycles_total)');
+        return now !== undefined && cyclesBefore !== undefined && now > cyclesBefore ? true : undefined;
+      });
+
+      daemon.child.kill('SIGTERM');
+      const exit = await Promise.race([exitOf(daemon.child), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), EXIT_TIMEOUT_MS))]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(daemon.output()).toContain('"message":"stopped"');
+    } catch (e) {
+      console.error(`daemon output (tail):\n${daemon.output().slice(-4000)}\nprometheus log:\n${prometheus.log().slice(-2000)}`);
+      throw e;
+    }
+  });
+});
