@@ -1,17 +1,10 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import { Daemon } from '../daemon/daemon.js';
-import { createSystemdNotifier } from '../daemon/systemd-notify.js';
-import { buildDrivers, buildSimulatedWorld } from '../drivers/build-drivers.js';
+import type { Daemon } from '../daemon/daemon.js';
 import { ConsolidatorError } from '../errors.js';
 import { createLogger, type LogLevel, type Logger } from '../observability/logger.js';
-import { JsonFileStateStore } from '../state/json-file-state-store.js';
-import { StateLock } from '../state/state-lock.js';
 import type { CommandIo, OptionSpecs, ParsedArgs } from './command.js';
+import { composeDaemon } from './compose-daemon.js';
 import { DaemonClient } from './daemon-client.js';
-import { version } from './version.js';
 
 export const DEFAULT_POLICY_FILE = '/etc/consolidator/consolidator.yaml';
 
@@ -48,29 +41,13 @@ export async function operatorContext(args: ParsedArgs, io: CommandIo): Promise<
 
 /** Runs `fn` on a daemon of our own, with no schedule and no HTTP, holding the state lock. */
 export async function withStandaloneDaemon<T>(ctx: OperatorContext, fn: (daemon: Daemon) => Promise<T>): Promise<T> {
-  const { loaded, logger } = ctx;
-  const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
-  // A simulated world is new every time: its state must not outlive it, nor touch a real one.
-  const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
-  const clock = world?.clock;
-  const daemon = new Daemon({
-    policyFile: loaded.file,
-    policy: loaded,
-    logger,
-    buildDrivers: (policy) => buildDrivers(policy, logger, world),
-    store: new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now),
-    notifier: createSystemdNotifier({ env: {}, logger }),
-    version: version(),
-    role: 'standalone',
-    lock: new StateLock(stateDirectory),
-    ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: 200 } : {}),
-  });
+  const { daemon, world } = await composeDaemon(ctx.loaded, ctx.logger, { role: 'standalone', env: {} });
   await daemon.start();
-  clock?.start();
+  world?.clock.start();
   try {
     return await fn(daemon);
   } finally {
     await daemon.stop();
-    clock?.stop();
+    world?.clock.stop();
   }
 }

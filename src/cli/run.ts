@@ -1,14 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import { Daemon } from '../daemon/daemon.js';
-import { createSystemdNotifier } from '../daemon/systemd-notify.js';
-import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from '../drivers/build-drivers.js';
 import { ConsolidatorError } from '../errors.js';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../observability/logger.js';
-import { JsonFileStateStore } from '../state/json-file-state-store.js';
-import { version } from './version.js';
+import { composeDaemon } from './compose-daemon.js';
 import { EXIT, type Command, type CommandIo, type OptionValues } from './command.js';
 
 /** How often the demo checks whether its trace has ended. */
@@ -59,12 +52,8 @@ export function loggerFor(loaded: LoadedPolicy, values: OptionValues, io: Comman
 async function runDaemon(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Promise<number> {
   const logger = loggerFor(loaded, values, io);
   for (const warning of loaded.warnings) logger.warn('policy warning', { issue: formatIssue(warning) });
-  let world: SimulatedWorld | undefined;
-  let stateDirectory = loaded.policy.stateDirectory;
-  if (loaded.policy.hypervisor.driver === 'simulated') {
-    world = await buildSimulatedWorld(loaded);
-    // A simulated world starts afresh every run: its state must not outlive it.
-    stateDirectory = await mkdtemp(join(tmpdir(), 'consolidator-sim-state-'));
+  const { daemon, world, stateDirectory } = await composeDaemon(loaded, logger, { role: 'service', env: process.env });
+  if (world) {
     logger.info('simulated datacenter', {
       hosts: world.datacenter.setup.hosts.length,
       vms: world.datacenter.setup.vms.length,
@@ -73,16 +62,6 @@ async function runDaemon(loaded: LoadedPolicy, values: OptionValues, io: Command
     });
   }
   const clock = world?.clock;
-  const daemon = new Daemon({
-    policyFile: loaded.file,
-    policy: loaded,
-    logger,
-    buildDrivers: (policy) => buildDrivers(policy, logger, world),
-    store: new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now),
-    notifier: createSystemdNotifier({ env: process.env, logger }),
-    version: version(),
-    ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: 200 } : {}),
-  });
 
   let stopRequested!: () => void;
   const stopped = new Promise<void>((resolve) => {

@@ -1,0 +1,44 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoadedPolicy } from '../config/load.js';
+import { Daemon } from '../daemon/daemon.js';
+import { createSystemdNotifier } from '../daemon/systemd-notify.js';
+import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from '../drivers/build-drivers.js';
+import type { Logger } from '../observability/logger.js';
+import { JsonFileStateStore } from '../state/json-file-state-store.js';
+import { StateLock } from '../state/state-lock.js';
+import { version } from './version.js';
+
+/** How often a woken simulated host is asked whether it answers (simulated boots are quick in real time). */
+const SIMULATED_BOOT_POLL_MS = 200;
+
+export interface ComposedDaemon {
+  readonly daemon: Daemon;
+  readonly world: SimulatedWorld | undefined;
+  readonly stateDirectory: string;
+}
+
+/**
+ * The composition root of a daemon: drivers for the policy (the simulated world for the simulated
+ * drivers), the state store and its lock, systemd notification. A simulated world is new every time,
+ * so its state lives in a fresh temporary directory and never touches a real one.
+ */
+export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv }): Promise<ComposedDaemon> {
+  const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
+  const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
+  const clock = world?.clock;
+  const daemon = new Daemon({
+    policyFile: loaded.file,
+    policy: loaded,
+    logger,
+    buildDrivers: (policy) => buildDrivers(policy, logger, world),
+    store: new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now),
+    notifier: createSystemdNotifier({ env: options.env, logger }),
+    version: version(),
+    role: options.role,
+    lock: new StateLock(stateDirectory),
+    ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
+  });
+  return { daemon, world, stateDirectory };
+}
