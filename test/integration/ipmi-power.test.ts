@@ -14,10 +14,10 @@ import { PowerAttention } from '../../src/drivers/power/power-attention.js';
 import { PowerRecorder, powerActionsInLast24h } from '../../src/drivers/power/power-record.js';
 import { createPowerDriverRegistry } from '../../src/drivers/power/registry.js';
 import { SupervisedPower } from '../../src/drivers/power/supervised-power.js';
-import { ConsolidatorError } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { CapturedStream } from '../helpers/capture.js';
 import { type Bmc, type PowerChange, startBmcs } from '../lab/bmc.js';
+import { thrown } from '../helpers/thrown.js';
 
 /** This file's BMCs: 127.0.1.211-215 on a port of their own, so nothing else on loopback collides. */
 const PORT = 6231;
@@ -45,15 +45,6 @@ const bmc = (name: string): Bmc => {
 };
 const signal = () => AbortSignal.timeout(60_000);
 
-async function thrown(p: Promise<unknown>): Promise<ConsolidatorError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConsolidatorError');
-}
 
 async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   const startMs = Date.now();

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { IpmitoolPower, type IpmitoolPowerTiming } from '../../../../src/drivers/power/ipmitool-power.js';
-import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
+import { isConsolidatorError } from '../../../../src/errors.js';
 import { silentLogger } from '../../../../src/observability/logger.js';
 import { FakeIpmitoolRunner } from './fake-ipmitool-runner.js';
 import { testPolicy } from './policy.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const TIMING: IpmitoolPowerTiming = { softOffTimeoutMs: 60, verifyTimeoutMs: 80, verifyIntervalMs: 5 };
 
@@ -16,15 +17,6 @@ function setup(timing: IpmitoolPowerTiming = TIMING) {
 
 const signal = () => new AbortController().signal;
 
-async function thrown(p: Promise<unknown>): Promise<ConsolidatorError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConsolidatorError');
-}
 
 describe('IpmitoolPower', () => {
   it('reads the power state', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BmcTarget, ProcessIpmitoolRunner, ipmitoolArgv, readBmcPassword } from '../../../../src/drivers/power/ipmitool-runner.js';
-import { ConsolidatorError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const SETTINGS = { cipherSuite: 3, retries: 1, commandTimeoutMs: 5000 };
 const PASSWORD = 'pw-in-a-file-9f3';
@@ -34,15 +34,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function thrown(p: Promise<unknown>): Promise<ConsolidatorError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConsolidatorError');
-}
 
 describe('ipmitoolArgv', () => {
   it('uses lanplus, the cipher suite, retries and a per-attempt timeout, -E and never the password', () => {

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { runProcess } from '../../../../src/drivers/power/run-process.js';
-import { ConsolidatorError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const base = { timeoutMs: 5000, env: { PATH: process.env['PATH'] ?? '' }, maxOutputBytes: 1024 };
 const node = (code: string) => [process.execPath, '-e', code];
 
-async function thrown(p: Promise<unknown>): Promise<ConsolidatorError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConsolidatorError');
-}
 
 describe('runProcess', () => {
   it('returns output and exit code, a non-zero exit being a result', async () => {

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type ProbeResult, waitUntil } from '../../../../src/drivers/power/wait-until.js';
 import { ConsolidatorError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
-async function thrown(p: Promise<unknown>): Promise<ConsolidatorError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConsolidatorError');
-}
 
 const base = { what: 'h1 to report power off', intervalMs: 5, timeoutCode: 'POWER_TIMEOUT' as const };
 
