@@ -18,7 +18,7 @@ import type { Workload } from '../sim/workload/workload.js';
 import { EXIT, requirePositional, type Command, type CommandIo } from './command.js';
 
 /** sysexits(3) EX_DATAERR: the workload's data is bad (a trace with a non-number, a missing vms.csv, an empty folder). */
-export const EXIT_DATA = 65;
+export const EXIT_DATA = EXIT.DATA;
 
 const SETUPS = ['cloudsim', 'trace'] as const;
 type SetupName = (typeof SETUPS)[number];
