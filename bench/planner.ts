@@ -3,7 +3,7 @@
  *   npm run bench:planner              a table
  *   npm run bench:planner -- --json    one JSON object per line
  *   npm run bench:planner -- --sizes 1000x10000,10000x100000 --seed 7
- * Fields: hosts, vms, planSeconds, peakRssMiB, activeHostsBefore, activeHostsAfter, lowerBoundHosts
+ * Fields: hosts, vms, planSeconds, planCpuSeconds (user + system CPU: steady on a shared machine), peakRssMiB, activeHostsBefore, activeHostsAfter, lowerBoundHosts
  * (max over resources of ceil(total demand / (capacity x target))), gapToLowerBoundPct, migrations.
  */
 import { parseArgs } from 'node:util';
@@ -120,6 +120,8 @@ interface Row {
   hosts: number;
   vms: number;
   planSeconds: number;
+  /** CPU time the plan took (user + system): the figure that does not depend on what else runs. */
+  planCpuSeconds: number;
   peakRssMiB: number;
   activeHostsBefore: number;
   activeHostsAfter: number;
@@ -144,8 +146,10 @@ function run(hostCount: number, vmCount: number, seed: number): Row {
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5);
   const started = process.hrtime.bigint();
+  const cpuStarted = process.cpuUsage();
   const result = planCycle(input);
   const planSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuStarted);
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   const lb = lowerBound(cluster, policy);
@@ -153,6 +157,7 @@ function run(hostCount: number, vmCount: number, seed: number): Row {
     hosts: hostCount,
     vms: vmCount,
     planSeconds: Math.round(planSeconds * 1000) / 1000,
+    planCpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 1000) / 1000,
     peakRssMiB: Math.round(peakRss / 1048576),
     activeHostsBefore: result.summary.activeHostsBefore,
     activeHostsAfter: result.summary.activeHostsAfter,
@@ -172,9 +177,9 @@ for (const size of (values.sizes ?? '').split(',')) {
   if (values.json) console.log(JSON.stringify(row));
 }
 if (!values.json) {
-  const header = ['hosts', 'vms', 'plan s', 'peak RSS MiB', 'active before', 'active after', 'lower bound', 'gap %', 'migrations'];
+  const header = ['hosts', 'vms', 'plan s', 'plan CPU s', 'peak RSS MiB', 'active before', 'active after', 'lower bound', 'gap %', 'migrations'];
   console.log(header.join('\t'));
   for (const r of rows) {
-    console.log([r.hosts, r.vms, r.planSeconds, r.peakRssMiB, r.activeHostsBefore, r.activeHostsAfter, r.lowerBoundHosts, r.gapToLowerBoundPct, r.migrations].join('\t'));
+    console.log([r.hosts, r.vms, r.planSeconds, r.planCpuSeconds, r.peakRssMiB, r.activeHostsBefore, r.activeHostsAfter, r.lowerBoundHosts, r.gapToLowerBoundPct, r.migrations].join('\t'));
   }
 }

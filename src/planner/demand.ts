@@ -39,23 +39,31 @@ function windowValues(samples: readonly UsageSample[], resource: Resource, thres
   return values;
 }
 
+/** The window's statistic for one resource; a single sample is its own statistic (the common case at scale). */
+function statisticOf(samples: readonly UsageSample[], resource: Resource, thresholds: ResourceThresholds, nowMs: number): number {
+  if (samples.length === 1) return (samples[0] as UsageSample).use[resource];
+  return summarize(windowValues(samples, resource, thresholds, nowMs), thresholds.statistic);
+}
+
 /**
  * What a VM needs on a destination. With no sample at all, the worst case: every vCPU busy and all
  * of its memory.
  */
 export function vmDemand(vm: VmSnapshot, policy: PlannerPolicy, nowMs: number): ResourceVector {
   if (vm.samples.length === 0) return { cpu: vm.vcpus, memory: vm.memoryMiB };
-  const out = { cpu: 0, memory: 0 };
-  for (const r of RESOURCES) out[r] = summarize(windowValues(vm.samples, r, policy.thresholds[r], nowMs), policy.thresholds[r].statistic);
-  return out;
+  return {
+    cpu: statisticOf(vm.samples, 'cpu', policy.thresholds.cpu, nowMs),
+    memory: statisticOf(vm.samples, 'memory', policy.thresholds.memory, nowMs),
+  };
 }
 
 /** Host-level use over the window (includes what its VMs use), undefined without samples. */
 export function hostUse(host: HostSnapshot, policy: PlannerPolicy, nowMs: number): ResourceVector | undefined {
   if (host.samples.length === 0) return undefined;
-  const out = { cpu: 0, memory: 0 };
-  for (const r of RESOURCES) out[r] = summarize(windowValues(host.samples, r, policy.thresholds[r], nowMs), policy.thresholds[r].statistic);
-  return out;
+  return {
+    cpu: statisticOf(host.samples, 'cpu', policy.thresholds.cpu, nowMs),
+    memory: statisticOf(host.samples, 'memory', policy.thresholds.memory, nowMs),
+  };
 }
 
 /**

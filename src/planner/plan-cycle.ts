@@ -649,9 +649,9 @@ class CyclePlanner {
   private result(activeBefore: number): PlanResult {
     const verdicts = this.ws.hosts.map((_, h) => this.verdicts.get(h) as HostVerdict);
     const memory: PlannerMemory = {
-      underloadedSinceMs: sortedRecord(this.underloadedSince),
-      hostCooldowns: sortedRecord(this.hostCooldowns),
-      vmCooldownUntilMs: sortedRecord(this.vmCooldowns),
+      underloadedSinceMs: recordOf(this.underloadedSince),
+      hostCooldowns: recordOf(this.hostCooldowns),
+      vmCooldownUntilMs: recordOf(this.vmCooldowns),
     };
     let migrations = 0;
     let powerOffs = 0;
@@ -687,11 +687,12 @@ class CyclePlanner {
   }
 }
 
-/** A plain object with keys in code-point order, so memory compares and serialises the same every time. */
-function sortedRecord<T>(map: ReadonlyMap<string, T>): Record<string, T> {
-  const out: Record<string, T> = {};
-  for (const key of [...map.keys()].sort(compareIds)) out[key] = map.get(key) as T;
-  return out;
+/**
+ * A plain object from a map. Keys come in the order the planner met them, which depends only on the
+ * (sorted) input, so the same input gives the same memory.
+ */
+function recordOf<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  return Object.fromEntries(map);
 }
 
 function round(x: number): number {
