@@ -133,7 +133,8 @@ export async function startBmc(options: BmcOptions): Promise<Bmc> {
   await writeKnobs(dir, { ...knobs, getDelayMs: 0, broken: false }); // slow or broken only once it is up
 
   const out = openSync(join(dir, 'sim.out'), 'a');
-  const child = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'cmd.emu'), '-s', join(dir, 'state'), '-n'], {
+  // setpriv --pdeathsig execs ipmi_sim (same pid) so that it dies with the test process, even one killed with SIGKILL.
+  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'ipmi_sim', '-c', join(dir, 'lan.conf'), '-f', join(dir, 'cmd.emu'), '-s', join(dir, 'state'), '-n'], {
     stdio: ['ignore', out, out],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
