@@ -23,6 +23,8 @@ const OVERLOADED_H1 = { memoryMiB: 7680 };
 /** h2 (2 guests) then uses 13.5 GiB of 16: above target (0.8), below overload. */
 const FULL_H2 = { memoryMiB: 11_776 };
 const DAEMON_STEP_MS = 90_000;
+/** After the driver starts `virsh migrate`: well inside the migration. */
+const MID_MIGRATION_MS = 300;
 
 let world: E2eWorld;
 let daemon: DaemonProcess;
@@ -126,7 +128,9 @@ describe('consolidator run on a real lab', () => {
     const woken = world.powerEvents.find((e) => e.to === 'on')?.host as string;
     const n = world.lab.byName(woken).n;
     const since = daemon.lines.length;
-    const started = await daemon.waitForLog((l) => l.message === 'migration started' && l['from'] === woken && l['component'] === 'actuator', DAEMON_STEP_MS, `a migration off ${woken}`, since);
+    // The driver's line: `virsh migrate` runs on the source now (a 1 GiB guest takes about 1.5 s).
+    const started = await daemon.waitForLog((l) => l.message === 'migration started' && l['from'] === woken && l['component'] === 'virsh', DAEMON_STEP_MS, `a migration off ${woken}`, since);
+    await new Promise((r) => setTimeout(r, MID_MIGRATION_MS));
     await daemon.kill();
     world.timeline.add('test', `FAULT: daemon killed with SIGKILL while ${String(started['vm'])} migrated off ${woken}`);
     await world.checkInvariants('SIGKILL mid-drain');
