@@ -29,7 +29,10 @@ import type { SystemdNotifier } from './systemd-notify.js';
 export type Scheduler = (expression: string, timeZone: string, job: () => Promise<void>) => { stop(): void };
 
 export const nodeCronScheduler: Scheduler = (expression, timeZone, job) => {
-  const task = cron.schedule(expression, job, { noOverlap: true, timezone: timeZone, name: 'consolidator-cycle' });
+  // No noOverlap: the daemon skips a tick that comes while a cycle or an operator command runs, and
+  // counts it (cycles_total{result="skipped"}). node-cron's own guard would drop the tick unseen and
+  // write a plain-text warning to stderr instead.
+  const task = cron.schedule(expression, job, { timezone: timeZone, name: 'consolidator-cycle' });
   return { stop: () => void task.stop() };
 };
 
@@ -368,7 +371,12 @@ export class Daemon {
   private schedule(): void {
     const scheduler = this.deps.scheduler ?? nodeCronScheduler;
     this.task = scheduler(this.loaded.policy.schedule, this.loaded.policy.timeZone, async () => {
-      if (this.stopping || this.current || this.job) return;
+      if (this.stopping) return;
+      if (this.current || this.job) {
+        this.metrics.recordCycle('skipped', this.realNowMs());
+        this.log.info('cycle skipped', { reason: this.current ? 'the previous cycle is still running' : 'an operator command is running' });
+        return;
+      }
       await this.runCycle().catch((e: unknown) => this.log.error('cycle could not run', { err: e }));
     });
   }

@@ -7,7 +7,7 @@ import type { PolicyInput } from '../../src/config/schema.js';
 import type { DriverBundle } from '../../src/drivers/driver-bundle.js';
 import type { HostId } from '../../src/model/ids.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
-import { Daemon, type DaemonDeps } from '../../src/daemon/daemon.js';
+import { Daemon, type DaemonDeps, type Scheduler } from '../../src/daemon/daemon.js';
 import type { CycleReport } from '../../src/daemon/cycle.js';
 import { createSystemdNotifier } from '../../src/daemon/systemd-notify.js';
 import { SimulatedDatacenter } from '../../src/sim/simulated-datacenter.js';
@@ -88,6 +88,8 @@ export interface TestDaemonOptions {
   /** Wraps the drivers (fault injection, recording). */
   wrapDrivers?: (bundle: DriverBundle) => DriverBundle;
   wrapStore?: (store: StateStore) => StateStore;
+  /** The cycle schedule; by default none (tests run cycles themselves). */
+  scheduler?: Scheduler;
 }
 
 export interface TestDaemon {
@@ -134,7 +136,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
     notifier: createSystemdNotifier({ env: {}, logger }),
     version: 'test',
     nowMs: () => datacenter.nowMs,
-    scheduler: () => ({ stop: () => undefined }),
+    scheduler: options.scheduler ?? (() => ({ stop: () => undefined })),
     listen: '127.0.0.1:0',
     stopGraceMs: 5_000,
     bootPollIntervalMs: 1,

@@ -37,6 +37,31 @@ describe('the daemon on a simulated datacenter', () => {
     expect(logLines(t).some((l) => l['message'] === 'power-off done')).toBe(true);
   });
 
+  it('a scheduled tick that comes while a cycle runs is skipped and counted, never run alongside it', async () => {
+    let tick: (() => Promise<void>) | undefined;
+    running = await startTestDaemon({
+      setup: testSetup(HOSTS, VMS),
+      scheduler: (_expression, _timeZone, job) => {
+        tick = job;
+        return { stop: () => undefined };
+      },
+    });
+    const t = running;
+    const fire = tick as () => Promise<void>;
+    const first = t.daemon.runCycle();
+    await fire();
+    await fire();
+    await first;
+    let metrics = await t.daemon.registry.metrics();
+    expect(metrics).toMatch(/consolidator_cycles_total\{result="skipped"\} 2/);
+    expect(metrics).toMatch(/consolidator_cycles_total\{result="ok"\} 1/);
+    expect(logLines(t).filter((l) => l['message'] === 'cycle skipped' && l['reason'] === 'the previous cycle is still running')).toHaveLength(2);
+    // Once the cycle is over, a tick runs one.
+    await fire();
+    metrics = await t.daemon.registry.metrics();
+    expect(metrics).toMatch(/consolidator_cycles_total\{result="ok"\} 2/);
+  });
+
   it('in dry-run mode plans and logs, and touches nothing', async () => {
     const setup = testSetup(HOSTS, VMS);
     running = await startTestDaemon({ setup, policy: { mode: 'dry-run' } });
