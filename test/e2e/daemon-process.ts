@@ -93,6 +93,11 @@ export class DaemonProcess {
     return this.child.pid ?? -1;
   }
 
+  /** What it wrote to stderr (its logs go to stdout as JSON: nothing is expected here). */
+  get stderr(): string {
+    return this.stderrText;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }

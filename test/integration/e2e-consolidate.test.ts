@@ -100,6 +100,8 @@ describe('consolidator run on a real lab', () => {
     expect(metricValue(metrics, 'consolidator_actions_executed_total', { type: 'migrate', result: 'ok' })).toBeGreaterThanOrEqual(6);
     expect(metricValue(metrics, 'consolidator_actions_executed_total', { type: 'power-off', result: 'ok' })).toBe(3);
     expect(metricValue(metrics, 'consolidator_estimated_power_saved_watts')).toBe(300);
+    // The drain cycle outlasted the 3 s schedule: the ticks that came meanwhile were skipped, and counted.
+    expect(metricValue(metrics, 'consolidator_cycles_total', { result: 'skipped' })).toBeGreaterThan(0);
   }, 150_000);
 
   it('2. when load rises, powers a host back on through IPMI, waits for its hypervisor and moves load onto it', async () => {
@@ -208,6 +210,8 @@ describe('consolidator run on a real lab', () => {
     await world.checkInvariants('SSH hang');
     expect(world.powerEvents.slice(offBefore).filter((e) => e.host === h(2))).toEqual([]);
     expect(daemon.running).toBe(true);
+    // Every line the daemons wrote was a JSON log line on stdout.
+    for (const d of daemons) expect(d.stderr, d.label).toBe('');
     perf['daemonPeakRssMiB'] = Math.round(((await daemon.sample())?.peakRssKiB ?? 0) / 1024);
     await snapshotMetrics('metrics at the end');
   }, 200_000);
