@@ -6,8 +6,8 @@
  * done (a pinned VM, no room) is refused with its reason and changes nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, type DaemonLogLine } from '../e2e/daemon-process.js';
-import { E2eWorld } from '../e2e/e2e-world.js';
+import { DaemonProcess, type DaemonLogLine } from './daemon-process.js';
+import { E2eWorld } from './e2e-world.js';
 
 const CPUS = 8;
 const MEMORY_MIB = 16_384;

@@ -9,8 +9,8 @@
  * Invariants are checked against the hosts themselves after each step.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess } from '../e2e/daemon-process.js';
-import { E2eWorld, isEvent, waitUntil } from '../e2e/e2e-world.js';
+import { DaemonProcess } from './daemon-process.js';
+import { E2eWorld, isEvent, waitUntil } from './e2e-world.js';
 
 const CPUS = 8;
 const MEMORY_MIB = 16_384;

@@ -8,8 +8,8 @@
  * Invariants are checked against the hosts (their own libvirt, the BMCs' power hooks), never the daemon.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, type DaemonLogLine } from '../e2e/daemon-process.js';
-import { E2eWorld, interestingMetrics, isEvent, metricValue, waitUntil } from '../e2e/e2e-world.js';
+import { DaemonProcess, type DaemonLogLine } from './daemon-process.js';
+import { E2eWorld, interestingMetrics, isEvent, metricValue, waitUntil } from './e2e-world.js';
 
 const HOSTS = 5;
 const CPUS = 8;
