@@ -122,6 +122,15 @@ class CyclePlanner {
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active') return;
       if (!this.managed[h] || this.hostsInFlight.has(host.id) || this.hostCooldowns.get(host.id)?.reason === 'failed') this.frozen[h] = true;
+      // A VM with no usage sample yet (CPU use is a delta: the first observation after a start has
+      // none) would count as all its vCPUs busy: on a host with overcommitted vCPUs that reads as an
+      // overload that is not there. Such a host is left alone until its VMs have been measured.
+      const unmeasured = [...(this.ws.vmsOnHost[h] as Set<number>)].find((v) => (this.ws.vms[v] as VmSnapshot).samples.length === 0);
+      if (unmeasured !== undefined) {
+        this.frozen[h] = true;
+        this.keep(h, 'WarmingUp', `no usage sample yet for VM ${(this.ws.vms[unmeasured] as VmSnapshot).id}: left alone until it has been measured`);
+        return;
+      }
       const use = this.ws.observedUse[h] as ResourceVector;
       let over = false;
       let under = true;

@@ -102,6 +102,7 @@ export const KEEP_REASONS = [
   'OverloadNotRelieved',
   'PoweredOff',
   'PoweredOffByOperator',
+  'WarmingUp',
 ] as const;
 export type KeepReason = (typeof KEEP_REASONS)[number];
 

@@ -51,6 +51,8 @@ export interface VmSpec {
   groups?: string[];
   dirtyRateMiBps?: number;
   state?: VmSnapshot['state'];
+  /** No usage sample yet (the first observation after a start). */
+  unmeasured?: boolean;
 }
 
 export function vm(spec: VmSpec): VmSnapshot {
@@ -60,7 +62,7 @@ export function vm(spec: VmSpec): VmSnapshot {
     state: spec.state ?? 'running',
     vcpus: spec.vcpus ?? Math.max(1, Math.ceil(spec.cpu)),
     memoryMiB: spec.memoryMiB,
-    samples: [{ atMs: NOW, use: { cpu: spec.cpu, memory: spec.memoryMiB } }],
+    samples: spec.unmeasured ? [] : [{ atMs: NOW, use: { cpu: spec.cpu, memory: spec.memoryMiB } }],
     pinned: spec.pinned ?? false,
     antiAffinityGroups: spec.groups ?? [],
     ...(spec.dirtyRateMiBps !== undefined ? { dirtyRateMiBps: spec.dirtyRateMiBps } : {}),
