@@ -187,7 +187,7 @@ class CyclePlanner {
           this.budgetLimited = true;
           break;
         }
-        const to = this.findDestination(v);
+        const to = this.ws.bestDestination(v);
         if (to === undefined) {
           pending.push(v);
           continue;
@@ -384,7 +384,7 @@ class CyclePlanner {
     let failed: number | undefined;
     const destLoadBefore = new Map<number, number>();
     for (const v of order) {
-      const to = this.findDestination(v);
+      const to = this.ws.bestDestination(v);
       if (to === undefined) {
         failed = v;
         break;
@@ -480,26 +480,6 @@ class CyclePlanner {
   }
 
   // ---- shared steps --------------------------------------------------------------------------
-
-  private findDestination(v: number): number | undefined {
-    const ws = this.ws;
-    const from = ws.vmHost[v] as number;
-    const dc = ws.demandCpu[v] as number;
-    const dm = ws.demandMemory[v] as number;
-    return ws.destinations.find(
-      dc,
-      dm,
-      (h) => h !== from && ws.fits(v, h),
-      (h) => {
-        // Best fit over the resource vector: the host left tightest (smallest normalised room) after the move.
-        const lc = ws.limitCpu[h] as number;
-        const lm = ws.limitMemory[h] as number;
-        const rc = lc > 0 ? (ws.roomCpu(h) - dc) / lc : 0;
-        const rm = lm > 0 ? (ws.roomMemory(h) - dm) / lm : 0;
-        return rc * rc + rm * rm;
-      },
-    );
-  }
 
   private planMigration(v: number, to: number, purpose: MigrationPurpose, dependsOn: string[]): string {
     const from = this.ws.vmHost[v] as number;

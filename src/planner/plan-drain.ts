@@ -49,20 +49,9 @@ export function planDrain(input: PlanInput, hostId: HostId, options: { readonly 
   let estimatedSeconds = 0;
   for (const v of order) {
     const vm = ws.vms[v] as VmSnapshot;
-    const dc = ws.demandCpu[v] as number;
-    const dm = ws.demandMemory[v] as number;
-    const to = ws.destinations.find(
-      dc,
-      dm,
-      (d) => ws.fits(v, d),
-      (d) => {
-        const rc = ((ws.roomCpu(d) - dc) / Math.max(1e-9, ws.limitCpu[d] as number)) ** 2;
-        const rm = ((ws.roomMemory(d) - dm) / Math.max(1e-9, ws.limitMemory[d] as number)) ** 2;
-        return rc + rm;
-      },
-    );
+    const to = ws.bestDestination(v);
     if (to === undefined) {
-      reasons.push(`VM ${vm.id} (${dc.toFixed(2)} cpu, ${Math.round(dm)} MiB) fits on no other host under the policy's targets`);
+      reasons.push(`VM ${vm.id} (${(ws.demandCpu[v] as number).toFixed(2)} cpu, ${Math.round(ws.demandMemory[v] as number)} MiB) fits on no other host under the policy's targets`);
       continue;
     }
     ws.move(v, to);

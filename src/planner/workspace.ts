@@ -133,6 +133,29 @@ export class Workspace {
     this.destinations.update(to);
   }
 
+  /**
+   * The destination for VM v among the indexed hosts other than its own: best fit over the resource
+   * vector, the host left tightest (smallest normalised room on CPU and memory) after the move, in the
+   * most power-efficient tier that has room.
+   */
+  bestDestination(v: number): number | undefined {
+    const from = this.vmHost[v] as number;
+    const dc = this.demandCpu[v] as number;
+    const dm = this.demandMemory[v] as number;
+    return this.destinations.find(
+      dc,
+      dm,
+      (h) => h !== from && this.fits(v, h),
+      (h) => {
+        const lc = this.limitCpu[h] as number;
+        const lm = this.limitMemory[h] as number;
+        const rc = lc > 0 ? (this.roomCpu(h) - dc) / lc : 0;
+        const rm = lm > 0 ? (this.roomMemory(h) - dm) / lm : 0;
+        return rc * rc + rm * rm;
+      },
+    );
+  }
+
   /** Plans for at least this load on h (a predicted rise): the extra stays with the host. */
   raiseLoad(h: number, load: ResourceVector): void {
     this.loadCpu[h] = Math.max(this.loadCpu[h] as number, load.cpu);
