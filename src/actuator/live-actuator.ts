@@ -1,14 +1,14 @@
 import type { Policy } from '../config/schema.js';
 import type { HypervisorDriver, MigrateOptions } from '../drivers/hypervisor/hypervisor-driver.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { waitUntil } from '../drivers/power/wait-until.js';
-import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
+import { errorMessage, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import { EPSILON, RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { Logger } from '../observability/logger.js';
 import type { Action, MigrateAction, PowerOffAction, PowerOnAction } from '../planner/types.js';
 import type { ActionOutcome, Actuator, ExecutionContext } from './actuator.js';
 import { describe } from './dry-run-actuator.js';
+import { waitForHypervisor } from './wait-for-hypervisor.js';
 
 export interface LiveActuatorDeps {
   readonly hypervisor: HypervisorDriver;
@@ -260,26 +260,17 @@ export class LiveActuator implements Actuator {
     log.info('powering on', { host: action.host, reason: action.reason });
     await power.powerOn(action.host, ctx.signal);
     try {
-      await waitUntil({
-        what: `${action.host}'s hypervisor to answer after power-on`,
+      await waitForHypervisor({
+        hypervisor,
+        host: action.host,
         timeoutMs: policy.power.bootTimeoutSeconds * 1000,
         intervalMs: this.deps.bootPollIntervalMs,
         signal: ctx.signal,
-        timeoutCode: 'POWER_TIMEOUT',
         nowMs: this.deps.nowMs,
-        details: { host: action.host },
-        probe: async (signal) => {
-          try {
-            return { done: true, value: await hypervisor.inspect(action.host, signal) };
-          } catch (e) {
-            if (signal.aborted) throw e;
-            return { done: false, seen: errorMessage(e), error: e };
-          }
-        },
       });
     } catch (e) {
       if (!isConsolidatorError(e, 'ABORTED')) ctx.markBootTimeout(action.host, e);
-      throw e instanceof ConsolidatorError ? e : new ConsolidatorError('POWER_TIMEOUT', errorMessage(e), { cause: e });
+      throw e;
     }
     ctx.onPoweredOn(action.host);
   }

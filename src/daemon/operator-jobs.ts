@@ -1,10 +1,10 @@
 import type { ActionOutcome } from '../actuator/actuator.js';
 import { LiveActuator } from '../actuator/live-actuator.js';
+import { waitForHypervisor } from '../actuator/wait-for-hypervisor.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { waitUntil } from '../drivers/power/wait-until.js';
-import { ConsolidatorError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { checkPlan } from '../planner/check-plan.js';
@@ -154,8 +154,8 @@ export async function undrainHost(deps: Pick<OperatorDeps, 'keeper' | 'loaded' |
 }
 
 /**
- * Powers a host on through its BMC and waits until its hypervisor answers. An operator's wake: any
- * host of the policy, and it clears the host's attention mark once it answers.
+ * Powers a host on through its BMC and waits until its hypervisor answers. An operator's wake: it
+ * takes every host of the policy, and it clears the host's attention mark once it answers.
  */
 export async function wakeHost(deps: OperatorDeps, host: HostId): Promise<WakeResult> {
   const { loaded, keeper } = deps;
@@ -172,27 +172,18 @@ export async function wakeHost(deps: OperatorDeps, host: HostId): Promise<WakeRe
   progress.steps['boot'] = { what: `${host}'s hypervisor answers`, status: 'running' };
   deps.onProgress(progress);
   try {
-    await waitUntil({
-      what: `${host}'s hypervisor to answer`,
+    await waitForHypervisor({
+      hypervisor: deps.drivers.hypervisor,
+      host,
       timeoutMs: loaded.policy.power.bootTimeoutSeconds * 1000,
       intervalMs: deps.bootPollIntervalMs,
       signal: deps.signal,
-      timeoutCode: 'POWER_TIMEOUT',
       nowMs: deps.nowMs,
-      details: { host },
-      probe: async (signal) => {
-        try {
-          return { done: true, value: await deps.drivers.hypervisor.inspect(host, signal) };
-        } catch (e) {
-          if (signal.aborted) throw e;
-          return { done: false, seen: errorMessage(e), error: e };
-        }
-      },
     });
   } catch (e) {
     progress.steps['boot'] = { what: `${host}'s hypervisor answers`, status: 'failed', detail: errorMessage(e) };
     deps.onProgress(progress);
-    throw e instanceof ConsolidatorError ? e : new ConsolidatorError('POWER_TIMEOUT', errorMessage(e), { cause: e });
+    throw e;
   }
   keeper.forgetPoweredOff(host);
   keeper.clearAttention(host);
