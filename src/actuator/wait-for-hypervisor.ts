@@ -1,5 +1,5 @@
 import type { HypervisorDriver } from '../drivers/hypervisor/hypervisor-driver.js';
-import { waitUntil } from '../drivers/power/wait-until.js';
+import { waitUntil } from '../util/wait-until.js';
 import { ConsolidatorError, errorMessage } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 

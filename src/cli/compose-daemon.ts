@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { LoadedPolicy } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
-import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from '../drivers/build-drivers.js';
+import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import { StateLock } from '../state/state-lock.js';

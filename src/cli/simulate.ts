@@ -7,7 +7,7 @@ import { BASELINE_NAMES, createBaseline } from '../sim/baselines/create-baseline
 import { buildCloudSimSetup, CLOUDSIM } from '../sim/cloudsim-setup.js';
 import { loadHostTypeFile, type DeclaredHostType } from '../sim/host-type-file.js';
 import { createPlannerPolicy, type MemoryView, type PlannerSimulationPolicy } from '../sim/planner-policy.js';
-import { ProgressBar } from '../sim/progress-bar.js';
+import { ProgressBar } from './progress-bar.js';
 import { runSimulation, type SimulationReport } from '../sim/run-simulation.js';
 import type { SimulationPolicy } from '../sim/simulation-policy.js';
 import type { SimulationSetup } from '../sim/simulation-setup.js';

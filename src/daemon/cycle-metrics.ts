@@ -5,7 +5,7 @@ import { powerAt } from '../model/snapshot.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
 import type { CycleReport } from './cycle.js';
-import type { StateKeeper } from './state-keeper.js';
+import type { StateKeeper } from '../state/state-keeper.js';
 
 /**
  * Turns a cycle's report into metric values. `sinceLastCycleSeconds` prices the energy saved by the

@@ -10,7 +10,7 @@ import { checkPlan, planCycle } from '../planner/index.js';
 import type { Action, PlanInput, PlanResult } from '../planner/types.js';
 import { buildExecutionContext } from './execution-context.js';
 import type { ClusterObserver } from './observer.js';
-import type { StateKeeper } from './state-keeper.js';
+import type { StateKeeper } from '../state/state-keeper.js';
 
 export const CYCLE_PHASES = ['observe', 'plan', 'check', 'persist', 'act', 'total'] as const;
 export type CyclePhase = (typeof CYCLE_PHASES)[number];

@@ -3,7 +3,7 @@ import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
 import { hostUse, vmDemand } from '../planner/demand.js';
 import type { PlanInput } from '../planner/types.js';
-import type { StateKeeper } from './state-keeper.js';
+import type { StateKeeper } from '../state/state-keeper.js';
 
 export interface ContextOptions {
   readonly keeper: StateKeeper;

@@ -14,7 +14,7 @@ import type { Action, PlanInput, PlanResult } from '../planner/types.js';
 import { planInputFor } from './cycle.js';
 import { buildExecutionContext } from './execution-context.js';
 import type { ClusterObserver } from './observer.js';
-import type { StateKeeper } from './state-keeper.js';
+import type { StateKeeper } from '../state/state-keeper.js';
 
 /** Live progress of an operator job, for `consolidator status` and the drain command's display. */
 export interface JobProgress {

@@ -1,4 +1,4 @@
-import { withPowerAction, emptyPowerRecord, powerActionsLast24hByHost, type PowerRecord } from '../drivers/power/power-record.js';
+import { withPowerAction, emptyPowerRecord, powerActionsLast24hByHost, type PowerRecord } from '../state/power-record.js';
 import type { HostId } from '../model/ids.js';
 import type { Violation } from '../model/simulate.js';
 import type { ClusterSnapshot, HostSnapshot, UsageSample, VmSnapshot } from '../model/snapshot.js';

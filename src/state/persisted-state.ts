@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConsolidatorError } from '../errors.js';
-import { emptyAttentionState, parseAttentionState, type AttentionState } from '../drivers/power/power-attention.js';
-import { emptyPowerRecord, parsePowerRecord, type PowerRecord } from '../drivers/power/power-record.js';
+import { emptyAttentionState, parseAttentionState, type AttentionState } from './power-attention.js';
+import { emptyPowerRecord, parsePowerRecord, type PowerRecord } from './power-record.js';
 import type { HostId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import { EMPTY_MEMORY, type PlannerMemory } from '../planner/types.js';

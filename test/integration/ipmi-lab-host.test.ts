@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveHosts } from '../../src/config/resolve.js';
 import { PolicySchema } from '../../src/config/schema.js';
 import { type IpmitoolPower, ipmitoolPowerFromPolicy } from '../../src/drivers/power/ipmitool-power.js';
-import { waitUntil } from '../../src/drivers/power/wait-until.js';
+import { waitUntil } from '../../src/util/wait-until.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { type Bmc, startBmc } from '../lab/bmc.js';
 import { Lab } from '../lab/lab.js';

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
 import { runProcess } from '../../src/drivers/power/run-process.js';
-import { sleep, waitUntil } from '../../src/drivers/power/wait-until.js';
+import { sleep, waitUntil } from '../../src/util/wait-until.js';
 
 export type ChassisPower = 'on' | 'off';
 

@@ -14,7 +14,7 @@ import {
 } from './ipmitool-parsers.js';
 import { type BmcTarget, type IpmitoolOutput, type IpmitoolRunner, ProcessIpmitoolRunner } from './ipmitool-runner.js';
 import type { PowerDriver, PowerOffMode } from './power-driver.js';
-import { waitUntil } from './wait-until.js';
+import { waitUntil } from '../../util/wait-until.js';
 
 export interface IpmitoolPowerTiming {
   /** After `chassis power soft`, how long the host may take to shut down before a hard power-off. */

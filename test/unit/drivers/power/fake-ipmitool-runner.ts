@@ -1,5 +1,5 @@
 import type { BmcTarget, IpmitoolOutput, IpmitoolRunner } from '../../../../src/drivers/power/ipmitool-runner.js';
-import { sleep } from '../../../../src/drivers/power/wait-until.js';
+import { sleep } from '../../../../src/util/wait-until.js';
 import { type FixtureName, fixture } from './ipmitool-fixtures.js';
 
 /**

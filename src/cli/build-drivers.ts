@@ -6,10 +6,10 @@ import { SimulatedDatacenter } from '../sim/simulated-datacenter.js';
 import { SimulationClock, simulatedDrivers } from '../sim/simulated-world.js';
 import { buildTraceSetup } from '../sim/trace-setup.js';
 import { loadWorkload } from '../sim/workload/load-workload.js';
-import type { DriverBundle } from './driver-bundle.js';
-import { Ssh2CommandRunner } from './exec/ssh2-command-runner.js';
-import { VirshHypervisor } from './hypervisor/virsh-hypervisor.js';
-import { createPowerDriverRegistry } from './power/registry.js';
+import type { DriverBundle } from '../drivers/driver-bundle.js';
+import { Ssh2CommandRunner } from '../drivers/exec/ssh2-command-runner.js';
+import { VirshHypervisor } from '../drivers/hypervisor/virsh-hypervisor.js';
+import { createPowerDriverRegistry } from '../drivers/power/registry.js';
 
 /** Real milliseconds between two advances of a simulated clock. */
 const SIMULATION_TICK_MS = 100;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PowerAttention, emptyAttentionState, hostsNeedingAttention, needsAttention, parseAttentionState } from '../../../../src/drivers/power/power-attention.js';
-import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
-import { createLogger } from '../../../../src/observability/logger.js';
-import { CapturedStream } from '../../../helpers/capture.js';
+import { PowerAttention, emptyAttentionState, hostsNeedingAttention, needsAttention, parseAttentionState } from '../../../src/state/power-attention.js';
+import { ConsolidatorError, isConsolidatorError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/observability/logger.js';
+import { CapturedStream } from '../../helpers/capture.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 

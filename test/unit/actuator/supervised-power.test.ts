@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { PowerAttention } from '../../../../src/drivers/power/power-attention.js';
-import type { PowerDriver, PowerOffMode } from '../../../../src/drivers/power/power-driver.js';
-import { PowerRecorder, powerActionsInLast24h } from '../../../../src/drivers/power/power-record.js';
-import { SupervisedPower } from '../../../../src/drivers/power/supervised-power.js';
-import { ConsolidatorError } from '../../../../src/errors.js';
-import type { PowerState } from '../../../../src/model/snapshot.js';
-import { silentLogger } from '../../../../src/observability/logger.js';
+import { PowerAttention } from '../../../src/state/power-attention.js';
+import type { PowerDriver, PowerOffMode } from '../../../src/drivers/power/power-driver.js';
+import { PowerRecorder, powerActionsInLast24h } from '../../../src/state/power-record.js';
+import { SupervisedPower } from '../../../src/actuator/supervised-power.js';
+import { ConsolidatorError } from '../../../src/errors.js';
+import type { PowerState } from '../../../src/model/snapshot.js';
+import { silentLogger } from '../../../src/observability/logger.js';
 
 /** A fake PowerDriver: hosts in memory, with the next failure scripted. */
 class FakePower implements PowerDriver {

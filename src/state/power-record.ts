@@ -3,9 +3,9 @@
  * Plain JSON data (the state store persists it as it is) and pure functions; PowerRecorder is the small
  * mutable holder the SupervisedPower decorator appends to.
  */
-import { ConsolidatorError, ERROR_CODES, type ErrorCode } from '../../errors.js';
-import type { HostId } from '../../model/ids.js';
-import type { PowerOffMode } from './power-driver.js';
+import { ConsolidatorError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import type { PowerOffMode } from '../drivers/power/power-driver.js';
 
 export type PowerAction = 'on' | 'off';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type ProbeResult, waitUntil } from '../../../../src/drivers/power/wait-until.js';
-import { ConsolidatorError } from '../../../../src/errors.js';
-import { thrown } from '../../../helpers/thrown.js';
+import { type ProbeResult, waitUntil } from '../../../src/util/wait-until.js';
+import { ConsolidatorError } from '../../../src/errors.js';
+import { thrown } from '../../helpers/thrown.js';
 
 
 const base = { what: 'h1 to report power off', intervalMs: 5, timeoutCode: 'POWER_TIMEOUT' as const };

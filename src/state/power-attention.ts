@@ -3,9 +3,9 @@
  * automatically again until an operator clears it. Plain JSON data the daemon persists, exports as a
  * metric (one series per host, labelled with the reason) and the planner reads; one log line per change.
  */
-import { ConsolidatorError, ERROR_CODES, type ErrorCode, errorMessage, isConsolidatorError } from '../../errors.js';
-import type { HostId } from '../../model/ids.js';
-import type { Logger } from '../../observability/logger.js';
+import { ConsolidatorError, ERROR_CODES, type ErrorCode, errorMessage, isConsolidatorError } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * Why a host needs attention. PowerOnFailed: the power-on command failed or the BMC never reported the

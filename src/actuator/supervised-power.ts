@@ -1,10 +1,10 @@
-import { ConsolidatorError, isConsolidatorError } from '../../errors.js';
-import type { HostId } from '../../model/ids.js';
-import type { PowerState } from '../../model/snapshot.js';
-import type { Logger } from '../../observability/logger.js';
-import type { PowerAttention } from './power-attention.js';
-import type { PowerDriver, PowerOffMode } from './power-driver.js';
-import type { PowerAction, PowerActionResult, PowerRecorder } from './power-record.js';
+import { ConsolidatorError, isConsolidatorError } from '../errors.js';
+import type { HostId } from '../model/ids.js';
+import type { PowerState } from '../model/snapshot.js';
+import type { Logger } from '../observability/logger.js';
+import type { PowerAttention } from '../state/power-attention.js';
+import type { PowerDriver, PowerOffMode } from '../drivers/power/power-driver.js';
+import type { PowerAction, PowerActionResult, PowerRecorder } from '../state/power-record.js';
 
 export interface SupervisedPowerDeps {
   /** The driver that does the work (ipmitool, simulated, ...). */

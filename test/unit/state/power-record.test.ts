@@ -9,8 +9,8 @@ import {
   powerActionsInLast24h,
   powerActionsLast24hByHost,
   withPowerAction,
-} from '../../../../src/drivers/power/power-record.js';
-import { isConsolidatorError } from '../../../../src/errors.js';
+} from '../../../src/state/power-record.js';
+import { isConsolidatorError } from '../../../src/errors.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 const HOUR_MS = 60 * 60 * 1000;

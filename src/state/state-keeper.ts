@@ -1,11 +1,11 @@
-import type { AttentionReason, PowerAttention } from '../drivers/power/power-attention.js';
-import { powerActionsLast24hByHost, type PowerRecorder } from '../drivers/power/power-record.js';
+import type { AttentionReason, PowerAttention } from './power-attention.js';
+import { powerActionsLast24hByHost, type PowerRecorder } from './power-record.js';
 import type { HostId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import type { Logger } from '../observability/logger.js';
 import type { Action, PlannerMemory } from '../planner/types.js';
-import { HISTORY_LIMIT, type HistoryEntry, type InFlightStep, type PersistedState } from '../state/persisted-state.js';
-import type { StateStore } from '../state/state-store.js';
+import { HISTORY_LIMIT, type HistoryEntry, type InFlightStep, type PersistedState } from './persisted-state.js';
+import type { StateStore } from './state-store.js';
 
 /**
  * The daemon's memory, in one place: what the planner remembers, which hosts consolidator powered off,

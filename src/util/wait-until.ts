@@ -1,4 +1,4 @@
-import { ConsolidatorError, type ErrorCode, errorMessage } from '../../errors.js';
+import { ConsolidatorError, type ErrorCode, errorMessage } from '../errors.js';
 
 /**
  * What a probe saw: `done` ends the wait with its value; otherwise `seen` describes the state for the
