@@ -16,12 +16,15 @@ import { startHttpServer, type HealthReport, type RouteHandler, type RunningHttp
 import type { Logger } from '../observability/logger.js';
 import { ConsolidatorMetrics } from '../observability/metrics.js';
 import type { StateLock } from '../state/state-lock.js';
+import type { HistoryEntry } from '../state/persisted-state.js';
 import type { StateStore } from '../state/state-store.js';
 import { CycleRunner, type CycleReport } from './cycle.js';
 import { recordCycleMetrics } from './cycle-metrics.js';
 import { ClusterObserver } from './observer.js';
 import { StateKeeper } from '../state/state-keeper.js';
-import { drainHost, planOnce, undrainHost, wakeHost, type DrainResult, type JobProgress, type OperatorDeps, type WakeResult } from './operator-jobs.js';
+import { daemonStatus, healthFromLastCycle } from './daemon-status.js';
+import type { OperatorApi } from './operator-api.js';
+import { drainHost, planOnce, undrainHost, wakeHost, type DrainResult, type JobProgress, type OperatorDeps, type PlanNowResult, type WakeResult } from './operator-jobs.js';
 import { operatorRoutes } from './operator-routes.js';
 import type { SystemdNotifier } from './systemd-notify.js';
 
@@ -68,6 +71,8 @@ export interface DaemonDeps {
 
 /** Cycles missed before /healthz fails. */
 const HEALTHY_INTERVALS = 3;
+/** Health interval when the schedule cannot be parsed (it always can: the policy was validated). */
+const DEFAULT_INTERVAL_SECONDS = 300;
 const DEFAULT_STOP_GRACE_MS = 60_000;
 const DEFAULT_BOOT_POLL_MS = 5_000;
 /** Hosts observed at once. */
@@ -78,7 +83,7 @@ const OBSERVE_CONCURRENCY = 16;
  * keep the last good policy, a stop that lets running steps finish or aborts them at a deadline, state
  * saved throughout, /metrics and /healthz, and systemd readiness and watchdog fed by completed cycles.
  */
-export class Daemon {
+export class Daemon implements OperatorApi {
   readonly metrics: ConsolidatorMetrics;
   readonly registry = new Registry();
   private loaded: LoadedPolicy;
@@ -244,13 +249,17 @@ export class Daemon {
   }
 
   /** One observation and plan, executing nothing (consolidator plan). */
-  planNow(): ReturnType<typeof planOnce> {
+  planNow(): Promise<PlanNowResult> {
     return this.exclusive(() => planOnce(this.operatorDeps()));
   }
 
   /** Evacuates a host for maintenance (consolidator drain); never at the same time as a cycle. */
   drain(host: HostId, options: { powerOff: boolean; dryRun: boolean }): Promise<DrainResult> {
     return this.exclusive(() => drainHost(this.operatorDeps(), host, options));
+  }
+
+  history(limit: number): readonly HistoryEntry[] {
+    return this.keeper.recentHistory(limit);
   }
 
   undrain(host: HostId): Promise<{ ok: boolean; message: string }> {
@@ -295,51 +304,26 @@ export class Daemon {
 
   health(): HealthReport {
     const expr = parseCron(this.loaded.policy.schedule);
-    const intervalMs = (expr.ok ? minimumIntervalSeconds(expr.value) : 300) * 1000;
-    const limitMs = HEALTHY_INTERVALS * intervalMs;
-    const now = this.realNowMs();
-    if (this.lastSuccessMs === undefined) {
-      const healthy = now - this.startedRealMs <= limitMs;
-      return { healthy, reason: healthy ? 'starting: no cycle has completed yet' : `no successful cycle since the start ${Math.round((now - this.startedRealMs) / 1000)} s ago` };
-    }
-    const age = now - this.lastSuccessMs;
-    return age <= limitMs
-      ? { healthy: true, lastSuccessfulCycleMs: this.lastSuccessMs }
-      : { healthy: false, lastSuccessfulCycleMs: this.lastSuccessMs, reason: `last successful cycle ${Math.round(age / 1000)} s ago (more than ${HEALTHY_INTERVALS} intervals)` };
+    return healthFromLastCycle({
+      nowMs: this.realNowMs(),
+      startedAtMs: this.startedRealMs,
+      lastSuccessfulCycleMs: this.lastSuccessMs,
+      scheduleIntervalMs: (expr.ok ? minimumIntervalSeconds(expr.value) : DEFAULT_INTERVAL_SECONDS) * 1000,
+      maxMissedIntervals: HEALTHY_INTERVALS,
+    });
   }
 
   status(): Record<string, unknown> {
-    const report = this.lastReport;
-    const snapshot = report?.snapshot;
-    const maintenance = this.keeper?.inMaintenance() ?? new Set();
-    const hostsByState: Record<string, string[]> = { on: [], off: [], unknown: [], maintenance: [] };
-    for (const h of snapshot?.hosts ?? []) {
-      const state = maintenance.has(h.id) ? 'maintenance' : h.power === 'on' && h.reachable ? 'on' : h.power === 'off' ? 'off' : 'unknown';
-      hostsByState[state]?.push(h.id);
-    }
-    return {
+    return daemonStatus({
       version: this.deps.version,
-      mode: this.loaded.policy.mode,
       policyFile: this.deps.policyFile,
+      loaded: this.loaded,
       health: this.health(),
-      lastCycle: report
-        ? {
-            cycle: report.cycle,
-            startedAt: new Date(report.startedAtMs).toISOString(),
-            result: report.result,
-            ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
-            summary: report.plan?.summary,
-            outcomes: report.outcomes.map((o) => ({ action: o.action.id, type: o.action.type, result: o.result, reason: o.reason })),
-          }
-        : undefined,
+      lastReport: this.lastReport,
       cycleRunning: this.current !== undefined,
-      operatorJob: this.jobProgress,
-      hostsByState,
-      actionsInFlight: this.keeper?.interrupted?.steps.filter((s) => s.status === 'running' || s.status === 'pending') ?? [],
-      poweredOffByUs: this.keeper?.poweredOffByUs() ?? [],
-      needsAttention: this.keeper ? this.keeper.state.attention.hosts : {},
-      maintenance: [...maintenance].sort(),
-    };
+      jobProgress: this.jobProgress,
+      keeper: this.keeper,
+    });
   }
 
   private buildRunner(): void {

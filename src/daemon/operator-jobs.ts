@@ -48,8 +48,14 @@ export interface OperatorDeps {
   readonly onStepDone?: () => void;
 }
 
+export interface PlanNowResult {
+  readonly input: PlanInput;
+  readonly plan: PlanResult;
+  readonly violations: readonly string[];
+}
+
 /** One observation and the plan a cycle would make from it, executing nothing. */
-export async function planOnce(deps: OperatorDeps): Promise<{ input: PlanInput; plan: PlanResult; violations: readonly string[] }> {
+export async function planOnce(deps: OperatorDeps): Promise<PlanNowResult> {
   const input = await observeForPlanning(deps);
   const plan = planCycle(input);
   const violations = checkPlan(input, plan.actions).violations.map((v) => `${v.invariant}: ${v.message}`);

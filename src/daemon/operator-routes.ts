@@ -1,14 +1,14 @@
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import { isValidHostName } from '../model/ids.js';
 import type { RouteHandler, RouteResponse } from '../observability/http-server.js';
-import type { Daemon } from './daemon.js';
+import type { OperatorApi } from './operator-api.js';
 
 /**
  * The running daemon's operator endpoints (POST, JSON): commands that change things go through the
  * daemon, so it and an operator never act on a host at the same time. Bound where /metrics is
  * (loopback by default): whoever can reach it can drain hosts, so keep it there.
  */
-export function operatorRoutes(daemon: Daemon): Record<string, RouteHandler> {
+export function operatorRoutes(daemon: OperatorApi): Record<string, RouteHandler> {
   return {
     '/operator/plan': post(async () => {
       const { plan, violations } = await daemon.planNow();
@@ -29,7 +29,7 @@ export function operatorRoutes(daemon: Daemon): Record<string, RouteHandler> {
     }),
     '/operator/history': post(async (body) => {
       const limit = typeof (body as { limit?: unknown } | undefined)?.limit === 'number' ? ((body as { limit: number }).limit) : 50;
-      return { status: 200, body: { history: daemon.state.recentHistory(Math.max(1, Math.min(1000, limit))) } };
+      return { status: 200, body: { history: daemon.history(Math.max(1, Math.min(1000, limit))) } };
     }),
   };
 }

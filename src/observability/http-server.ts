@@ -67,36 +67,10 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_PORT = 65_535;
-const MS_PER_SECOND = 1000;
 
 const BUILT_IN_PATHS = ['/metrics', '/healthz', '/status'] as const;
 const READ_METHODS = ['GET', 'HEAD'];
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-
-export interface CycleHealthInput {
-  readonly nowMs: number;
-  /** When the daemon started: before its first successful cycle, it gets the same grace from here. */
-  readonly startedAtMs: number;
-  readonly lastSuccessfulCycleMs: number | undefined;
-  readonly scheduleIntervalMs: number;
-  /** Unhealthy once this many schedule intervals passed without a successful cycle. */
-  readonly maxMissedIntervals: number;
-}
-
-/** The usual health rule: a successful cycle within the last `maxMissedIntervals` schedule intervals. */
-export function healthFromLastCycle(input: CycleHealthInput): HealthReport {
-  const allowedMs = input.maxMissedIntervals * input.scheduleIntervalMs;
-  const last = input.lastSuccessfulCycleMs;
-  const sinceMs = input.nowMs - (last ?? input.startedAtMs);
-  const withLast = last === undefined ? {} : { lastSuccessfulCycleMs: last };
-  if (sinceMs <= allowedMs) return { healthy: true, ...withLast };
-  const what = last === undefined ? 'no successful cycle since start' : 'no successful cycle';
-  return {
-    healthy: false,
-    ...withLast,
-    reason: `${what} for ${Math.round(sinceMs / MS_PER_SECOND)} s (more than ${input.maxMissedIntervals} schedule intervals)`,
-  };
-}
 
 /** Parses `127.0.0.1:9464`, `localhost:9464` or `[::1]:9464`. */
 export function parseListenAddress(listen: string): ListenAddress {

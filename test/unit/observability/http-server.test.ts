@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsolidatorError } from '../../../src/errors.js';
-import { MAX_BODY_BYTES, healthFromLastCycle, parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
+import { MAX_BODY_BYTES, parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
 import type { HealthReport, HttpServerOptions, RunningHttpServer } from '../../../src/observability/http-server.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { ConsolidatorMetrics } from '../../../src/observability/metrics.js';
@@ -61,35 +61,6 @@ describe('parseListenAddress', () => {
 
   it.each(['9464', '127.0.0.1', '::1:9464', '127.0.0.1:65536', 'host:port', ''])('refuses %j', (text) => {
     expect(() => parseListenAddress(text)).toThrow(ConsolidatorError);
-  });
-});
-
-describe('healthFromLastCycle', () => {
-  const MINUTE_MS = 60_000;
-  const base = { startedAtMs: 0, scheduleIntervalMs: 5 * MINUTE_MS, maxMissedIntervals: 3 };
-
-  it('is healthy with a successful cycle within the allowed intervals', () => {
-    expect(healthFromLastCycle({ ...base, nowMs: 100 * MINUTE_MS, lastSuccessfulCycleMs: 85 * MINUTE_MS })).toEqual({
-      healthy: true,
-      lastSuccessfulCycleMs: 85 * MINUTE_MS,
-    });
-  });
-
-  it('is unhealthy once more intervals passed, and says for how long', () => {
-    const report = healthFromLastCycle({ ...base, nowMs: 100 * MINUTE_MS, lastSuccessfulCycleMs: 84 * MINUTE_MS });
-    expect(report).toEqual({
-      healthy: false,
-      lastSuccessfulCycleMs: 84 * MINUTE_MS,
-      reason: 'no successful cycle for 960 s (more than 3 schedule intervals)',
-    });
-  });
-
-  it('gives a fresh daemon the same grace from its start', () => {
-    expect(healthFromLastCycle({ ...base, nowMs: 10 * MINUTE_MS, lastSuccessfulCycleMs: undefined })).toEqual({ healthy: true });
-    expect(healthFromLastCycle({ ...base, nowMs: 16 * MINUTE_MS, lastSuccessfulCycleMs: undefined })).toEqual({
-      healthy: false,
-      reason: 'no successful cycle since start for 960 s (more than 3 schedule intervals)',
-    });
   });
 });
 
