@@ -2,7 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Action } from '../planner/types.js';
 import type { ActionOutcome, Actuator, ExecutionContext } from './actuator.js';
 
-/** mode: dry-run. Logs what it would do, in plan order, and touches nothing. */
+/** mode: dry-run. Logs what it would do, in plan order, touches nothing, and reports like the live one. */
 export class DryRunActuator implements Actuator {
   private readonly log: Logger;
 
@@ -14,7 +14,9 @@ export class DryRunActuator implements Actuator {
     const outcomes: ActionOutcome[] = [];
     for (const action of actions) {
       this.log.info(`would ${describe(action)}`, { cycle: ctx.cycle, action: action.id, dependsOn: action.dependsOn });
-      outcomes.push({ action, result: 'dry-run', durationMs: 0 });
+      const outcome: ActionOutcome = { action, result: 'dry-run', durationMs: 0 };
+      await ctx.stepEnded(outcome);
+      outcomes.push(outcome);
     }
     return outcomes;
   }

@@ -1,12 +1,12 @@
-import type { Policy } from '../config/schema.js';
 import type { HypervisorDriver, MigrateOptions } from '../drivers/hypervisor/hypervisor-driver.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { errorMessage, isConsolidatorError } from '../errors.js';
+import { asConsolidatorError, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
+import type { SkipReason } from '../model/reasons.js';
 import { EPSILON, RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { Logger } from '../observability/logger.js';
 import type { Action, MigrateAction, PowerOffAction, PowerOnAction } from '../planner/types.js';
-import type { ActionOutcome, Actuator, ExecutionContext } from './actuator.js';
+import type { ActionOutcome, Actuator, ExecutionContext, Skip } from './actuator.js';
 import { describe } from './dry-run-actuator.js';
 import { waitForHypervisor } from './wait-for-hypervisor.js';
 
@@ -14,8 +14,6 @@ export interface LiveActuatorDeps {
   readonly hypervisor: HypervisorDriver;
   /** The supervised power driver (records actions, marks failed power-ons). */
   readonly power: PowerDriver;
-  /** The policy in force (it may be reloaded between cycles). */
-  readonly policy: () => Policy;
   readonly logger: Logger;
   readonly nowMs: () => number;
   /** How often to ask a woken host's hypervisor whether it answers yet. */
@@ -24,21 +22,19 @@ export interface LiveActuatorDeps {
   readonly onMigrationProgress?: (action: MigrateAction, progress: { elapsedMs: number; dataRemainingMiB?: number; phase: string }) => void;
 }
 
-/** Why a step will not run: an expected outcome, not a failure. */
-class Skip {
-  constructor(readonly reason: string) {}
-}
+const skip = (reason: SkipReason, detail: string): Skip => ({ reason, detail });
 
 /**
- * Carries out a plan for real, in dependency order, within the policy's limits (enforced again here),
- * re-checking live state just before each step:
+ * Carries out a plan for real, in dependency order, within the policy's limits and the execution's
+ * budget (enforced again here), re-checking live state just before each step:
  * - a migration runs only if the VM is still on its source and its destination still has room under
  *   target, and the destination passes preflight;
  * - a host is powered off only when every migration off it succeeded and a fresh query shows no
  *   domain running or paused on it, and only within minHostsOn and its power budget;
  * - a host is powered on only if consolidator powered it off, and counts as up only once its
  *   hypervisor answers.
- * A failed or skipped step skips every step that depends on it, and its hosts cool down.
+ * A failed or skipped step skips every step that depends on it, and its hosts cool down. A state save
+ * that fails stops new steps from starting; the ones already running are still awaited.
  */
 export class LiveActuator implements Actuator {
   private readonly log: Logger;
@@ -48,20 +44,33 @@ export class LiveActuator implements Actuator {
   }
 
   async execute(actions: readonly Action[], ctx: ExecutionContext): Promise<ActionOutcome[]> {
-    const { safety } = this.deps.policy();
+    const { safety } = ctx.policy;
     const outcomes = new Map<string, ActionOutcome>();
     const pending = [...actions];
     const running = new Map<string, Promise<void>>();
     const migrationsPerHost = new Map<HostId, number>();
     let migrationsRunning = 0;
     let migrationsStarted = 0;
+    let saveFailure: string | undefined;
 
-    const finish = (outcome: ActionOutcome) => {
+    const end = async (outcome: ActionOutcome): Promise<void> => {
       outcomes.set(outcome.action.id, outcome);
+      try {
+        await ctx.stepEnded(outcome);
+      } catch (e) {
+        saveFailure ??= asConsolidatorError(e, 'STATE_IO', 'cannot save the state').message;
+        this.log.error('step outcome not saved: no new step starts', { cycle: ctx.cycle, action: outcome.action.id, result: outcome.result, err: e });
+      }
     };
     const bump = (a: MigrateAction, delta: number) => {
       migrationsRunning += delta;
       for (const h of [a.from, a.to]) migrationsPerHost.set(h, (migrationsPerHost.get(h) ?? 0) + delta);
+    };
+    /** Why no new step may start now, whatever it is; undefined when steps may start. */
+    const haltedBy = (): Skip | undefined => {
+      if (ctx.drainSignal.aborted || ctx.signal.aborted) return skip('Stopping', 'the daemon is stopping');
+      if (saveFailure !== undefined) return skip('StateNotSaved', `the state could not be saved (${saveFailure}): no new step starts`);
+      return undefined;
     };
 
     while (pending.length > 0 || running.size > 0) {
@@ -73,15 +82,13 @@ export class LiveActuator implements Actuator {
         });
         if (failedDep !== undefined) {
           pending.splice(i, 1);
-          const reason = `depends on ${failedDep}, which ${outcomes.get(failedDep)?.result}`;
-          await ctx.stepChanged(action, 'skipped', reason);
-          finish({ action, result: 'skipped', reason, durationMs: 0 });
+          await end({ action, result: 'skipped', reason: 'DependencyNotOk', detail: `depends on ${failedDep}, which ${outcomes.get(failedDep)?.result}`, durationMs: 0 });
           continue;
         }
-        if (ctx.drainSignal.aborted || ctx.signal.aborted) {
+        const halted = haltedBy();
+        if (halted) {
           pending.splice(i, 1);
-          await ctx.stepChanged(action, 'skipped', 'the daemon is stopping');
-          finish({ action, result: 'skipped', reason: 'the daemon is stopping', durationMs: 0 });
+          await end({ action, result: 'skipped', ...halted, durationMs: 0 });
           continue;
         }
         const ready = action.dependsOn.every((d) => outcomes.get(d)?.result === 'ok');
@@ -98,20 +105,18 @@ export class LiveActuator implements Actuator {
             i++;
             continue;
           }
-          if (migrationsStarted >= safety.maxMigrationsPerCycle) {
+          if (migrationsStarted >= ctx.budget.maxMigrations) {
             pending.splice(i, 1);
-            const reason = `maxMigrationsPerCycle (${safety.maxMigrationsPerCycle}) reached`;
-            await ctx.stepChanged(action, 'skipped', reason);
-            finish({ action, result: 'skipped', reason, durationMs: 0 });
+            await end({ action, result: 'skipped', reason: 'MigrationCapReached', detail: `the migration budget (${ctx.budget.maxMigrations}) is used up`, durationMs: 0 });
             continue;
           }
           migrationsStarted++;
           bump(action, 1);
         }
         pending.splice(i, 1);
-        const started = this.run(action, ctx).then((outcome) => {
+        const started = this.run(action, ctx).then(async (outcome) => {
           if (action.type === 'migrate') bump(action, -1);
-          finish(outcome);
+          await end(outcome);
           running.delete(action.id);
         });
         running.set(action.id, started);
@@ -119,8 +124,7 @@ export class LiveActuator implements Actuator {
       if (running.size === 0) {
         // Nothing can start and nothing runs: what is left waits on steps that will never be ok.
         for (const action of pending.splice(0)) {
-          await ctx.stepChanged(action, 'skipped', 'its dependencies did not complete');
-          finish({ action, result: 'skipped', reason: 'its dependencies did not complete', durationMs: 0 });
+          await end({ action, result: 'skipped', reason: 'DependencyNotOk', detail: 'its dependencies did not complete', durationMs: 0 });
         }
         break;
       }
@@ -129,62 +133,46 @@ export class LiveActuator implements Actuator {
     return actions.map((a) => outcomes.get(a.id) as ActionOutcome);
   }
 
+  /** Runs one step to its outcome; never throws. */
   private async run(action: Action, ctx: ExecutionContext): Promise<ActionOutcome> {
     const startMs = this.deps.nowMs();
     const log = this.log.child({ cycle: ctx.cycle, action: action.id });
     try {
-      await ctx.stepChanged(action, 'running');
-      if (action.type === 'migrate') await this.migrate(action, ctx, log);
-      else if (action.type === 'power-off') await this.powerOff(action, ctx, log);
-      else await this.powerOn(action, ctx, log);
+      // Saved before anything is touched: if this save fails, the step does not start.
+      await ctx.stepStarted(action);
+      const skipped = action.type === 'migrate' ? await this.migrate(action, ctx, log) : action.type === 'power-off' ? await this.powerOff(action, ctx, log) : await this.powerOn(action, ctx, log);
       const durationMs = this.deps.nowMs() - startMs;
+      if (skipped) {
+        log.warn(`${action.type} skipped`, { what: describe(action), reason: skipped.reason, detail: skipped.detail });
+        return { action, result: 'skipped', ...skipped, durationMs };
+      }
       log.info(`${action.type} done`, { what: describe(action), durationMs });
-      await this.recordStep(ctx, action, 'ok', undefined, log);
       return { action, result: 'ok', durationMs };
     } catch (e) {
       const durationMs = this.deps.nowMs() - startMs;
-      if (e instanceof Skip) {
-        await this.recordStep(ctx, action, 'skipped', e.reason, log);
-        log.warn(`${action.type} skipped`, { what: describe(action), reason: e.reason });
-        return { action, result: 'skipped', reason: e.reason, durationMs };
-      }
-      const code = isConsolidatorError(e) ? e.code : 'INTERNAL';
-      const reason = errorMessage(e);
+      const error = asConsolidatorError(e, 'INTERNAL', `${action.type} failed`);
       for (const host of hostsOf(action)) ctx.coolDown(host);
-      await this.recordStep(ctx, action, 'failed', reason, log);
       log.error(`${action.type} failed`, { what: describe(action), err: e, durationMs });
-      return { action, result: 'failed', reason, errorCode: code, durationMs };
+      return { action, result: 'failed', errorCode: error.code, detail: error.message, durationMs };
     }
   }
 
-  /**
-   * Records how a step ended. A state that cannot be saved does not change what happened to the
-   * host: the outcome stands, the error is logged, and the cycle's final save reports it.
-   */
-  private async recordStep(ctx: ExecutionContext, action: Action, status: 'ok' | 'skipped' | 'failed', reason: string | undefined, log: Logger): Promise<void> {
-    try {
-      await ctx.stepChanged(action, status, reason);
-    } catch (e) {
-      log.error('step outcome not saved', { status, err: e });
-    }
-  }
-
-  private async migrate(action: MigrateAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+  private async migrate(action: MigrateAction, ctx: ExecutionContext, log: Logger): Promise<Skip | undefined> {
     const { hypervisor } = this.deps;
-    const policy = this.deps.policy();
+    const { policy } = ctx;
     for (const h of [action.from, action.to]) {
-      if (ctx.isMaintenance(h)) throw new Skip(`${h} is now in maintenance`);
-      if (ctx.isExcluded(h)) throw new Skip(`${h} is excluded by the policy`);
+      if (ctx.isMaintenance(h)) return skip('Maintenance', `${h} is now in maintenance`);
+      if (ctx.isExcluded(h)) return skip('Excluded', `${h} is excluded by the policy`);
     }
     const onSource = await hypervisor.listDomains(action.from, ctx.signal);
     const domain = onSource.find((d) => d.name === action.vm);
-    if (!domain || (domain.state !== 'running' && domain.state !== 'paused')) throw new Skip(`${action.vm} is no longer running on ${action.from}`);
+    if (!domain || (domain.state !== 'running' && domain.state !== 'paused')) return skip('VmGone', `${action.vm} is no longer running on ${action.from}`);
     const destination = await hypervisor.inspect(action.to, ctx.signal);
-    if (destination.domains.some((d) => d.name === action.vm)) throw new Skip(`${action.vm} is already on ${action.to}`);
+    if (destination.domains.some((d) => d.name === action.vm)) return skip('AlreadyOnDestination', `${action.vm} is already on ${action.to}`);
     const room = this.roomAfter(action, destination.capacity, destination.domains, ctx);
-    if (room) throw new Skip(`${action.to} no longer has room for ${action.vm}: ${room}`);
+    if (room) return skip('NoRoom', `${action.to} no longer has room for ${action.vm}: ${room}`);
     const preflight = await hypervisor.preflight(action.vm, action.from, action.to, ctx.signal);
-    if (!preflight.ok) throw new Skip(`preflight: ${preflight.problems.join('; ')}`);
+    if (!preflight.ok) return skip('PreflightFailed', `preflight: ${preflight.problems.join('; ')}`);
     const options: MigrateOptions = {
       bandwidthMiBps: policy.migration.bandwidthMiBps,
       timeoutMs: policy.migration.timeoutSeconds * 1000,
@@ -203,6 +191,7 @@ export class LiveActuator implements Actuator {
       });
     });
     log.info('migration finished', { vm: action.vm, from: action.from, to: action.to, durationMs: result.durationMs, state: result.state, nonConvergence: result.nonConvergenceApplied });
+    return undefined;
   }
 
   /** What stops the VM from fitting on the destination now, from a fresh look at it; undefined if it fits. */
@@ -221,7 +210,7 @@ export class LiveActuator implements Actuator {
       load.memory += known.memory;
     }
     const vm = ctx.vmDemand(action.vm) ?? { cpu: 0, memory: action.memoryMiB };
-    const { thresholds } = this.deps.policy();
+    const { thresholds } = ctx.policy;
     for (const r of RESOURCES) {
       const after = load[r] + vm[r];
       const limit = capacity[r] * thresholds[r].targetRatio;
@@ -230,32 +219,33 @@ export class LiveActuator implements Actuator {
     return undefined;
   }
 
-  private async powerOff(action: PowerOffAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+  private async powerOff(action: PowerOffAction, ctx: ExecutionContext, log: Logger): Promise<Skip | undefined> {
     const { hypervisor, power } = this.deps;
-    const policy = this.deps.policy();
-    if (ctx.isMaintenance(action.host)) throw new Skip(`${action.host} is now in maintenance`);
-    if (ctx.isExcluded(action.host)) throw new Skip(`${action.host} is excluded by the policy`);
-    if (ctx.hostsOn() - 1 < policy.safety.minHostsOn) throw new Skip(`only ${ctx.hostsOn()} hosts on; minHostsOn is ${policy.safety.minHostsOn}`);
-    if (ctx.powerActionsLast24h(action.host) + 1 > policy.safety.maxPowerActionsPerHostPerDay) {
-      throw new Skip(`${action.host} reached ${policy.safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
+    const { safety } = ctx.policy;
+    if (ctx.isMaintenance(action.host)) return skip('Maintenance', `${action.host} is now in maintenance`);
+    if (ctx.isExcluded(action.host)) return skip('Excluded', `${action.host} is excluded by the policy`);
+    if (ctx.hostsOn() - 1 < safety.minHostsOn) return skip('MinHostsOn', `only ${ctx.hostsOn()} hosts on; minHostsOn is ${safety.minHostsOn}`);
+    if (ctx.powerActionsLast24h(action.host) + 1 > safety.maxPowerActionsPerHostPerDay) {
+      return skip('PowerBudgetExhausted', `${action.host} reached ${safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
     }
     // Safety rule 1: a fresh query, just before the power-off, shows no guest on it: only shut-off
     // definitions may remain (a crashed or pmsuspended guest counts as a guest).
     const domains = await hypervisor.listDomains(action.host, ctx.signal);
     const residents = domains.filter((d) => d.state !== 'shutoff').map((d) => d.name);
-    if (residents.length > 0) throw new Skip(`${action.host} still runs ${residents.sort().join(', ')}`);
+    if (residents.length > 0) return skip('GuestsPresent', `${action.host} still runs ${residents.sort().join(', ')}`);
     log.info('powering off', { host: action.host, estimatedSavingWatts: action.estimatedSavingWatts });
     await power.powerOff(action.host, 'soft', ctx.signal);
     ctx.onPoweredOff(action.host);
+    return undefined;
   }
 
-  private async powerOn(action: PowerOnAction, ctx: ExecutionContext, log: Logger): Promise<void> {
+  private async powerOn(action: PowerOnAction, ctx: ExecutionContext, log: Logger): Promise<Skip | undefined> {
     const { hypervisor, power } = this.deps;
-    const policy = this.deps.policy();
-    if (!ctx.wasPoweredOffByUs(action.host)) throw new Skip(`${action.host} was not powered off by consolidator`);
-    if (ctx.isMaintenance(action.host)) throw new Skip(`${action.host} is in maintenance`);
+    const { policy } = ctx;
+    if (!ctx.wasPoweredOffByUs(action.host)) return skip('NotPoweredOffByUs', `${action.host} was not powered off by consolidator`);
+    if (ctx.isMaintenance(action.host)) return skip('Maintenance', `${action.host} is in maintenance`);
     if (ctx.powerActionsLast24h(action.host) + 1 > policy.safety.maxPowerActionsPerHostPerDay) {
-      throw new Skip(`${action.host} reached ${policy.safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
+      return skip('PowerBudgetExhausted', `${action.host} reached ${policy.safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
     }
     log.info('powering on', { host: action.host, reason: action.reason });
     await power.powerOn(action.host, ctx.signal);
@@ -273,6 +263,7 @@ export class LiveActuator implements Actuator {
       throw e;
     }
     ctx.onPoweredOn(action.host);
+    return undefined;
   }
 }
 

@@ -79,7 +79,8 @@ function formatDrain(host: string, result: DrainResult): string {
   const rows = result.actions.map((a, i) => {
     const outcome = result.outcomes.find((o) => o.action.id === a.id);
     const what = a.type === 'migrate' ? [`migrate ${a.vm}`, a.to, `${a.memoryMiB} MiB`, `~${Math.round(a.estimatedSeconds)} s`] : [`power off ${a.host}`, '', '', ''];
-    return [String(i + 1), ...what, result.dryRun ? 'planned' : (outcome?.result ?? 'not run'), outcome?.reason ?? ''];
+    const why = outcome?.result === 'skipped' || outcome?.result === 'failed' ? outcome.detail : '';
+    return [String(i + 1), ...what, result.dryRun ? 'planned' : (outcome?.result ?? 'not run'), why];
   });
   const head = result.dryRun ? `Drain of ${host} (dry run: nothing done):` : result.ok ? `Drained ${host}; it is in maintenance until "consolidator undrain ${host}".` : `Drain of ${host} incomplete; it stays in maintenance:`;
   return `${head}\n${table(['#', 'STEP', 'TO', 'MEMORY', 'EST.', 'RESULT', 'WHY'], rows)}`;

@@ -1,10 +1,9 @@
 import type { ResolvedHost } from '../config/resolve.js';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import { powerAt } from '../model/snapshot.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
-import type { CycleReport } from './cycle.js';
+import type { CycleReport } from './cycle-report.js';
 import type { StateKeeper } from '../state/state-keeper.js';
 
 /**
@@ -50,7 +49,11 @@ export function recordCycleMetrics(
     if (o.action.type !== 'migrate' && (o.result === 'ok' || o.result === 'failed')) {
       metrics.countPowerAction(o.action.type === 'power-on' ? 'on' : 'off', o.result);
     }
-    if (o.result === 'failed') metrics.errorsTotal.inc({ code: asErrorCode(o.errorCode) });
+    if (o.result === 'failed') {
+      metrics.countFailedAction(o.action.type, o.errorCode);
+      metrics.errorsTotal.inc({ code: o.errorCode });
+    }
+    if (o.result === 'skipped') metrics.countSkippedAction(o.action.type, o.reason);
   }
 
   const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
@@ -68,8 +71,4 @@ export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: reado
     if (resolved) watts += powerAt(resolved.powerModel, 0);
   }
   return watts;
-}
-
-function asErrorCode(code: string | undefined): ErrorCode {
-  return code !== undefined && (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'INTERNAL';
 }

@@ -6,39 +6,29 @@ import type { HostId } from '../model/ids.js';
 import type { Violation } from '../model/simulate.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
 import type { Logger } from '../observability/logger.js';
+import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import { checkPlan, planCycle } from '../planner/index.js';
-import type { Action, PlanInput, PlanResult } from '../planner/types.js';
-import { buildExecutionContext } from './execution-context.js';
-import type { ClusterObserver } from './observer.js';
+import type { Action, InFlightAction, PlanInput, PlanResult } from '../planner/types.js';
+import type { InFlightStep } from '../state/persisted-state.js';
 import type { StateKeeper } from '../state/state-keeper.js';
+import { recordCycleMetrics } from './cycle-metrics.js';
+import type { CycleReport } from './cycle-report.js';
+import { buildExecutionContext, cycleBudget } from './execution-context.js';
+import type { ClusterObserver } from './observer.js';
 
-export const CYCLE_PHASES = ['observe', 'plan', 'check', 'persist', 'act', 'total'] as const;
-export type CyclePhase = (typeof CYCLE_PHASES)[number];
-
-export interface CycleReport {
-  readonly cycle: string;
-  readonly startedAtMs: number;
-  readonly result: 'ok' | 'failed';
-  readonly error?: ConsolidatorError;
-  readonly phaseSeconds: Partial<Record<CyclePhase, number>>;
-  readonly snapshot?: ClusterSnapshot;
-  readonly plan?: PlanResult;
-  readonly violations: readonly Violation[];
-  readonly outcomes: readonly ActionOutcome[];
-  readonly unreachable: ReadonlyMap<HostId, string>;
-  readonly dryRun: boolean;
-}
-
-/** What the planner is given: the snapshot and everything the daemon remembers. */
-export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, keeper: StateKeeper, nowMs: number): PlanInput {
+/**
+ * What the planner is given: the snapshot, everything the daemon remembers, and the migrations that
+ * may still be running on the hosts (interrupted by a restart, and not confirmed aborted).
+ */
+export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, keeper: StateKeeper, nowMs: number, inFlight: readonly InFlightAction[] = []): PlanInput {
   return {
     snapshot,
     policy: loaded.policy,
     memory: keeper.plannerMemory,
-    inFlight: [],
+    inFlight,
     poweredOffByUs: keeper.poweredOffByUs(),
     powerActionsLast24h: keeper.powerActionsLast24h(),
-    needsAttention: Object.keys(keeper.state.attention.hosts),
+    needsAttention: keeper.hostsNeedingAttention(),
     nowMs,
   };
 }
@@ -49,35 +39,40 @@ export interface CycleDeps {
   readonly actuatorFor: (mode: 'enforce' | 'dry-run') => Actuator;
   readonly keeper: StateKeeper;
   readonly logger: Logger;
+  readonly metrics: ConsolidatorMetrics;
+  /** The daemon's clock (simulated in the demo). */
   readonly nowMs: () => number;
-  readonly policy: () => LoadedPolicy;
+  /** Wall time, for metric timestamps and the energy counted between two cycles. */
+  readonly realNowMs: () => number;
   /** Called when a step ends: progress, for a watchdog that must not fire during a long act phase. */
   readonly onStepDone?: () => void;
 }
 
+type Timed = <T>(phase: CyclePhase, fn: () => Promise<T> | T) => Promise<T>;
+
 /**
- * One cycle: observe -> plan -> check (simulate, invariants) -> persist -> act -> record. A host that
- * does not answer is unknown, never a failed cycle; a plan that breaks an invariant runs nothing.
- * The first cycle after a start reconciles whatever a crash interrupted, from what the hosts report.
+ * One cycle: observe -> plan -> check (simulate, invariants) -> persist -> act -> record, all with the
+ * one policy snapshot the cycle was started with. A host that does not answer is unknown, never a
+ * failed cycle; a plan that breaks an invariant runs nothing. The first cycle after a start reconciles
+ * whatever a crash interrupted, from what the hosts report.
  */
 export class CycleRunner {
   private sequence = 0;
   private readonly log: Logger;
   private readonly lastVerdicts = new Map<HostId, string>();
+  private lastCycleRealMs: number | undefined;
 
   constructor(private readonly deps: CycleDeps) {
     this.log = deps.logger.child({ component: 'cycle' });
   }
 
-  async run(signal: AbortSignal, drainSignal: AbortSignal): Promise<CycleReport> {
-    const { keeper, nowMs } = this.deps;
-    const loaded = this.deps.policy();
-    const { policy } = loaded;
-    const startedAtMs = nowMs();
+  async run(loaded: LoadedPolicy, signal: AbortSignal, drainSignal: AbortSignal): Promise<CycleReport> {
+    const startedAtMs = this.deps.nowMs();
+    const startedRealMs = this.deps.realNowMs();
     const cycle = `${new Date(startedAtMs).toISOString()}#${++this.sequence}`;
     const log = this.log.child({ cycle });
     const phaseSeconds: Partial<Record<CyclePhase, number>> = {};
-    const timed = async <T>(phase: CyclePhase, fn: () => Promise<T> | T): Promise<T> => {
+    const timed: Timed = async (phase, fn) => {
       const t0 = performance.now();
       try {
         return await fn();
@@ -85,15 +80,32 @@ export class CycleRunner {
         phaseSeconds[phase] = (performance.now() - t0) / 1000;
       }
     };
-    const base = { cycle, startedAtMs, phaseSeconds, dryRun: policy.mode === 'dry-run' };
+    const t0 = performance.now();
+    const report = await this.runPhases(loaded, { cycle, startedAtMs, phaseSeconds, dryRun: loaded.policy.mode === 'dry-run' }, timed, log, signal, drainSignal);
+    phaseSeconds.total = (performance.now() - t0) / 1000;
+    await timed('record', () => this.record(report, loaded, startedRealMs, log));
+    this.deps.metrics.observeCyclePhaseSeconds('record', phaseSeconds.record ?? 0);
+    return report;
+  }
+
+  private async runPhases(
+    loaded: LoadedPolicy,
+    base: Pick<CycleReport, 'cycle' | 'startedAtMs' | 'phaseSeconds' | 'dryRun'>,
+    timed: Timed,
+    log: Logger,
+    signal: AbortSignal,
+    drainSignal: AbortSignal,
+  ): Promise<CycleReport> {
+    const { keeper, nowMs } = this.deps;
+    const { policy } = loaded;
     let snapshot: ClusterSnapshot | undefined;
     let unreachable: ReadonlyMap<HostId, string> = new Map();
     let plan: PlanResult | undefined;
     let violations: readonly Violation[] = [];
-    const t0 = performance.now();
+    let outcomes: readonly ActionOutcome[] = [];
     try {
       const interrupted = keeper.interrupted;
-      if (interrupted) await this.abortInterruptedMigrations(interrupted.steps, signal, log);
+      const stillMigrating = interrupted ? await this.abortInterruptedMigrations(interrupted.steps, signal, log) : [];
 
       const observation = await timed('observe', () =>
         this.deps.observer.observe(
@@ -108,26 +120,25 @@ export class CycleRunner {
       for (const host of snapshot.hosts) if (host.power === 'on' && host.reachable) keeper.forgetPoweredOff(host.id);
       if (interrupted) this.reconcilePower(interrupted, snapshot, log);
 
-      const input = planInputFor(snapshot, loaded, keeper, nowMs());
-      plan = await timed('plan', () => planCycle(input));
-      violations = await timed('check', () => checkPlan(input, (plan as PlanResult).actions).violations);
-      const actions: readonly Action[] = violations.length === 0 ? plan.actions : [];
-      if (violations.length > 0) {
-        for (const v of violations) log.error('plan breaks an invariant: nothing runs this cycle', { invariant: v.invariant, message: v.message, action: v.actionId });
-      }
+      const input = planInputFor(snapshot, loaded, keeper, nowMs(), stillMigrating);
+      const planned = await timed('plan', () => planCycle(input));
+      plan = planned;
+      violations = await timed('check', () => checkPlan(input, planned.actions).violations);
+      const actions: readonly Action[] = violations.length === 0 ? planned.actions : [];
+      for (const v of violations) log.error('plan breaks an invariant: nothing runs this cycle', { invariant: v.invariant, message: v.message, action: v.actionId });
 
       await timed('persist', async () => {
         // A rejected plan keeps what the planner learnt about hosts, not the cooldowns of moves it never made.
-        keeper.setPlannerMemory(violations.length === 0 ? (plan as PlanResult).memory : { ...input.memory, underloadedSinceMs: (plan as PlanResult).memory.underloadedSinceMs });
-        if (actions.length > 0) keeper.beginPlan(cycle, actions);
+        keeper.setPlannerMemory(violations.length === 0 ? planned.memory : { ...input.memory, underloadedSinceMs: planned.memory.underloadedSinceMs });
+        // A dry run touches nothing: there is no plan under way for a restart to reconcile.
+        if (actions.length > 0 && policy.mode === 'enforce') keeper.beginPlan(base.cycle, actions);
         await keeper.save();
       });
-      this.logDecisions(plan, log);
+      this.logDecisions(planned, log);
 
-      const outcomes = await timed('act', () => this.act(actions, input, cycle, policy.mode, signal, drainSignal));
+      outcomes = await timed('act', () => this.act(actions, input, loaded, base.cycle, signal, drainSignal));
       keeper.endPlan();
       await keeper.save();
-      phaseSeconds.total = (performance.now() - t0) / 1000;
       if (violations.length > 0) {
         return {
           ...base,
@@ -140,73 +151,70 @@ export class CycleRunner {
           unreachable,
         };
       }
-      log.info('cycle finished', {
-        migrations: outcomes.filter((o) => o.action.type === 'migrate' && o.result === 'ok').length,
-        powerOffs: outcomes.filter((o) => o.action.type === 'power-off' && o.result === 'ok').length,
-        powerOns: outcomes.filter((o) => o.action.type === 'power-on' && o.result === 'ok').length,
-        failed: outcomes.filter((o) => o.result === 'failed').length,
-        skipped: outcomes.filter((o) => o.result === 'skipped').length,
-        unreachable: unreachable.size,
-        seconds: Math.round(phaseSeconds.total * 1000) / 1000,
-      });
       return { ...base, result: 'ok', snapshot, plan, violations, outcomes, unreachable };
     } catch (e) {
-      phaseSeconds.total = (performance.now() - t0) / 1000;
       const error = isConsolidatorError(e) ? e : new ConsolidatorError('INTERNAL', errorMessage(e), { cause: e });
       log.error('cycle failed', { err: error });
-      return { ...base, result: 'failed', error, ...(snapshot ? { snapshot } : {}), ...(plan ? { plan } : {}), violations, outcomes: [], unreachable };
+      return { ...base, result: 'failed', error, ...(snapshot ? { snapshot } : {}), ...(plan ? { plan } : {}), violations, outcomes, unreachable };
     }
   }
 
-  private async act(actions: readonly Action[], input: PlanInput, cycle: string, mode: 'enforce' | 'dry-run', signal: AbortSignal, drainSignal: AbortSignal): Promise<ActionOutcome[]> {
-    const { keeper, nowMs } = this.deps;
-    const loaded = this.deps.policy();
-    if (actions.length === 0) return [];
+  private act(actions: readonly Action[], input: PlanInput, loaded: LoadedPolicy, cycle: string, signal: AbortSignal, drainSignal: AbortSignal): Promise<ActionOutcome[]> {
+    if (actions.length === 0) return Promise.resolve([]);
     const ctx = buildExecutionContext({
-      keeper,
+      keeper: this.deps.keeper,
       loaded,
+      budget: cycleBudget(loaded),
       input,
       cycle,
       signal,
       drainSignal,
-      nowMs,
       ...(this.deps.onStepDone ? { onStepDone: this.deps.onStepDone } : {}),
     });
-    const outcomes = await this.deps.actuatorFor(mode).execute(actions, ctx);
-    if (mode === 'dry-run') {
-      for (const o of outcomes) {
-        keeper.addHistory({
-          atMs: nowMs(),
-          cycle,
-          actionId: o.action.id,
-          type: o.action.type,
-          subject: o.action.type === 'migrate' ? o.action.vm : o.action.host,
-          ...(o.action.type === 'migrate' ? { from: o.action.from, to: o.action.to } : {}),
-          result: 'dry-run',
-        });
-      }
-    }
-    return outcomes;
+    return this.deps.actuatorFor(loaded.policy.mode).execute(actions, ctx);
+  }
+
+  /** The record phase: metrics from the report and one line that sums the cycle up. */
+  private record(report: CycleReport, loaded: LoadedPolicy, startedRealMs: number, log: Logger): void {
+    const since = this.lastCycleRealMs === undefined ? 0 : (startedRealMs - this.lastCycleRealMs) / 1000;
+    this.lastCycleRealMs = startedRealMs;
+    recordCycleMetrics(this.deps.metrics, report, { keeper: this.deps.keeper, hosts: loaded.hosts, realNowMs: this.deps.realNowMs(), sinceLastCycleSeconds: since });
+    if (report.result !== 'ok') return;
+    const { outcomes } = report;
+    const count = (type: Action['type']) => outcomes.filter((o) => o.action.type === type && o.result === 'ok').length;
+    log.info('cycle finished', {
+      migrations: count('migrate'),
+      powerOffs: count('power-off'),
+      powerOns: count('power-on'),
+      failed: outcomes.filter((o) => o.result === 'failed').length,
+      skipped: outcomes.filter((o) => o.result === 'skipped').length,
+      unreachable: report.unreachable.size,
+      seconds: Math.round((report.phaseSeconds.total ?? 0) * 1000) / 1000,
+    });
   }
 
   /**
    * Migrations that were running when the daemon died may still run as libvirt jobs: abort them and let
-   * the observation say where each VM is. The old plan is never resumed.
+   * the observation say where each VM is. The old plan is never resumed. Returns the migrations whose
+   * abort could not be confirmed: the planner treats them as still in flight this cycle.
    */
-  private async abortInterruptedMigrations(steps: readonly { id: string; type: string; vm?: string; from?: string; status: string }[], signal: AbortSignal, log: Logger): Promise<void> {
+  private async abortInterruptedMigrations(steps: readonly InFlightStep[], signal: AbortSignal, log: Logger): Promise<InFlightAction[]> {
+    const unconfirmed: InFlightAction[] = [];
     for (const step of steps) {
-      if (step.type !== 'migrate' || step.status !== 'running' || !step.vm || !step.from) continue;
+      if (step.type !== 'migrate' || step.status !== 'running' || !step.vm || !step.from || !step.to) continue;
       try {
         await this.deps.hypervisor.abortMigration(step.vm, step.from, signal);
         log.warn('aborted a migration interrupted by a restart', { vm: step.vm, from: step.from });
       } catch (e) {
-        log.warn('could not abort an interrupted migration (it may have finished)', { vm: step.vm, from: step.from, err: e });
+        log.warn('could not abort an interrupted migration (it may have finished): left alone this cycle', { vm: step.vm, from: step.from, err: e });
+        unconfirmed.push({ type: 'migrate', vm: step.vm, from: step.from, to: step.to });
       }
     }
+    return unconfirmed;
   }
 
   private reconcilePower(interrupted: NonNullable<StateKeeper['interrupted']>, snapshot: ClusterSnapshot, log: Logger): void {
-    const { keeper, nowMs } = this.deps;
+    const { keeper } = this.deps;
     const power = new Map(snapshot.hosts.map((h) => [h.id, h.power]));
     const where = new Map(snapshot.vms.map((vm) => [vm.id, vm.host]));
     for (const step of interrupted.steps) {
@@ -214,16 +222,9 @@ export class CycleRunner {
       // We asked the BMC for this power-off before the crash: if the host is off, it is ours to wake.
       if (step.type === 'power-off' && step.status === 'running' && step.host && power.get(step.host) === 'off') keeper.markPoweredOff(step.host);
       const landed = step.type === 'migrate' && step.vm !== undefined && where.get(step.vm) === step.to;
-      keeper.addHistory({
-        atMs: nowMs(),
-        cycle: interrupted.cycle,
-        actionId: step.id,
-        type: step.type,
-        subject: step.vm ?? step.host ?? '?',
-        ...(step.from !== undefined ? { from: step.from } : {}),
-        ...(step.to !== undefined ? { to: step.to } : {}),
+      keeper.recordOutcome(interrupted.cycle, step, {
         result: 'interrupted',
-        reason: landed ? `the daemon stopped; ${step.vm} was found on ${step.to}` : `the daemon stopped during the step (${step.status}); re-planned from what the hosts report`,
+        detail: landed ? `the daemon stopped; ${step.vm} was found on ${step.to}` : `the daemon stopped during the step (${step.status}); re-planned from what the hosts report`,
       });
     }
     log.warn('reconciled a plan interrupted by a restart', { cycle: interrupted.cycle, steps: interrupted.steps.length });

@@ -2,7 +2,7 @@ import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
 import type { HealthReport } from '../observability/http-server.js';
 import type { StateKeeper } from '../state/state-keeper.js';
-import type { CycleReport } from './cycle.js';
+import type { CycleReport } from './cycle-report.js';
 import type { JobProgress } from './operator-jobs.js';
 
 const MS_PER_SECOND = 1000;
@@ -68,7 +68,12 @@ export function daemonStatus(view: DaemonView): Record<string, unknown> {
           result: report.result,
           ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
           summary: report.plan?.summary,
-          outcomes: report.outcomes.map((o) => ({ action: o.action.id, type: o.action.type, result: o.result, reason: o.reason })),
+          outcomes: report.outcomes.map((o) => ({
+            action: o.action.id,
+            type: o.action.type,
+            result: o.result,
+            ...(o.result === 'skipped' ? { reason: o.reason, detail: o.detail } : o.result === 'failed' ? { errorCode: o.errorCode, detail: o.detail } : {}),
+          })),
         }
       : undefined,
     cycleRunning: view.cycleRunning,

@@ -18,8 +18,8 @@ import { ConsolidatorMetrics } from '../observability/metrics.js';
 import type { StateLock } from '../state/state-lock.js';
 import type { HistoryEntry } from '../state/persisted-state.js';
 import type { StateStore } from '../state/state-store.js';
-import { CycleRunner, type CycleReport } from './cycle.js';
-import { recordCycleMetrics } from './cycle-metrics.js';
+import { CycleRunner } from './cycle.js';
+import type { CycleReport } from './cycle-report.js';
 import { ClusterObserver } from './observer.js';
 import { StateKeeper } from '../state/state-keeper.js';
 import { daemonStatus, healthFromLastCycle } from './daemon-status.js';
@@ -67,6 +67,8 @@ export interface DaemonDeps {
   readonly role?: 'service' | 'standalone';
   /** Held while the daemon runs: one actor per state directory. */
   readonly lock?: StateLock;
+  /** The system UUID of the machine the daemon runs on: its own VM is protected (see readOwnSystemUuid). */
+  readonly selfUuid?: string;
 }
 
 /** Cycles missed before /healthz fails. */
@@ -100,7 +102,6 @@ export class Daemon implements OperatorApi {
   private drainController = new AbortController();
   private lastReport: CycleReport | undefined;
   private lastSuccessMs: number | undefined;
-  private lastCycleRealMs: number | undefined;
   private readonly startedRealMs: number;
   private stopping = false;
   private job: Promise<unknown> | undefined;
@@ -166,15 +167,11 @@ export class Daemon implements OperatorApi {
     if (this.current) return this.current;
     if (this.stopping) return Promise.reject(new ConsolidatorError('ABORTED', 'the daemon is stopping'));
     if (this.job) return Promise.reject(new ConsolidatorError('ABORTED', 'an operator command is running; the cycle is skipped'));
-    const started = this.realNowMs();
     const run = this.runner
-      .run(this.stopController.signal, this.drainController.signal)
+      .run(this.loaded, this.stopController.signal, this.drainController.signal)
       .then(async (report) => {
         this.lastReport = report;
         if (report.result === 'ok') this.lastSuccessMs = this.realNowMs();
-        const since = this.lastCycleRealMs === undefined ? 0 : (started - this.lastCycleRealMs) / 1000;
-        this.lastCycleRealMs = started;
-        recordCycleMetrics(this.metrics, report, { keeper: this.keeper, hosts: this.loaded.hosts, realNowMs: this.realNowMs(), sinceLastCycleSeconds: since });
         await this.deps.notifier.watchdog();
         await this.deps.notifier.status(`last cycle ${report.result}: ${report.plan?.summary.migrations ?? 0} migrations planned, ${this.keeper.poweredOffByUs().length} hosts off`);
         return report;
@@ -329,11 +326,16 @@ export class Daemon implements OperatorApi {
   private buildRunner(): void {
     const power = new SupervisedPower({ driver: this.drivers.power, attention: this.attention, recorder: this.recorder, logger: this.deps.logger, nowMs: this.nowMs });
     this.supervisedPower = power;
-    this.observer = new ClusterObserver({ hypervisor: this.drivers.hypervisor, power: this.drivers.power, logger: this.deps.logger, concurrency: OBSERVE_CONCURRENCY });
+    this.observer = new ClusterObserver({
+      hypervisor: this.drivers.hypervisor,
+      power: this.drivers.power,
+      logger: this.deps.logger,
+      concurrency: OBSERVE_CONCURRENCY,
+      ...(this.deps.selfUuid !== undefined ? { selfUuid: this.deps.selfUuid.toLowerCase() } : {}),
+    });
     const live = new LiveActuator({
       hypervisor: this.drivers.hypervisor,
       power,
-      policy: () => this.loaded.policy,
       logger: this.deps.logger,
       nowMs: this.nowMs,
       bootPollIntervalMs: this.deps.bootPollIntervalMs ?? DEFAULT_BOOT_POLL_MS,
@@ -346,8 +348,9 @@ export class Daemon implements OperatorApi {
       actuatorFor,
       keeper: this.keeper,
       logger: this.deps.logger,
+      metrics: this.metrics,
       nowMs: this.nowMs,
-      policy: () => this.loaded,
+      realNowMs: this.realNowMs,
       onStepDone: () => void this.deps.notifier.watchdog(),
     });
   }

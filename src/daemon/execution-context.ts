@@ -1,22 +1,40 @@
-import type { ExecutionContext } from '../actuator/actuator.js';
+import type { ActionOutcome, ExecutionBudget, ExecutionContext } from '../actuator/actuator.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
 import { hostUse, vmDemand } from '../planner/demand.js';
 import type { PlanInput } from '../planner/types.js';
-import type { StateKeeper } from '../state/state-keeper.js';
+import { stepOf, type StateKeeper } from '../state/state-keeper.js';
 
 export interface ContextOptions {
   readonly keeper: StateKeeper;
+  /** The policy snapshot the plan was made with (the cycle's, or the operator job's). */
   readonly loaded: LoadedPolicy;
+  readonly budget: ExecutionBudget;
   /** The input the actions were planned from: demands, overheads and hosts on come from it. */
   readonly input: PlanInput;
   readonly cycle: string;
   readonly signal: AbortSignal;
   readonly drainSignal: AbortSignal;
-  readonly nowMs: () => number;
   readonly onStepDone?: () => void;
   /** A host being drained by an operator: its own steps run although it is in maintenance. */
   readonly drainingHost?: HostId;
+}
+
+/** The budget of a cycle: the policy's per-cycle migration cap. */
+export function cycleBudget(loaded: LoadedPolicy): ExecutionBudget {
+  return { maxMigrations: loaded.policy.safety.maxMigrationsPerCycle };
+}
+
+/** A step's end as history records it: the closed code (skip reason or error code) and the words. */
+function stepEnd(outcome: ActionOutcome): Parameters<StateKeeper['recordOutcome']>[2] {
+  switch (outcome.result) {
+    case 'skipped':
+      return { result: 'skipped', code: outcome.reason, detail: outcome.detail, durationMs: outcome.durationMs };
+    case 'failed':
+      return { result: 'failed', code: outcome.errorCode, detail: outcome.detail, durationMs: outcome.durationMs };
+    default:
+      return { result: outcome.result, durationMs: outcome.durationMs };
+  }
 }
 
 /**
@@ -24,13 +42,15 @@ export interface ContextOptions {
  * the planner's estimates, and the hooks that save each step's outcome as it happens.
  */
 export function buildExecutionContext(o: ContextOptions): ExecutionContext {
-  const { keeper, loaded, input, cycle, nowMs } = o;
+  const { keeper, loaded, input, cycle } = o;
   const hostsById = new Map(loaded.hosts.map((h) => [h.name, h]));
   const vmsById = new Map(input.snapshot.vms.map((vm) => [vm.id, vm]));
   const snapshotHosts = new Map(input.snapshot.hosts.map((h) => [h.id, h]));
   let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
   return {
     cycle,
+    policy: loaded.policy,
+    budget: o.budget,
     signal: o.signal,
     drainSignal: o.drainSignal,
     isMaintenance: (h) => h !== o.drainingHost && keeper.isInMaintenance(h),
@@ -60,21 +80,14 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       }
       return { cpu: Math.max(0, observed.cpu - cpu), memory: Math.max(0, observed.memory - memory) };
     },
-    stepChanged: async (action, status, reason) => {
-      keeper.stepChanged(action.id, status);
-      if (status !== 'running') {
-        o.onStepDone?.();
-        keeper.addHistory({
-          atMs: nowMs(),
-          cycle,
-          actionId: action.id,
-          type: action.type,
-          subject: action.type === 'migrate' ? action.vm : action.host,
-          ...(action.type === 'migrate' ? { from: action.from, to: action.to } : {}),
-          result: status === 'ok' ? 'ok' : status,
-          ...(reason !== undefined ? { reason } : {}),
-        });
-      }
+    stepStarted: async (action) => {
+      keeper.stepChanged(action.id, 'running');
+      await keeper.save();
+    },
+    stepEnded: async (outcome) => {
+      if (outcome.result !== 'dry-run') keeper.stepChanged(outcome.action.id, outcome.result);
+      o.onStepDone?.();
+      keeper.recordOutcome(cycle, stepOf(outcome.action), stepEnd(outcome));
       await keeper.save();
     },
     onPoweredOff: (h) => {

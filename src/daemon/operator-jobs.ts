@@ -1,4 +1,4 @@
-import type { ActionOutcome } from '../actuator/actuator.js';
+import type { ActionOutcome, ExecutionContext } from '../actuator/actuator.js';
 import { LiveActuator } from '../actuator/live-actuator.js';
 import { waitForHypervisor } from '../actuator/wait-for-hypervisor.js';
 import type { LoadedPolicy } from '../config/load.js';
@@ -77,13 +77,10 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
     return { ok: false, refused: true, reasons: plan.reasons };
   }
   // Checked as the operator means it: this host may be emptied and powered off even if it is already
-  // in maintenance (a second drain), with no per-cycle cap on its migrations.
-  const unlimited = {
-    ...input,
-    snapshot: { ...input.snapshot, hosts: input.snapshot.hosts.map((h) => (h.id === host ? { ...h, maintenance: false } : h)) },
-    policy: { ...input.policy, safety: { ...input.policy.safety, maxMigrationsPerCycle: plan.actions.length } },
-  };
-  const violations = checkPlan(unlimited, plan.actions).violations;
+  // in maintenance (a second drain), with a budget of its own instead of the per-cycle cap.
+  const budget = { maxMigrations: plan.actions.filter((a) => a.type === 'migrate').length };
+  const asDrained = { ...input, snapshot: { ...input.snapshot, hosts: input.snapshot.hosts.map((h) => (h.id === host ? { ...h, maintenance: false } : h)) } };
+  const violations = checkPlan(asDrained, plan.actions, budget).violations;
   if (violations.length > 0) {
     return { ok: false, refused: true, reasons: violations.map((v) => `the plan would break ${v.invariant}: ${v.message}`) };
   }
@@ -93,49 +90,46 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
   const job = `drain-${host}-${new Date(deps.nowMs()).toISOString()}`;
   keeper.beginPlan(job, plan.actions);
   await keeper.save();
-  log.info('drain started', { migrations: plan.actions.filter((a) => a.type === 'migrate').length, memoryMiB: plan.memoryToMoveMiB, powerOff: options.powerOff });
+  log.info('drain started', { migrations: budget.maxMigrations, memoryMiB: plan.memoryToMoveMiB, powerOff: options.powerOff });
 
   const progress: JobProgress = { kind: 'drain', host, startedAtMs: deps.nowMs(), steps: {} };
   for (const a of plan.actions) progress.steps[a.id] = { what: a.type === 'migrate' ? `${a.vm} -> ${a.to}` : `power off ${a.host}`, status: 'pending' };
   deps.onProgress(progress);
-  const policy = { ...loaded.policy, safety: { ...loaded.policy.safety, maxMigrationsPerCycle: plan.actions.length } };
+  const showStep = (action: Action, status: string, detail?: string) => {
+    const step = progress.steps[action.id];
+    if (!step) return;
+    step.status = status;
+    if (detail !== undefined) step.detail = detail;
+    deps.onProgress(progress);
+  };
   const actuator = new LiveActuator({
     hypervisor: deps.drivers.hypervisor,
     power: deps.power,
-    policy: () => policy,
     logger,
     nowMs: deps.nowMs,
     bootPollIntervalMs: deps.bootPollIntervalMs,
-    onMigrationProgress: (action, p) => {
-      const step = progress.steps[action.id];
-      if (step) {
-        step.status = 'running';
-        step.detail = p.dataRemainingMiB !== undefined ? `${Math.round(p.dataRemainingMiB)} MiB left, ${p.phase}` : p.phase;
-        deps.onProgress(progress);
-      }
-    },
+    onMigrationProgress: (action, p) => showStep(action, 'running', p.dataRemainingMiB !== undefined ? `${Math.round(p.dataRemainingMiB)} MiB left, ${p.phase}` : p.phase),
   });
   const ctx = buildExecutionContext({
     keeper,
     loaded,
+    budget,
     input,
     cycle: job,
     signal: deps.signal,
     drainSignal: deps.signal,
-    nowMs: deps.nowMs,
     drainingHost: host,
     onStepDone: () => deps.onStepDone?.(),
   });
-  const wrapped = {
+  const wrapped: ExecutionContext = {
     ...ctx,
-    stepChanged: async (action: Action, status: 'running' | 'ok' | 'failed' | 'skipped', reason?: string) => {
-      const step = progress.steps[action.id];
-      if (step) {
-        step.status = status;
-        if (reason !== undefined) step.detail = reason;
-        deps.onProgress(progress);
-      }
-      await ctx.stepChanged(action, status, reason);
+    stepStarted: async (action) => {
+      showStep(action, 'running');
+      await ctx.stepStarted(action);
+    },
+    stepEnded: async (outcome) => {
+      showStep(outcome.action, outcome.result, outcome.result === 'skipped' || outcome.result === 'failed' ? outcome.detail : undefined);
+      await ctx.stepEnded(outcome);
     },
   };
   const outcomes = await actuator.execute(plan.actions, wrapped);
@@ -144,7 +138,7 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
   const ok = outcomes.every((o) => o.result === 'ok');
   log.info(ok ? 'drain finished' : 'drain incomplete: the host stays in maintenance; see the failed steps', {
     ok,
-    failed: outcomes.filter((o) => o.result !== 'ok').map((o) => `${o.action.id}: ${o.reason ?? o.result}`),
+    failed: outcomes.flatMap((o) => (o.result === 'skipped' || o.result === 'failed' ? [`${o.action.id}: ${o.detail}`] : [])),
   });
   return { ok, refused: false, dryRun: false, actions: plan.actions, outcomes };
 }

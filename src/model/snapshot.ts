@@ -51,6 +51,11 @@ export interface VmSnapshot {
   readonly samples: readonly UsageSample[];
   /** Pinned by a policy rule or by libvirt metadata: never moved. */
   readonly pinned: boolean;
+  /**
+   * The controller's own VM or its infrastructure (vmRules.protected): pinned, and its host is never
+   * emptied or powered off.
+   */
+  readonly protected?: boolean;
   /** Memory dirtying rate where known (MiB/s); drives migration cost. */
   readonly dirtyRateMiBps?: number;
   /** Anti-affinity groups the VM belongs to (names from the policy). */
@@ -62,20 +67,6 @@ export interface ClusterSnapshot {
   readonly takenAtMs: number;
   readonly hosts: readonly HostSnapshot[];
   readonly vms: readonly VmSnapshot[];
-}
-
-export function indexHosts(snapshot: ClusterSnapshot): ReadonlyMap<HostId, HostSnapshot> {
-  return new Map(snapshot.hosts.map((h) => [h.id, h]));
-}
-
-export function vmsByHost(snapshot: ClusterSnapshot): ReadonlyMap<HostId, readonly VmSnapshot[]> {
-  const byHost = new Map<HostId, VmSnapshot[]>();
-  for (const vm of snapshot.vms) {
-    const list = byHost.get(vm.host);
-    if (list) list.push(vm);
-    else byHost.set(vm.host, [vm]);
-  }
-  return byHost;
 }
 
 /** Watts drawn at a CPU utilisation in [0, 1] (clamped); an off host draws nothing. */

@@ -2,8 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { ConsolidatorError, ERROR_CODES, isConsolidatorError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { ATTENTION_REASONS } from '../state/power-attention.js';
-import type { AttentionReason } from '../state/power-attention.js';
+import { ACTION_RESULTS, ATTENTION_REASONS, SKIP_REASONS, type ActionResult, type AttentionReason, type SkipReason } from '../model/reasons.js';
 import { isValidHostName } from '../model/ids.js';
 import { KEEP_REASONS } from '../planner/types.js';
 import type { KeepReason } from '../planner/types.js';
@@ -33,16 +32,13 @@ export type UtilisationResource = (typeof UTILISATION_RESOURCES)[number];
 export const ACTION_TYPES = ['migrate', 'power-off', 'power-on'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
-export const ACTION_RESULTS = ['ok', 'failed', 'skipped', 'dry-run'] as const;
-export type ActionResult = (typeof ACTION_RESULTS)[number];
-
 export const POWER_ACTIONS = ['on', 'off'] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
 
 export const POWER_RESULTS = ['ok', 'failed'] as const;
 export type PowerResult = (typeof POWER_RESULTS)[number];
 
-export const CYCLE_PHASES = ['observe', 'plan', 'check', 'persist', 'act', 'total'] as const;
+export const CYCLE_PHASES = ['observe', 'plan', 'check', 'persist', 'act', 'record', 'total'] as const;
 export type CyclePhase = (typeof CYCLE_PHASES)[number];
 
 export const CYCLE_RESULTS = ['ok', 'failed', 'skipped'] as const;
@@ -85,6 +81,8 @@ export class ConsolidatorMetrics {
   readonly hostsNeedingAttention: Gauge<'host' | 'reason'>;
   readonly actionsPlannedTotal: Counter<'type'>;
   readonly actionsExecutedTotal: Counter<'type' | 'result'>;
+  readonly actionsSkippedTotal: Counter<'type' | 'reason'>;
+  readonly actionFailuresTotal: Counter<'type' | 'code'>;
   readonly migrationDurationSeconds: Histogram;
   readonly powerActionsTotal: Counter<'action' | 'result'>;
   readonly cycleDurationSeconds: Histogram<'phase'>;
@@ -129,6 +127,18 @@ export class ConsolidatorMetrics {
       name: 'consolidator_actions_executed_total',
       help: 'Actions the actuator finished, by type and result.',
       labelNames: ['type', 'result'],
+      registers,
+    });
+    this.actionsSkippedTotal = new Counter({
+      name: 'consolidator_actions_skipped_total',
+      help: 'Planned actions the actuator did not run after its live re-check, by type and reason (a closed list).',
+      labelNames: ['type', 'reason'],
+      registers,
+    });
+    this.actionFailuresTotal = new Counter({
+      name: 'consolidator_action_failures_total',
+      help: 'Actions that failed, by type and error code.',
+      labelNames: ['type', 'code'],
       registers,
     });
     this.migrationDurationSeconds = new Histogram({
@@ -229,6 +239,18 @@ export class ConsolidatorMetrics {
     assertOneOf('type', type, ACTION_TYPES);
     assertOneOf('result', result, ACTION_RESULTS);
     this.actionsExecutedTotal.inc({ type, result });
+  }
+
+  countSkippedAction(type: ActionType, reason: SkipReason): void {
+    assertOneOf('type', type, ACTION_TYPES);
+    assertOneOf('reason', reason, SKIP_REASONS);
+    this.actionsSkippedTotal.inc({ type, reason });
+  }
+
+  countFailedAction(type: ActionType, code: ErrorCode): void {
+    assertOneOf('type', type, ACTION_TYPES);
+    assertOneOf('code', code, ERROR_CODES);
+    this.actionFailuresTotal.inc({ type, code });
   }
 
   observeMigrationSeconds(seconds: number): void {

@@ -5,10 +5,13 @@ import type { Action, PlanInput } from './types.js';
 /**
  * Simulates a plan on the snapshot it was made from and checks every invariant, with the planner's
  * own demand estimates and the policy's limits. The daemon runs nothing when this finds a violation.
+ * `maxMigrations` is the execution's migration budget: the policy's per-cycle cap unless an operator's
+ * drain brings its own.
  */
-export function checkPlan(input: PlanInput, actions: readonly Action[]): SimulationOutcome {
+export function checkPlan(input: PlanInput, actions: readonly Action[], budget?: { readonly maxMigrations: number }): SimulationOutcome {
   const { policy, nowMs } = input;
   const migrationsInFlight = input.inFlight.filter((a) => a.type === 'migrate').length;
+  const maxMigrations = budget?.maxMigrations ?? Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight);
   return simulatePlan(
     input.snapshot,
     actions,
@@ -16,7 +19,7 @@ export function checkPlan(input: PlanInput, actions: readonly Action[]): Simulat
     {
       targetRatio: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
       minHostsOn: policy.safety.minHostsOn,
-      maxMigrations: Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight),
+      maxMigrations,
       maxPowerActionsPerHostPerDay: policy.safety.maxPowerActionsPerHostPerDay,
       powerActionsLast24h: input.powerActionsLast24h,
       poweredOffByUs: input.poweredOffByUs,

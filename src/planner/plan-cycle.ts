@@ -215,6 +215,7 @@ class CyclePlanner {
     const vms = [...(this.ws.vmsOnHost[h] as Set<number>)].map((v) => this.ws.vms[v] as VmSnapshot);
     if (vms.some((vm) => this.vmsInFlight.has(vm.id))) return ['ActionInFlight', 'a VM on it is migrating'];
     if (vms.some((vm) => this.vmCooldowns.has(vm.id))) return ['VmCooldown', 'its movable VMs moved recently'];
+    if (vms.some((vm) => vm.protected === true)) return ['ProtectedVm', 'its VMs are pinned or protected'];
     if (vms.some((vm) => vm.pinned)) return ['PinnedVm', 'its VMs are pinned'];
     return ['OverloadNotRelieved', 'no VM on it uses the overloaded resource'];
   }
@@ -355,6 +356,10 @@ class CyclePlanner {
     const cooldown = this.hostCooldowns.get(host.id);
     if (cooldown) return { reason: 'Cooldown', detail: `underloaded (${use}) but ${cooldown.reason} recently; left alone until ${new Date(cooldown.untilMs).toISOString()}` };
     if (this.needsAttention.has(host.id)) return { reason: 'NeedsAttention', detail: 'failed to power on earlier: an operator must clear it before it is powered off again' };
+    const guarded = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).protected === true);
+    if (guarded !== undefined) {
+      return { reason: 'ProtectedVm', detail: `underloaded (${use}) but it runs ${(this.ws.vms[guarded] as VmSnapshot).id}, a protected VM: its host is never emptied or powered off` };
+    }
     const pinned = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).pinned);
     if (pinned !== undefined) return { reason: 'PinnedVm', detail: `underloaded (${use}) but VM ${(this.ws.vms[pinned] as VmSnapshot).id} is pinned` };
     const cooling = c.vms.find((v) => this.vmCooldowns.has((this.ws.vms[v] as VmSnapshot).id));
@@ -619,7 +624,6 @@ class CyclePlanner {
       return;
     }
     if (host.excluded) return this.keep(h, 'Excluded', 'excluded by the policy: observed only');
-    if (host.maintenance) return this.keep(h, 'Maintenance', 'in maintenance: never touched');
     if (this.receives[h]) return this.keep(h, 'ReceivesVms', `receives VMs this cycle (${this.describeUse(h)} after)`);
     this.keep(h, 'NotUnderloaded', `${this.describeUse(h)}: not below the underload ratios`);
   }

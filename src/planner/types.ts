@@ -18,7 +18,7 @@ export interface PlannerMemory {
 
 export interface HostCooldown {
   readonly untilMs: number;
-  readonly reason: 'drained' | 'woken' | 'failed' | 'relieved';
+  readonly reason: 'drained' | 'woken' | 'failed';
 }
 
 export const EMPTY_MEMORY: PlannerMemory = Object.freeze({ underloadedSinceMs: {}, hostCooldowns: {}, vmCooldownUntilMs: {} });
@@ -82,6 +82,7 @@ export const KEEP_REASONS = [
   'NotUnderloaded',
   'NotUnderloadedLongEnough',
   'PinnedVm',
+  'ProtectedVm',
   'NoRoomForVms',
   'MinHostsOn',
   'SpareCapacity',

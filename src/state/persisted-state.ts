@@ -16,7 +16,13 @@ export interface HistoryEntry {
   readonly from?: HostId;
   readonly to?: HostId;
   readonly result: 'ok' | 'failed' | 'skipped' | 'dry-run' | 'interrupted';
+  /** What happened, in words. */
   readonly reason?: string;
+  /**
+   * A skip's SkipReason or a failure's ErrorCode. Kept as a plain string in the file, so a state written
+   * by a newer version with a code this one does not know still loads.
+   */
+  readonly code?: string;
   readonly durationMs?: number;
 }
 
@@ -71,7 +77,7 @@ const stateSchema = z.object({
   savedAtMs: z.number(),
   planner: z.object({
     underloadedSinceMs: z.record(z.string(), z.number()),
-    hostCooldowns: z.record(z.string(), z.object({ untilMs: z.number(), reason: z.enum(['drained', 'woken', 'failed', 'relieved']) })),
+    hostCooldowns: z.record(z.string(), z.object({ untilMs: z.number(), reason: z.enum(['drained', 'woken', 'failed']) })),
     vmCooldownUntilMs: z.record(z.string(), z.number()),
   }),
   poweredOffByUs: z.record(z.string(), z.object({ atMs: z.number() })),
@@ -90,6 +96,7 @@ const stateSchema = z.object({
       to: z.string().optional(),
       result: z.enum(['ok', 'failed', 'skipped', 'dry-run', 'interrupted']),
       reason: z.string().optional(),
+      code: z.string().optional(),
       durationMs: z.number().optional(),
     }),
   ),

@@ -6,14 +6,7 @@
 import { ConsolidatorError, ERROR_CODES, type ErrorCode, errorMessage, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
-
-/**
- * Why a host needs attention. PowerOnFailed: the power-on command failed or the BMC never reported the
- * host on. BootTimeout: on, but its hypervisor did not answer within power.bootTimeoutSeconds (marked
- * by whoever waits for the boot: the actuator).
- */
-export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout'] as const;
-export type AttentionReason = (typeof ATTENTION_REASONS)[number];
+import { ATTENTION_REASONS, type AttentionReason } from '../model/reasons.js';
 
 export interface AttentionEntry {
   readonly reason: AttentionReason;

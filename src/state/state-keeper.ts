@@ -1,4 +1,5 @@
-import type { AttentionReason, PowerAttention } from './power-attention.js';
+import type { AttentionReason } from '../model/reasons.js';
+import { hostsNeedingAttention, type PowerAttention } from './power-attention.js';
 import { powerActionsLast24hByHost, type PowerRecorder } from './power-record.js';
 import type { HostId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
@@ -72,6 +73,11 @@ export class StateKeeper {
     this.deps.attention.mark(host, reason, this.deps.nowMs(), error);
   }
 
+  /** Hosts marked for an operator, sorted. */
+  hostsNeedingAttention(): HostId[] {
+    return hostsNeedingAttention(this.deps.attention.state);
+  }
+
   /** An operator has looked at the host: automatic power actions may touch it again. */
   clearAttention(host: HostId): void {
     this.deps.attention.clear(host);
@@ -128,7 +134,27 @@ export class StateKeeper {
     return this.history.slice(-limit);
   }
 
-  addHistory(entry: HistoryEntry): void {
+  /**
+   * How a step ended, into history: the one place a history entry is made, for a cycle's steps (live
+   * or dry-run), an operator's drain, and steps a restart interrupted.
+   */
+  recordOutcome(cycle: string, step: StepRef, outcome: StepEnd): void {
+    this.addHistory({
+      atMs: this.deps.nowMs(),
+      cycle,
+      actionId: step.id,
+      type: step.type,
+      subject: step.vm ?? step.host ?? '?',
+      ...(step.from !== undefined ? { from: step.from } : {}),
+      ...(step.to !== undefined ? { to: step.to } : {}),
+      result: outcome.result,
+      ...(outcome.detail !== undefined ? { reason: outcome.detail } : {}),
+      ...(outcome.code !== undefined ? { code: outcome.code } : {}),
+      ...(outcome.durationMs !== undefined ? { durationMs: outcome.durationMs } : {}),
+    });
+  }
+
+  private addHistory(entry: HistoryEntry): void {
     this.history.push(entry);
     if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
   }
@@ -151,7 +177,18 @@ export class StateKeeper {
   }
 }
 
-function stepOf(a: Action): Omit<InFlightStep, 'status'> {
+/** A step as history names it: a planned action, or a step of an interrupted plan. */
+export type StepRef = Omit<InFlightStep, 'status'>;
+
+export interface StepEnd {
+  readonly result: HistoryEntry['result'];
+  readonly detail?: string;
+  /** SkipReason or ErrorCode. */
+  readonly code?: string;
+  readonly durationMs?: number;
+}
+
+export function stepOf(a: Action): StepRef {
   if (a.type === 'migrate') return { id: a.id, type: a.type, vm: a.vm, from: a.from, to: a.to };
   return { id: a.id, type: a.type, host: a.host };
 }

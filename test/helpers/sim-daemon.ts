@@ -8,7 +8,7 @@ import type { DriverBundle } from '../../src/drivers/driver-bundle.js';
 import type { HostId } from '../../src/model/ids.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { Daemon, type DaemonDeps, type Scheduler } from '../../src/daemon/daemon.js';
-import type { CycleReport } from '../../src/daemon/cycle.js';
+import type { CycleReport } from '../../src/daemon/cycle-report.js';
 import { createSystemdNotifier } from '../../src/daemon/systemd-notify.js';
 import { SimulatedDatacenter } from '../../src/sim/simulated-datacenter.js';
 import type { SimulationSetup } from '../../src/sim/simulation-setup.js';

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
+import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
 import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, writePolicy, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
 
@@ -61,11 +62,18 @@ describe('the daemon under faults (simulated datacenter)', () => {
     if (migration?.type !== 'migrate') return;
     const powerOff = report.outcomes.find((o) => o.action.type === 'power-off' && o.action.host === migration.from);
     expect(powerOff?.result).toBe('skipped');
-    expect(powerOff?.reason).toContain('which failed');
+    if (powerOff?.result !== 'skipped') return;
+    expect(powerOff.reason).toBe('DependencyNotOk');
+    expect(powerOff.detail).toContain('which failed');
     expect(t.datacenter.hostView(migration.from)?.power).toBe('on');
     expect(t.daemon.state.plannerMemory.hostCooldowns[migration.from]?.reason).toBe('failed');
     expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
-    expect(await t.daemon.registry.metrics()).toMatch(/consolidator_actions_executed_total\{type="migrate",result="failed"\} 1/);
+    const metrics = await t.daemon.registry.metrics();
+    expect(metrics).toMatch(/consolidator_actions_executed_total\{type="migrate",result="failed"\} 1/);
+    expect(metrics).toMatch(/consolidator_actions_skipped_total\{type="power-off",reason="DependencyNotOk"\} 1/);
+    expect(metrics).toMatch(/consolidator_action_failures_total\{type="migrate",code="MIGRATION_FAILED"\} 1/);
+    const history = t.daemon.history(100);
+    expect(history.find((h) => h.actionId === powerOff.action.id)).toMatchObject({ result: 'skipped', code: 'DependencyNotOk' });
   });
 
   it('a BMC that times out leaves the host on, recorded, and the cycle goes on', async () => {
@@ -79,7 +87,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(offs.length).toBeGreaterThan(0);
     for (const o of offs) {
       expect(o.result).toBe('failed');
-      expect(o.errorCode).toBe('POWER_TIMEOUT');
+      expect(o.result === 'failed' ? o.errorCode : undefined).toBe('POWER_TIMEOUT');
     }
     expect(HOST_IDS.every((h) => t.datacenter.hostView(h)?.power === 'on')).toBe(true);
     expect(t.daemon.state.poweredOffByUs()).toEqual([]);
@@ -127,6 +135,47 @@ describe('the daemon under faults (simulated datacenter)', () => {
     t.datacenter.faults.restoreHost(vanished as HostId);
     const report = await cycleAt(t, 1500);
     expect(report.result).toBe('ok');
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+  });
+
+  it('a state save that fails mid-act (disk full) leaves no step unsupervised: running ones are awaited, none starts after', async () => {
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    let failSaves = false;
+    let saves = 0;
+    running = await startTestDaemon({
+      setup: testSetup(HOSTS, VMS),
+      policy: { safety: { minHostsOn: 1, hostCooldownSeconds: 1800, vmCooldownSeconds: 1800, maxMigrationsPerCycle: 20, maxConcurrentMigrations: 1, maxConcurrentMigrationsPerHost: 1 } },
+      wrapDrivers: recordingPower(() => running as TestDaemon, calls),
+      wrapStore: (store) => ({
+        load: () => store.load(),
+        save: async (state) => {
+          // The cycle's saves: the plan (persist) and the first step's start go through, then the disk is full.
+          if (failSaves && ++saves > 2) throw new ConsolidatorError('STATE_IO', 'cannot save the state: ENOSPC: no space left on device, write');
+          return store.save(state);
+        },
+      }),
+    });
+    const t = running;
+    await warmUp(t);
+    failSaves = true;
+    const report = await cycleAt(t, 1200);
+    failSaves = false;
+    const started = report.outcomes.filter((o) => o.result === 'ok' || o.result === 'failed');
+    const skipped = report.outcomes.filter((o) => o.result === 'skipped');
+    expect(report.outcomes.length).toBeGreaterThan(1);
+    // The one step that started ran to its end under supervision; every later one was held back.
+    expect(started).toHaveLength(1);
+    expect(report.result).toBe('failed');
+    expect(report.error?.code).toBe('STATE_IO');
+    expect(skipped.length).toBe(report.outcomes.length - 1);
+    expect(skipped.every((o) => o.result === 'skipped' && (o.reason === 'StateNotSaved' || o.reason === 'DependencyNotOk'))).toBe(true);
+    expect(calls.off).toEqual([]);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+    expect(logLines(t).some((l) => l['message'] === 'step outcome not saved: no new step starts')).toBe(true);
+    expect(await t.daemon.registry.metrics()).toMatch(/consolidator_actions_skipped_total\{type="[a-z-]+",reason="StateNotSaved"\} [1-9]/);
+    // Once the disk has room again, the next cycle goes on.
+    const next = await cycleAt(t, 1500);
+    expect(next.result).toBe('ok');
     expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
   });
 

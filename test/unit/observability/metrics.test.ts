@@ -45,8 +45,10 @@ describe('ConsolidatorMetrics', () => {
     const names = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
     expect(names).toEqual(
       [
+        'consolidator_action_failures_total',
         'consolidator_actions_executed_total',
         'consolidator_actions_planned_total',
+        'consolidator_actions_skipped_total',
         'consolidator_cycle_duration_seconds',
         'consolidator_cycles_total',
         'consolidator_dry_run',
@@ -63,6 +65,16 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_power_actions_total',
       ].sort(),
     );
+  });
+
+  it('labels skipped and failed actions from the closed lists only', async () => {
+    const { registry, metrics } = setup();
+    metrics.countSkippedAction('power-off', 'GuestsPresent');
+    metrics.countFailedAction('migrate', 'MIGRATION_TIMEOUT');
+    expect(await valueOf(registry, 'consolidator_actions_skipped_total', { type: 'power-off', reason: 'GuestsPresent' })).toBe(1);
+    expect(await valueOf(registry, 'consolidator_action_failures_total', { type: 'migrate', code: 'MIGRATION_TIMEOUT' })).toBe(1);
+    expect(() => metrics.countSkippedAction('power-off', 'it still runs vm-1' as never)).toThrow();
+    expect(() => metrics.countFailedAction('migrate', 'EBADTHING' as never)).toThrow();
   });
 
   it('starts every host state at 0 and sets all four at once', async () => {

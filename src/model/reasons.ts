@@ -1,0 +1,53 @@
+/**
+ * Closed vocabularies that several layers report in: log fields and metric labels. Each is a string
+ * union, so a value can be written as it is and checked against the list at a metric's edge.
+ */
+
+/** How an action ended. dry-run: it was only logged (mode: dry-run). */
+export const ACTION_RESULTS = ['ok', 'failed', 'skipped', 'dry-run'] as const;
+export type ActionResult = (typeof ACTION_RESULTS)[number];
+
+/**
+ * Why the actuator did not run a planned step: an expected outcome of the live re-check, not a failure.
+ * - DependencyNotOk: a step it depends on failed, was skipped, or never completed.
+ * - Stopping: the daemon is stopping (or an operator job was cancelled): no new step starts.
+ * - MigrationCapReached: the execution's migration budget (maxMigrationsPerCycle, or a drain's) is used up.
+ * - Maintenance / Excluded: the host went into maintenance, or the policy excludes it.
+ * - VmGone: the VM no longer runs on its source. AlreadyOnDestination: it is already there.
+ * - NoRoom: a fresh look at the destination shows it would go above target.
+ * - PreflightFailed: a migration prerequisite failed (peer name, shared storage, versions, memory).
+ * - MinHostsOn: powering off would leave fewer hosts on than the policy's minimum.
+ * - PowerBudgetExhausted: the host reached its power actions per day.
+ * - GuestsPresent: the fresh query before a power-off found a guest on the host.
+ * - NotPoweredOffByUs: a power-on of a host consolidator did not power off.
+ * - NeedsAttention: the host is marked for an operator; nothing automatic touches its power.
+ * - IdentityMismatch: the BMC's system UUID is not the host's: the inventory is mis-wired.
+ * - StateNotSaved: a save of the state failed during this execution: nothing new starts until one succeeds.
+ */
+export const SKIP_REASONS = [
+  'DependencyNotOk',
+  'Stopping',
+  'MigrationCapReached',
+  'Maintenance',
+  'Excluded',
+  'VmGone',
+  'AlreadyOnDestination',
+  'NoRoom',
+  'PreflightFailed',
+  'MinHostsOn',
+  'PowerBudgetExhausted',
+  'GuestsPresent',
+  'NotPoweredOffByUs',
+  'NeedsAttention',
+  'IdentityMismatch',
+  'StateNotSaved',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/**
+ * Why a host needs an operator. PowerOnFailed: the power-on command failed or the BMC never reported
+ * the host on. BootTimeout: on, but its hypervisor did not answer within power.bootTimeoutSeconds
+ * (marked by whoever waits for the boot: the actuator).
+ */
+export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout'] as const;
+export type AttentionReason = (typeof ATTENTION_REASONS)[number];
