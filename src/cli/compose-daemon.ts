@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedPolicy } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
+import { readOwnSystemUuid } from '../daemon/self-identity.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
 import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
@@ -28,6 +29,11 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
   const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
   const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
   const clock = world?.clock;
+  // The demo's simulated hosts hold no VM the daemon could run in.
+  const self = world ? undefined : await readOwnSystemUuid(options.env);
+  if (self?.uuid === undefined && self !== undefined) {
+    logger.warn('cannot tell which VM the daemon runs in: if it runs in a VM on a managed host, list that VM in vmRules.protected', { problem: self.problem });
+  }
   const daemon = new Daemon({
     policyFile: loaded.file,
     policy: loaded,
@@ -38,6 +44,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     version: version(),
     role: options.role,
     lock: new StateLock(stateDirectory),
+    ...(self?.uuid !== undefined ? { selfUuid: self.uuid } : {}),
     ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
   });
   return { daemon, world, stateDirectory };

@@ -230,6 +230,12 @@ export const PolicySchema = z
     vmRules: z
       .strictObject({
         pinned: z.array(z.string().min(1)).default([]).describe('VM names or globs (* and ?) that are never moved.'),
+        protected: z
+          .array(z.string().min(1))
+          .default([])
+          .describe(
+            "VM names or globs of the controller's own infrastructure (etcd, Prometheus, DNS, ...): never moved, and their hosts are never emptied or powered off. The VM the daemon itself runs in is protected without being listed.",
+          ),
         honourLibvirtMetadata: z
           .boolean()
           .default(true)

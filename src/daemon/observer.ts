@@ -15,6 +15,11 @@ export interface ObserverDeps {
   readonly logger: Logger;
   /** Hosts observed at once; the rest wait their turn. */
   readonly concurrency: number;
+  /**
+   * The system UUID of the machine the daemon runs on (lower case). When it is a VM on a managed host,
+   * the domain with this UUID is the controller itself: protected.
+   */
+  readonly selfUuid?: string;
 }
 
 export interface ObservationContext {
@@ -48,6 +53,8 @@ export class ClusterObserver {
   private readonly hostResidents = new Map<HostId, string>();
   /** Hosts whose BMC said "off" at their last observation. */
   private readonly seenOff = new Set<HostId>();
+  /** Hosts where the daemon's own VM was seen (logged once). */
+  private readonly selfSeenOn = new Set<HostId>();
   private readonly log: Logger;
 
   constructor(private readonly deps: ObserverDeps) {
@@ -94,6 +101,12 @@ export class ClusterObserver {
             this.remember(this.vmSamples, domain.name, { atMs: obs.atMs, use: { cpu: domain.cpuCores, memory: domain.memoryMiB } }, nowMs, windowMs);
           }
           const groups = ctx.policy.vmRules.antiAffinity.filter((g) => matchesAnyGlob(domain.name, g.vms)).map((g) => g.name);
+          const isSelf = this.deps.selfUuid !== undefined && domain.uuid?.toLowerCase() === this.deps.selfUuid;
+          if (isSelf && !this.selfSeenOn.has(resolved.name)) {
+            this.selfSeenOn.add(resolved.name);
+            this.log.info('the daemon runs in this VM: protected, its host is never emptied or powered off', { vm: domain.name, host: resolved.name });
+          }
+          const guarded = isSelf || matchesAnyGlob(domain.name, ctx.policy.vmRules.protected);
           vms.push({
             id: domain.name,
             host: resolved.name,
@@ -103,10 +116,12 @@ export class ClusterObserver {
             samples: this.vmSamples.get(domain.name) ?? [],
             // A crashed, pmsuspended or stopping guest cannot be live-migrated: it holds its host on.
             pinned:
+              guarded ||
               domain.state === 'other' ||
               matchesAnyGlob(domain.name, ctx.policy.vmRules.pinned) ||
               (ctx.policy.vmRules.honourLibvirtMetadata && domain.pinnedByMetadata),
             antiAffinityGroups: groups,
+            ...(guarded ? { protected: true } : {}),
           });
         }
       } else {

@@ -16,6 +16,8 @@ export const INVARIANTS = [
   'destination-usable',
   'woken-before-use',
   'pinned-moved',
+  'protected-moved',
+  'power-off-protected',
   'anti-affinity',
   'destination-over-target',
   'power-off-not-empty',
@@ -104,6 +106,7 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       if (at !== action.from) fail('vm-location', `VM ${action.vm} is on ${at}, not on ${action.from}, when ${action.id} runs`, action.id);
       if (moved.has(action.vm)) fail('vm-moves-once', `VM ${action.vm} moves more than once`, action.id);
       if (vm.pinned) fail('pinned-moved', `pinned VM ${action.vm} is moved`, action.id);
+      if (vm.protected === true) fail('protected-moved', `protected VM ${action.vm} is moved`, action.id);
       const dest = hosts.get(action.to);
       if (!dest || power.get(action.to) !== 'on' || (!dest.reachable && !wokenBy.has(action.to)) || dest.excluded || dest.maintenance || action.to === action.from) {
         fail('destination-usable', `${action.to} cannot receive VMs (${dest ? `${power.get(action.to)}${dest.excluded ? ', excluded' : ''}${dest.maintenance ? ', maintenance' : ''}` : 'unknown host'})`, action.id);
@@ -125,6 +128,8 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       if (!host || power.get(action.host) !== 'on' || host.excluded || host.maintenance) {
         fail('power-off-unmanaged', `${action.host} may not be powered off (${host ? power.get(action.host) : 'unknown host'}${host?.excluded ? ', excluded' : ''}${host?.maintenance ? ', maintenance' : ''})`, action.id);
       }
+      const guarded = snapshot.vms.filter((vm) => vm.protected === true && vm.host === action.host).map((vm) => vm.id);
+      if (guarded.length > 0) fail('power-off-protected', `${action.host} ran protected ${guarded.sort().join(', ')} and is powered off`, action.id);
       const residents = [...location].filter(([, h]) => h === action.host).map(([vm]) => vm);
       if (residents.length > 0) fail('power-off-not-empty', `${action.host} still holds ${residents.sort().join(', ')} when it is powered off`, action.id);
       for (const m of migrationsOff.get(action.host) ?? []) {

@@ -28,7 +28,8 @@ export function planDrain(input: PlanInput, hostId: HostId, options: { readonly 
   const vms = [...(ws.vmsOnHost[h] as Set<number>)];
   for (const v of vms) {
     const vm = ws.vms[v] as VmSnapshot;
-    if (vm.pinned) reasons.push(`VM ${vm.id} is pinned (by a vmRules.pinned rule, libvirt metadata, or its state): move it by hand or unpin it`);
+    if (vm.protected === true) reasons.push(`VM ${vm.id} is protected (the controller's own VM, or vmRules.protected): its host is never emptied`);
+    else if (vm.pinned) reasons.push(`VM ${vm.id} is pinned (by a vmRules.pinned rule, libvirt metadata, or its state): move it by hand or unpin it`);
     if (inFlight.has(vm.id)) reasons.push(`VM ${vm.id} is migrating right now`);
   }
   const active = ws.hosts.filter((x) => x.power === 'on' && x.reachable).length;

@@ -48,6 +48,8 @@ export interface VmSpec {
   memoryMiB: number;
   vcpus?: number;
   pinned?: boolean;
+  /** The controller's own VM or its infrastructure: pinned, its host never emptied. */
+  protected?: boolean;
   groups?: string[];
   dirtyRateMiBps?: number;
   state?: VmSnapshot['state'];
@@ -63,8 +65,9 @@ export function vm(spec: VmSpec): VmSnapshot {
     vcpus: spec.vcpus ?? Math.max(1, Math.ceil(spec.cpu)),
     memoryMiB: spec.memoryMiB,
     samples: spec.unmeasured ? [] : [{ atMs: NOW, use: { cpu: spec.cpu, memory: spec.memoryMiB } }],
-    pinned: spec.pinned ?? false,
+    pinned: (spec.pinned ?? false) || spec.protected === true,
     antiAffinityGroups: spec.groups ?? [],
+    ...(spec.protected === true ? { protected: true } : {}),
     ...(spec.dirtyRateMiBps !== undefined ? { dirtyRateMiBps: spec.dirtyRateMiBps } : {}),
   };
 }

@@ -90,6 +90,8 @@ export interface TestDaemonOptions {
   wrapStore?: (store: StateStore) => StateStore;
   /** The cycle schedule; by default none (tests run cycles themselves). */
   scheduler?: Scheduler;
+  /** The system UUID of the machine the daemon "runs on". */
+  selfUuid?: string;
 }
 
 export interface TestDaemon {
@@ -140,6 +142,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
     listen: '127.0.0.1:0',
     stopGraceMs: 5_000,
     bootPollIntervalMs: 1,
+    ...(options.selfUuid !== undefined ? { selfUuid: options.selfUuid } : {}),
   };
   const daemon = new Daemon(deps);
   await daemon.start();

@@ -4,6 +4,8 @@ import type { VmState } from '../../model/snapshot.js';
 
 export interface DomainInfo {
   readonly name: VmId;
+  /** The domain's UUID (lower case), where the driver reads it: the SMBIOS system UUID its guest sees. */
+  readonly uuid?: string;
   readonly state: VmState;
   readonly vcpus: number;
   /** Memory the domain holds on the host (balloon current, else maximum), MiB. */

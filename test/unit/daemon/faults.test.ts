@@ -179,6 +179,45 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
   });
 
+  it('never empties or powers off the host of the VM the daemon runs in (its system UUID)', async () => {
+    const SELF = '4c4c4544-0042-3510-8048-b4c04f4e3232';
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    // Every host is underloaded: without the check, h4 (the controller's host) would be emptied too.
+    running = await startTestDaemon({
+      setup: testSetup(HOSTS, VMS),
+      selfUuid: SELF.toUpperCase(),
+      wrapDrivers: (bundle) => {
+        const recorded = recordingPower(() => running as TestDaemon, calls)(bundle);
+        const withUuid = <T extends { name: string }>(d: T): T => (d.name === 'e' ? { ...d, uuid: SELF } : d);
+        return {
+          ...recorded,
+          hypervisor: {
+            ...bundle.hypervisor,
+            inspect: async (h, s) => {
+              const o = await bundle.hypervisor.inspect(h, s);
+              return { ...o, domains: o.domains.map(withUuid) };
+            },
+            listDomains: async (h, s) => (await bundle.hypervisor.listDomains(h, s)).map(withUuid),
+            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
+            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
+            migrate: (vm, from, to, options, s, onProgress) => bundle.hypervisor.migrate(vm, from, to, options, s, onProgress),
+          },
+        };
+      },
+    });
+    const t = running;
+    await warmUp(t);
+    for (const at of [1200, 1500, 1800]) {
+      const report = await cycleAt(t, at);
+      expect(report.plan?.verdicts.find((v) => v.host === 'h4')?.reason).toBe('ProtectedVm');
+      expect(report.outcomes.some((o) => o.action.type === 'migrate' && o.action.vm === 'e')).toBe(false);
+    }
+    expect(calls.off.length).toBeGreaterThan(0);
+    expect(calls.off).not.toContain('h4');
+    expect(t.datacenter.hostView('h4')?.vms.map((v) => v.id)).toContain('e');
+    expect(logLines(t).some((l) => String(l['message']).startsWith('the daemon runs in this VM') && l['vm'] === 'e')).toBe(true);
+  });
+
   it('a truncated state file is reported and rebuilt; the daemon runs on', async () => {
     const first = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
     await warmUp(first);
