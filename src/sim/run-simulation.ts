@@ -1,4 +1,4 @@
-import type { RejectReason } from './simulated-datacenter.js';
+import type { RejectReason } from './datacenter-runtime.js';
 import { SimulatedDatacenter } from './simulated-datacenter.js';
 import type { SimulationPolicy } from './simulation-policy.js';
 import type { SimulationSetup } from './simulation-setup.js';

@@ -9,7 +9,9 @@ import type {
 } from '../drivers/hypervisor/hypervisor-driver.js';
 import { ConsolidatorError } from '../errors.js';
 import type { HostId, VmId } from '../model/ids.js';
-import type { HostView, SimulatedDatacenter, SimulatedMigration } from './simulated-datacenter.js';
+import type { HostView } from './datacenter-views.js';
+import type { SimulatedDatacenter } from './simulated-datacenter.js';
+import type { SimulatedMigration } from './simulated-migration.js';
 
 const MS_PER_SECOND = 1000;
 const SIMULATED_VERSION = 'simulated';

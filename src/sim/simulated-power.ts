@@ -2,7 +2,8 @@ import type { PowerDriver, PowerOffMode } from '../drivers/power/power-driver.js
 import { ConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { PowerState } from '../model/snapshot.js';
-import type { HostView, SimulatedDatacenter } from './simulated-datacenter.js';
+import type { HostView } from './datacenter-views.js';
+import type { SimulatedDatacenter } from './simulated-datacenter.js';
 import { settle, throwIfAborted } from './simulated-hypervisor.js';
 
 /**

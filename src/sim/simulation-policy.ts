@@ -1,6 +1,6 @@
 import type { HostId, VmId } from '../model/ids.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
-import type { EnergyAccounting } from './simulated-datacenter.js';
+import type { EnergyAccounting } from './energy-meter.js';
 import type { InitialPlacement } from './simulation-setup.js';
 
 export interface SimulationMigration {

@@ -1,6 +1,6 @@
 import { ConsolidatorError } from '../../errors.js';
 import type { PowerModel } from '../../model/snapshot.js';
-import { CPU_PER_CORE_LABEL } from '../simulated-datacenter.js';
+import { CPU_PER_CORE_LABEL } from '../datacenter-runtime.js';
 import type { SimulationDecision, SimulationInput, SimulationMigration, SimulationPolicy } from '../simulation-policy.js';
 import { cloudSimPower } from './cloudsim-power.js';
 import { simpleRegression } from './simple-regression.js';
