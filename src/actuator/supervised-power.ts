@@ -3,7 +3,7 @@ import type { HostId } from '../model/ids.js';
 import type { PowerState } from '../model/snapshot.js';
 import type { Logger } from '../observability/logger.js';
 import type { PowerAttention } from '../state/power-attention.js';
-import type { PowerDriver, PowerOffMode } from '../drivers/power/power-driver.js';
+import type { PowerDriver, PowerOffMode, PowerOffOptions } from '../drivers/power/power-driver.js';
 import type { PowerAction, PowerActionResult, PowerRecorder } from '../state/power-record.js';
 
 export interface SupervisedPowerDeps {
@@ -44,6 +44,10 @@ export class SupervisedPower implements PowerDriver {
     return this.driver.powerReadingWatts === undefined ? undefined : this.driver.powerReadingWatts(host, signal);
   }
 
+  async systemUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
+    return this.driver.systemUuid === undefined ? undefined : this.driver.systemUuid(host, signal);
+  }
+
   async powerOn(host: HostId, signal: AbortSignal): Promise<void> {
     const startMs = this.nowMs();
     try {
@@ -56,7 +60,7 @@ export class SupervisedPower implements PowerDriver {
     }
   }
 
-  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal): Promise<void> {
+  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options?: PowerOffOptions): Promise<void> {
     const attention = this.attention.get(host);
     if (attention !== undefined) {
       throw new ConsolidatorError(
@@ -67,7 +71,7 @@ export class SupervisedPower implements PowerDriver {
     }
     const startMs = this.nowMs();
     try {
-      await this.driver.powerOff(host, mode, signal);
+      await this.driver.powerOff(host, mode, signal, options);
       this.record(host, 'off', mode, startMs, 'ok');
     } catch (e) {
       this.record(host, 'off', mode, startMs, resultOf(e));

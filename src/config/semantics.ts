@@ -61,6 +61,8 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
     }
   });
 
+  checkDuplicateAddresses(policy, hosts, error);
+
   const simulatedHypervisor = policy.hypervisor.driver === 'simulated';
   const simulatedPower = policy.power.driver === 'simulated';
   if (simulatedHypervisor !== simulatedPower) {
@@ -76,6 +78,46 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
 
   await checkHostFiles(policy, hosts, files, error, warning);
   return problems;
+}
+
+/**
+ * Two hosts must not share an SSH endpoint (address and port, as resolved: the address defaults to the
+ * host name) nor a BMC (address and port): the daemon would observe one machine as two, and powering
+ * one host off would power off the other. Each duplicate is reported at the later host, naming both.
+ */
+function checkDuplicateAddresses(policy: Policy, hosts: readonly ResolvedHost[], error: (path: PolicyPath, message: string) => void): void {
+  const endpoint = (address: string, port: number) => {
+    const bare = address.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    return bare.includes(':') ? `[${bare}]:${port}` : `${bare}:${port}`;
+  };
+  const written = (i: number, section: 'ssh' | 'bmc'): PolicyPath =>
+    policy.hosts[i]?.[section]?.address !== undefined ? ['hosts', i, section, 'address'] : ['hosts', i];
+  const firstSsh = new Map<string, ResolvedHost>();
+  const firstBmc = new Map<string, ResolvedHost>();
+  const names = new Set<string>();
+  for (const host of hosts) {
+    if (names.has(host.name)) continue; // a duplicate name is reported as such, not again as its default address
+    names.add(host.name);
+    const ssh = endpoint(host.ssh.address, host.ssh.port);
+    const sshOwner = firstSsh.get(ssh);
+    if (sshOwner === undefined) firstSsh.set(ssh, host);
+    else {
+      error(
+        written(host.index, 'ssh'),
+        `host "${host.name}" has the same ssh address ${ssh} as host "${sshOwner.name}" (hosts[${sshOwner.index}]): each host needs its own`,
+      );
+    }
+    if (host.bmc.address === undefined) continue;
+    const bmc = endpoint(host.bmc.address, host.bmc.port);
+    const bmcOwner = firstBmc.get(bmc);
+    if (bmcOwner === undefined) firstBmc.set(bmc, host);
+    else {
+      error(
+        written(host.index, 'bmc'),
+        `host "${host.name}" has the same BMC ${bmc} as host "${bmcOwner.name}" (hosts[${bmcOwner.index}]): powering one off would power off the other`,
+      );
+    }
+  }
 }
 
 async function checkHostFiles(

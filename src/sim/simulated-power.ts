@@ -1,4 +1,4 @@
-import type { PowerDriver, PowerOffMode } from '../drivers/power/power-driver.js';
+import type { PowerDriver, PowerOffMode, PowerOffOptions } from '../drivers/power/power-driver.js';
 import { ConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { PowerState } from '../model/snapshot.js';
@@ -11,9 +11,11 @@ import { settle, throwIfAborted } from './simulated-hypervisor.js';
  * and the host boots for its boot time before its hypervisor answers; powerOff takes an empty host
  * dark at once. As a guard a real BMC does not have, powering off a host that still holds domains is
  * refused (POWER_FAILED). Scripted faults: SimulatedDatacenter.faults.timeOutBmc (POWER_TIMEOUT) and
- * vanishHost (BMC_UNREACHABLE).
+ * vanishHost (BMC_UNREACHABLE); and ignoringSoftOff below.
  */
 export class SimulatedPower implements PowerDriver {
+  /** Hosts that ignore a soft power-off: powerOff('soft') awaits options.beforeHardOff, then powers off hard. */
+  readonly ignoringSoftOff = new Set<HostId>();
   private readonly datacenter: SimulatedDatacenter;
 
   constructor(deps: { readonly datacenter: SimulatedDatacenter }) {
@@ -33,7 +35,11 @@ export class SimulatedPower implements PowerDriver {
     });
   }
 
-  powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal): Promise<void> {
+  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options: PowerOffOptions = {}): Promise<void> {
+    if (mode === 'soft' && this.ignoringSoftOff.has(host)) {
+      this.bmc(host, signal);
+      await options.beforeHardOff?.(signal);
+    }
     return settle(() => {
       const view = this.bmc(host, signal);
       if (view.vms.length > 0) {

@@ -1,7 +1,8 @@
 /**
  * IpmitoolPower against real BMC simulators (OpenIPMI ipmi_sim, one per host, on loopback) with the
- * real ipmitool: status, soft-off, hard-off, on, a soft-off the host ignores, a host that does not
- * power on, a wrong password, a BMC that does not answer, and the password never in any argv.
+ * real ipmitool: status, soft-off, hard-off, on, a soft-off the host ignores, the re-check that stops
+ * the hard power-off after it, a host that does not power on, a wrong password, a BMC that does not
+ * answer, the system UUID each BMC reports, and the password never in any argv.
  */
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -16,16 +17,19 @@ import { createPowerDriverRegistry } from '../../src/drivers/power/registry.js';
 import { SupervisedPower } from '../../src/actuator/supervised-power.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { CapturedStream } from '../helpers/capture.js';
-import { type Bmc, type PowerChange, startBmcs } from '../lab/bmc.js';
+import { type Bmc, type PowerChange, pause, startBmcs } from '../lab/bmc.js';
+import { ConsolidatorError } from '../../src/errors.js';
 import { thrown } from '../helpers/thrown.js';
 
-/** This file's BMCs: 127.0.1.211-215 on a port of their own, so nothing else on loopback collides. */
+/** This file's BMCs: 127.0.1.211-218 on a port of their own, so nothing else on loopback collides. */
 const PORT = 6231;
 const ADDRESS = (n: number) => `127.0.1.${210 + n}`;
 const NOBODY = '127.0.1.219';
 const SLOW_GET_MS = 400;
 const SOFT_OFF_AFTER_MS = 700;
 const VERIFY_INTERVAL_MS = 100;
+/** A Dell-style product_uuid; its SMBIOS bytes are 44 45 4c 4c 51 00 10 34 80 51 b5 c0 4f 37 59 31. */
+const H8_UUID = '4c4c4544-0051-3410-8051-b5c04f375931';
 /** Tight, so failure tests are quick; still whole seconds as the policy wants them. */
 const POWER = { softOffTimeoutSeconds: 1, verifyTimeoutSeconds: 2, ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 2 } };
 
@@ -67,6 +71,8 @@ beforeAll(async () => {
     { name: 'h3', address: ADDRESS(3), port: PORT, softOff: { afterMs: SOFT_OFF_AFTER_MS } },
     { name: 'h4', address: ADDRESS(4), port: PORT, getDelayMs: SLOW_GET_MS },
     { name: 'h5', address: ADDRESS(5), port: PORT, initialPower: 'off', powerOn: 'ignore' },
+    { name: 'h8', address: ADDRESS(7), port: PORT, softOff: 'ignore', systemUuid: H8_UUID },
+    { name: 'h9', address: ADDRESS(8), port: PORT, systemUuid: '00000000-0000-0000-0000-000000000000' },
   ]);
   hookFile = join(bmc('h2').dir, 'booted-by-hook');
   const wrongPasswordFile = join(bmc('h1').dir, 'wrong-password');
@@ -143,6 +149,56 @@ describe('IpmitoolPower with ipmi_sim and ipmitool', () => {
     const { ms } = await timed(power.powerOff('h3', 'soft', signal()));
     expect(ms).toBeGreaterThanOrEqual(SOFT_OFF_AFTER_MS - 50);
     expect(await eventsSince(bmc('h3'), sinceMs)).toEqual(['set shutdown 1', 'power off via soft']);
+  });
+
+  it('sends no hard power-off after an ignored soft-off when the re-check refuses, through SupervisedPower', async () => {
+    const recorder = new PowerRecorder();
+    const supervised = new SupervisedPower({ driver: power, attention: new PowerAttention({ logger }), recorder, logger });
+    const sinceMs = Date.now();
+    const checks: { atMs: number; power: string }[] = [];
+    const e = await thrown(
+      supervised.powerOff('h8', 'soft', signal(), {
+        beforeHardOff: async () => {
+          checks.push({ atMs: Date.now() - sinceMs, power: await bmc('h8').power() });
+          throw new ConsolidatorError('POWER_FAILED', 'h8 holds a domain again (vm-late): not powering it off hard');
+        },
+      }),
+    );
+    expect(e.message).toMatch(/holds a domain again/);
+    expect(checks).toHaveLength(1);
+    expect(checks[0]?.atMs).toBeGreaterThanOrEqual(POWER.softOffTimeoutSeconds * 1000);
+    expect(checks[0]?.power).toBe('on'); // the host really ignored the soft-off
+    await pause(2 * VERIFY_INTERVAL_MS);
+    expect(await eventsSince(bmc('h8'), sinceMs)).toEqual(['set shutdown 1']);
+    expect(await bmc('h8').power()).toBe('on');
+    expect(await power.status('h8', signal())).toBe('on');
+    expect(recorder.record.hosts['h8']?.[0]).toMatchObject({ action: 'off', mode: 'soft', result: 'POWER_FAILED' });
+    expect(logs.text).toContain('hard power-off cancelled by the re-check before it');
+  });
+
+  it('powers off hard after an ignored soft-off once the re-check passes', async () => {
+    const sinceMs = Date.now();
+    let checked = 0;
+    await power.powerOff('h8', 'soft', signal(), { beforeHardOff: async () => void (checked += 1) });
+    expect(checked).toBe(1);
+    expect(await eventsSince(bmc('h8'), sinceMs)).toEqual(['set shutdown 1', 'set power 0', 'power off via power']);
+    await power.powerOn('h8', signal());
+  });
+
+  it('reads the system UUID each BMC reports, in the form of the host\'s product_uuid', async () => {
+    expect(await power.systemUuid('h8', signal())).toBe(H8_UUID);
+    expect(bmc('h8').guidHex).toBe('44454c4c510010348051b5c04f375931'); // what lan.conf says, SMBIOS byte order
+    const h1 = await power.systemUuid('h1', signal());
+    const h2 = await power.systemUuid('h2', signal());
+    expect(h1).toBe(bmc('h1').systemUuid);
+    expect(h2).toBe(bmc('h2').systemUuid);
+    expect(h1).not.toBe(h2);
+    expect(h1).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(await power.systemUuid('h9', signal())).toBeUndefined(); // all zeros: not set
+  });
+
+  it('fails the system UUID read on a wrong password, not with undefined', async () => {
+    expect((await thrown(power.systemUuid('h6', signal()))).code).toBe('BMC_AUTH');
   });
 
   it('fails fast and clearly on a wrong password (BMC_AUTH)', async () => {

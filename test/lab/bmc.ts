@@ -11,6 +11,8 @@
  *   test code, and no background hook process is orphaned when the script exits.
  * - Behaviour knobs for failure tests: a host that ignores soft-off (ACPI) or shuts down only after a
  *   delay, a host that does not power on, and a slow BMC (chassis_control answers late).
+ * - A system UUID per BMC (`systemUuid`), answered to Get System GUID (what `ipmitool raw 0x06 0x37`
+ *   prints), as the bytes of the SMBIOS Type 1 UUID field of the machine with that product_uuid.
  */
 import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -56,6 +58,12 @@ export interface BmcOptions {
   readonly onPowerOn?: PowerHook;
   /** Where the BMC's files go; a fresh temporary folder by default (removed by stop()). */
   readonly dir?: string;
+  /**
+   * The machine's UUID as Linux shows it in /sys/class/dmi/id/product_uuid (8-4-4-4-12 hex). The BMC
+   * answers Get System GUID with it in SMBIOS byte order (see smbiosGuidHex). By default one made from
+   * the address and port, distinct per BMC. ipmi_sim needs a GUID to offer RMCP+ (lanplus) at all.
+   */
+  readonly systemUuid?: string;
 }
 
 type Knob = 'softOff' | 'powerOn' | 'getDelayMs' | 'broken';
@@ -74,6 +82,10 @@ export interface Bmc {
   readonly passwordFile: string;
   readonly dir: string;
   readonly pid: number;
+  /** The UUID the host behind this BMC would show in /sys/class/dmi/id/product_uuid (lower case). */
+  readonly systemUuid: string;
+  /** The 16 bytes of `guid` in lan.conf (hex), as the BMC returns them to Get System GUID. */
+  readonly guidHex: string;
   /** The power state as the BMC holds it (read from its file, not over IPMI). */
   power(): Promise<ChassisPower>;
   /** Changes the state behind IPMI's back, as if the host did it itself; runs the hook. */
@@ -118,7 +130,9 @@ export async function startBmc(options: BmcOptions): Promise<Bmc> {
   await mkdir(join(dir, 'state'), { recursive: true });
   const passwordFile = join(dir, 'password');
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-  await writeFile(join(dir, 'lan.conf'), lanConf(options.name, options.address, port, user, password, dir));
+  const systemUuid = (options.systemUuid ?? defaultSystemUuid(options.address, port)).toLowerCase();
+  const guidHex = smbiosGuidHex(systemUuid);
+  await writeFile(join(dir, 'lan.conf'), lanConf({ name: options.name, address: options.address, port, user, password, dir, guidHex }));
   await writeFile(join(dir, 'cmd.emu'), CMD_EMU);
   await writeFile(join(dir, 'chassis.sh'), CHASSIS_SCRIPT);
   await chmod(join(dir, 'chassis.sh'), 0o755);
@@ -147,7 +161,7 @@ export async function startBmc(options: BmcOptions): Promise<Bmc> {
     spawnError = e;
   });
 
-  const bmc = new RunningBmc({ ...options, port, user, password, passwordFile, dir, ownsDir, knobs, child, exited });
+  const bmc = new RunningBmc({ ...options, port, user, password, passwordFile, dir, ownsDir, knobs, child, exited, systemUuid, guidHex });
   try {
     await waitUntil({
       what: `ipmi_sim ${options.name} on ${options.address}:${port} to answer`,
@@ -184,6 +198,8 @@ export function ipmitoolArgv(address: string, port: number, user: string, comman
 }
 
 interface RunningBmcInit extends BmcOptions {
+  readonly systemUuid: string;
+  readonly guidHex: string;
   readonly port: number;
   readonly user: string;
   readonly password: string;
@@ -204,6 +220,8 @@ class RunningBmc implements Bmc {
   readonly passwordFile: string;
   readonly dir: string;
   readonly pid: number;
+  readonly systemUuid: string;
+  readonly guidHex: string;
   private readonly init: RunningBmcInit;
   private knobs: Pick<BmcOptions, Knob>;
   private watcher: NodeJS.Timeout | undefined;
@@ -224,6 +242,8 @@ class RunningBmc implements Bmc {
     this.passwordFile = init.passwordFile;
     this.dir = init.dir;
     this.pid = init.child.pid ?? -1;
+    this.systemUuid = init.systemUuid;
+    this.guidHex = init.guidHex;
     this.knobs = init.knobs;
   }
 
@@ -371,8 +391,40 @@ function parseEvents(text: string): ChassisEvent[] {
   return events;
 }
 
-function lanConf(name: string, address: string, port: number, user: string, password: string, dir: string): string {
-  const guid = port.toString(16).padStart(32, '0');
+const UUID_PATTERN = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/;
+
+/**
+ * The 16 bytes (hex) a machine with this product_uuid holds in its SMBIOS Type 1 UUID field, and a BMC
+ * that copies them returns to Get System GUID: SMBIOS 2.6+ (DSP0134 section 7.2.1) stores time_low,
+ * time_mid and time_hi_and_version little-endian, clock_seq and node as written. Linux (dmi_save_uuid,
+ * "%pUl") and dmidecode (dmi_system_uuid: p[3]p[2]p[1]p[0]-p[5]p[4]-p[7]p[6]-p[8]p[9]-p[10..15]) read
+ * them back into the same string. Written out here on its own, apart from the driver's decoder.
+ */
+export function smbiosGuidHex(uuid: string): string {
+  const m = UUID_PATTERN.exec(uuid.toLowerCase());
+  if (m === null) throw new Error(`not a UUID (8-4-4-4-12 hex): ${uuid}`);
+  const reversed = (hex: string | undefined) => (hex?.match(/../g) ?? []).reverse().join('');
+  return `${reversed(m[1])}${reversed(m[2])}${reversed(m[3])}${m[4] ?? ''}${m[5] ?? ''}`;
+}
+
+/** Distinct per BMC: the address's octets and the port in the node field; version 4, variant 1. */
+function defaultSystemUuid(address: string, port: number): string {
+  const bytes = [...address.split('.').map((o) => Number(o) & 0xff), (port >> 8) & 0xff, port & 0xff];
+  const node = bytes.map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `00000000-0000-4000-8000-${node.slice(-12).padStart(12, '0')}`;
+}
+
+interface LanConf {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly dir: string;
+  readonly guidHex: string;
+}
+
+function lanConf({ name, address, port, user, password, dir, guidHex }: LanConf): string {
   return `name "${name}"
 set_working_mc ${MC_ADDRESS}
   startlan 1
@@ -382,7 +434,7 @@ set_working_mc ${MC_ADDRESS}
     allowed_auths_user none md2 md5 straight
     allowed_auths_operator none md2 md5 straight
     allowed_auths_admin none md2 md5 straight
-    guid ${guid}
+    guid ${guidHex}
   endlan
   chassis_control "${join(dir, 'chassis.sh')} ${MC_ADDRESS}"
   user 2 true  "${user}"  "${password}" admin  10  none md2 md5 straight

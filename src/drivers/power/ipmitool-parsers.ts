@@ -43,11 +43,39 @@ export function parseDcmiPowerReading(stdout: string): number | undefined {
   throw parseError('dcmi power reading', stdout);
 }
 
+const GUID_BYTES = 16;
+
+/**
+ * `raw 0x06 0x37` (Get System GUID, IPMI v2.0 section 22.14: netfn App, 16 data bytes) -> the UUID as
+ * Linux shows it in /sys/class/dmi/id/product_uuid, or undefined for all 0x00 ("not set") and all 0xFF
+ * ("not present"), which Linux does not show at all.
+ *
+ * Byte order: the bytes are read as the SMBIOS Type 1 UUID field (DSP0134 section 7.2.1, SMBIOS 2.6+):
+ * time_low, time_mid and time_hi_and_version little-endian, clock_seq and node in order, which is how
+ * Linux (drivers/firmware/dmi_scan.c dmi_save_uuid, "%pUl") and dmidecode (dmi_system_uuid) print
+ * them. Most BMCs copy the SMBIOS bytes (ipmitool's include/ipmitool/ipmi_mc.h: "Most implementations
+ * like AMI MegaRAC do it the SMBIOS way"). The IPMI spec itself (section 20.8) stores the whole GUID
+ * least significant byte first; a BMC that follows it to the letter yields a UUID that does not match
+ * the host's, so an identity check fails closed, never on the wrong machine.
+ *
+ * Why raw and not `mc guid`: ipmitool 1.8.19 guesses the encoding from the version nibble and dumps 32
+ * bare hex digits when it cannot (it does for ipmi_sim's GUIDs), and older versions decode differently.
+ */
+export function parseSystemGuid(stdout: string): string | undefined {
+  const tokens = stdout.trim().split(/\s+/).filter((t) => t.length > 0);
+  if (tokens.length !== GUID_BYTES || !tokens.every((t) => /^[0-9a-fA-F]{2}$/.test(t))) throw parseError('raw 0x06 0x37 (get system guid)', stdout);
+  const bytes = tokens.map((t) => t.toLowerCase());
+  if (bytes.every((b) => b === '00') || bytes.every((b) => b === 'ff')) return undefined;
+  const at = (...indexes: number[]) => indexes.map((i) => bytes[i]).join('');
+  return `${at(3, 2, 1, 0)}-${at(5, 4)}-${at(7, 6)}-${at(8, 9)}-${at(10, 11, 12, 13, 14, 15)}`;
+}
+
 /**
  * Why an ipmitool call failed, from its stderr:
  * - auth: the BMC answered and refused us (wrong password or user, cipher suite, no password given)
  * - unreachable: no answer, or no answer to the command (transient: worth asking again later)
- * - unsupported: the BMC does not implement the command (DCMI on many BMCs, ipmi_sim included)
+ * - unsupported: the BMC does not implement the command (DCMI on many BMCs, ipmi_sim included; a raw
+ *   command answered "Invalid command", completion code 0xC1)
  * - refused: the BMC answered the command with an error completion code
  * - other: anything else
  */
@@ -88,6 +116,7 @@ const RULES: readonly Rule[] = [
   { pattern: /Address lookup for .* failed/i, kind: 'unreachable', reason: 'the BMC address does not resolve' },
   { pattern: /No response from remote controller|IPMI Request Match NOT FOUND|Unable to get Chassis Power Status/i, kind: 'unreachable', reason: 'the BMC did not answer the command in time' },
   { pattern: /DCMI request failed because: (Invalid command|Command not supported|Invalid data field)/i, kind: 'unsupported', reason: 'the BMC does not support DCMI power readings' },
+  { pattern: /Unable to send RAW command \(.*\brsp=0xc1\): Invalid command/i, kind: 'unsupported', reason: 'the BMC does not support this command' },
   { pattern: /\bfailed: /, kind: 'refused', reason: 'the BMC refused the command' },
   { pattern: /Unable to establish IPMI v2 \/ RMCP\+ session/, kind: 'unreachable', reason: 'no IPMI session could be opened with the BMC' },
 ];
@@ -98,6 +127,7 @@ const CHATTER = [
   /^Running Get VSO Capabilities/,
   /^Invalid completion code received: Invalid command$/,
   /^Discovered IPMB address/,
+  /^RAW (REQ|RSP) \(/,
 ];
 
 export function classifyIpmitoolFailure(stderr: string): IpmitoolFailure {

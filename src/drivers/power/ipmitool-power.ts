@@ -11,9 +11,10 @@ import {
   parseChassisPowerControl,
   parseChassisPowerStatus,
   parseDcmiPowerReading,
+  parseSystemGuid,
 } from './ipmitool-parsers.js';
 import { type BmcTarget, type IpmitoolOutput, type IpmitoolRunner, ProcessIpmitoolRunner } from './ipmitool-runner.js';
-import type { PowerDriver, PowerOffMode } from './power-driver.js';
+import type { PowerDriver, PowerOffMode, PowerOffOptions } from './power-driver.js';
 import { waitUntil } from '../../util/wait-until.js';
 
 export interface IpmitoolPowerTiming {
@@ -36,12 +37,16 @@ const MS_PER_SECOND = 1000;
 /** Status reads while verifying a power change: often enough to notice quickly, rare enough for a BMC. */
 export const DEFAULT_VERIFY_INTERVAL_MS = 1000;
 
+/** Get System GUID: netfn App (0x06), command 0x37 (IPMI v2.0 section 22.14). */
+const GET_SYSTEM_GUID = ['raw', '0x06', '0x37'] as const;
+
 const CONTROL_VERBS: Readonly<Record<'on' | 'off' | 'soft', ChassisControl>> = { on: 'on', off: 'off', soft: 'soft' };
 
 /**
  * The PowerDriver for real BMCs, through `ipmitool -I lanplus`. Every power command is verified by
  * reading the state back until it matches or the deadline passes (POWER_TIMEOUT names what was
- * awaited). A soft power-off that the host ignores becomes a hard one after the soft-off timeout.
+ * awaited). A soft power-off that the host ignores becomes a hard one after the soft-off timeout,
+ * unless the caller's beforeHardOff re-check throws.
  * Errors: BMC_AUTH (password, user, cipher suite), BMC_UNREACHABLE (no answer within the command
  * timeout), POWER_FAILED (the BMC refused, or no BMC configured), POWER_TIMEOUT, PARSE, ABORTED.
  */
@@ -50,6 +55,8 @@ export class IpmitoolPower implements PowerDriver {
   private readonly runner: IpmitoolRunner;
   private readonly timing: IpmitoolPowerTiming;
   private readonly log: Logger;
+  /** Hosts whose BMC said it has no system GUID: not asked again. */
+  private readonly withoutGuid = new Set<HostId>();
   /** Hosts whose BMC said it has no DCMI power reading: not asked again. */
   private readonly withoutDcmi = new Set<HostId>();
 
@@ -72,12 +79,15 @@ export class IpmitoolPower implements PowerDriver {
     this.log.info('host powered on', { host, durationMs: Date.now() - startMs });
   }
 
-  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal): Promise<void> {
+  async powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options: PowerOffOptions = {}): Promise<void> {
     const target = this.target(host);
     const startMs = Date.now();
-    if (mode === 'soft' && (await this.trySoftOff(target, signal))) {
-      this.log.info('host powered off', { host, mode, durationMs: Date.now() - startMs });
-      return;
+    if (mode === 'soft') {
+      if (await this.trySoftOff(target, signal)) {
+        this.log.info('host powered off', { host, mode, durationMs: Date.now() - startMs });
+        return;
+      }
+      await this.checkBeforeHardOff(target, options, signal);
     }
     await this.control(target, 'off', signal);
     await this.verify(target, 'off', this.timing.verifyTimeoutMs, signal);
@@ -94,6 +104,34 @@ export class IpmitoolPower implements PowerDriver {
     if (failure.kind !== 'unsupported') throw this.failed(target, command, output);
     this.withoutDcmi.add(host);
     this.log.info('no dcmi power reading on this bmc', { host, bmc: failure.said });
+    return undefined;
+  }
+
+  /** Runs the caller's guard before a soft power-off becomes a hard one; its error stops the hard power-off. */
+  private async checkBeforeHardOff(target: BmcTarget, options: PowerOffOptions, signal: AbortSignal): Promise<void> {
+    if (options.beforeHardOff === undefined) return;
+    try {
+      await options.beforeHardOff(signal);
+    } catch (e) {
+      this.log.warn('hard power-off cancelled by the re-check before it', { host: target.host, err: e });
+      throw e;
+    }
+  }
+
+  /** Get System GUID (`raw 0x06 0x37`), as Linux's product_uuid; see parseSystemGuid for the byte order. */
+  async systemUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
+    if (this.withoutGuid.has(host)) return undefined;
+    const target = this.target(host);
+    const output = await this.runner.run(target, GET_SYSTEM_GUID, signal);
+    if (output.exitCode === 0) {
+      const uuid = parseSystemGuid(output.stdout);
+      if (uuid === undefined) this.log.info('the bmc reports no system guid (all zeros or all ones)', { host });
+      return uuid;
+    }
+    const failure = classifyIpmitoolFailure(output.stderr);
+    if (failure.kind !== 'unsupported') throw this.failed(target, GET_SYSTEM_GUID, output);
+    this.withoutGuid.add(host);
+    this.log.info('no system guid on this bmc', { host, bmc: failure.said });
     return undefined;
   }
 

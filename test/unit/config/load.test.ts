@@ -130,6 +130,44 @@ describe('bad policies: each problem with file:line:col and the key', () => {
       expected: ['policy.yaml:8:11 hosts[1].name: duplicate host name "h1" (already hosts[0])'],
     },
     {
+      name: 'two hosts with the same BMC',
+      text: () => realHosts().replace('127.0.1.2', '127.0.1.1'),
+      expected: [
+        'policy.yaml:9:21 hosts[1].bmc.address: host "h2" has the same BMC 127.0.1.1:623 as host "h1" (hosts[0]): powering one off would power off the other',
+      ],
+    },
+    {
+      name: 'two hosts with the same BMC, written differently (case, default port)',
+      text: () => realHosts().replace('{ address: 127.0.1.1 }', '{ address: BMC-A.example }').replace('{ address: 127.0.1.2 }', '{ address: bmc-a.example, port: 623 }'),
+      expected: [
+        'policy.yaml:9:21 hosts[1].bmc.address: host "h2" has the same BMC bmc-a.example:623 as host "h1" (hosts[0]): powering one off would power off the other',
+      ],
+    },
+    {
+      name: 'two hosts with the same ssh address',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.1 }', '    ssh: { address: 10.0.0.5 }\n    bmc: { address: 127.0.1.1 }').replace('    bmc: { address: 127.0.1.2 }', '    ssh: { address: 10.0.0.5, port: 22 }\n    bmc: { address: 127.0.1.2 }'),
+      expected: ['policy.yaml:10:21 hosts[1].ssh.address: host "h2" has the same ssh address 10.0.0.5:22 as host "h1" (hosts[0]): each host needs its own'],
+    },
+    {
+      name: "an ssh address that is another host's name (its default address)",
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    ssh: { address: h1 }\n    bmc: { address: 127.0.1.2 }'),
+      expected: ['policy.yaml:9:21 hosts[1].ssh.address: host "h2" has the same ssh address h1:22 as host "h1" (hosts[0]): each host needs its own'],
+    },
+    {
+      name: 'one IPv6 ssh address written with and without brackets',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.1 }', '    ssh: { address: "[fd00::1]" }\n    bmc: { address: 127.0.1.1 }').replace('    bmc: { address: 127.0.1.2 }', '    ssh: { address: "FD00::1" }\n    bmc: { address: 127.0.1.2 }'),
+      expected: ['policy.yaml:10:21 hosts[1].ssh.address: host "h2" has the same ssh address [fd00::1]:22 as host "h1" (hosts[0]): each host needs its own'],
+    },
+    {
+      name: 'every host but the first on the BMC of hostDefaults',
+      text: () =>
+        realHosts()
+          .replace('  bmc: { user: admin,', '  bmc: { address: 127.0.1.9, user: admin,')
+          .replace('    bmc: { address: 127.0.1.1 }', '    labels: { rack: r1 }')
+          .replace('    bmc: { address: 127.0.1.2 }', '    labels: { rack: r1 }'),
+      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has the same BMC 127.0.1.9:623 as host "h1" (hosts[0]): powering one off would power off the other'],
+    },
+    {
       name: 'a secret file that does not exist',
       text: () => realHosts().replace(`${dir}/pw`, `${dir}/missing-pw`),
       expected: [`policy.yaml:4:37 hostDefaults.bmc.passwordFile: missing-pw does not exist`],
@@ -173,6 +211,13 @@ describe('bad policies: each problem with file:line:col and the key', () => {
       expect(messages(await load(c.text()))).toEqual(c.expected);
     });
   }
+
+  it('accepts two hosts on one address with different ports, for ssh and for the BMC', async () => {
+    const text = realHosts()
+      .replace('    bmc: { address: 127.0.1.1 }', '    ssh: { address: 10.0.0.5, port: 2201 }\n    bmc: { address: 127.0.1.1, port: 6231 }')
+      .replace('    bmc: { address: 127.0.1.2 }', '    ssh: { address: 10.0.0.5, port: 2202 }\n    bmc: { address: 127.0.1.1, port: 6232 }');
+    expect(messages(await load(text))).toEqual([]);
+  });
 
   it('reports every schema problem at once', async () => {
     const text = realHosts().replace('version: 1', 'version: 1\nmode: enforced\nscheduel: x\nmigration: { timeoutSeconds: -1 }');

@@ -185,6 +185,18 @@ describe('SimulatedPower', () => {
     await expect(hypervisor.inspect('h2', signal)).resolves.toMatchObject({ host: 'h2', domains: [] });
   });
 
+  it('a host that ignores soft-off is re-checked before it is powered off hard', async () => {
+    const { datacenter, power } = world();
+    power.ignoringSoftOff.add('h1');
+    const refusal = new Error('a domain arrived');
+    expect(await rejection(power.powerOff('h1', 'soft', signal, { beforeHardOff: () => Promise.reject(refusal) }))).toBe(refusal);
+    expect(datacenter.hostView('h1')?.power).toBe('on');
+    let checked = 0;
+    await power.powerOff('h1', 'soft', signal, { beforeHardOff: async () => void (checked += 1) });
+    expect(checked).toBe(1);
+    expect(await power.status('h1', signal)).toBe('off');
+  });
+
   it('a scripted BMC timeout fails the next calls to that BMC only', async () => {
     const { datacenter, power } = world();
     datacenter.faults.timeOutBmc('h1', 2);

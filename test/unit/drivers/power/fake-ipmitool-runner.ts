@@ -41,6 +41,8 @@ export class FakeIpmitoolRunner implements IpmitoolRunner {
         return fixture('chassis-power-soft');
       case 'dcmi power reading':
         return fixture('dcmi-power-reading-unsupported');
+      case 'raw 0x06 0x37':
+        return fixture('raw-get-system-guid');
       default:
         throw new Error(`fake ipmitool: no reply for ${command.join(' ')}`);
     }

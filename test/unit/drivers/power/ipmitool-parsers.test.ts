@@ -4,6 +4,7 @@ import {
   parseChassisPowerControl,
   parseChassisPowerStatus,
   parseDcmiPowerReading,
+  parseSystemGuid,
 } from '../../../../src/drivers/power/ipmitool-parsers.js';
 import { isConsolidatorError } from '../../../../src/errors.js';
 import { type FixtureName, fixture, fixtureNames } from './ipmitool-fixtures.js';
@@ -34,6 +35,40 @@ describe('ipmitool parsers over real output', () => {
     expect(parseDcmiPowerReading(fixture(name).stdout)).toBe(watts);
   });
 
+  it.each<[FixtureName, string | undefined]>([
+    // bytes 44 45 4c 4c 51 00 10 34 | 80 51 b5 c0 4f 37 59 31: the first three fields byte-reversed, as
+    // dmidecode and Linux's product_uuid print the SMBIOS Type 1 UUID (SMBIOS 2.6+, DSP0134 7.2.1)
+    ['raw-get-system-guid', '4c4c4544-0051-3410-8051-b5c04f375931'],
+    // all zeros: SMBIOS "not settable"; Linux then has no product_uuid
+    ['raw-get-system-guid-unset', undefined],
+  ])('%s -> system uuid %s', (name, uuid) => {
+    expect(parseSystemGuid(fixture(name).stdout)).toBe(uuid);
+  });
+
+  it.each<[string, string | undefined]>([
+    [' 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff\n', '33221100-5544-7766-8899-aabbccddeeff'],
+    [' 00 11 22 33 44 55 66 77 88 99 AA BB CC DD EE FF\n', '33221100-5544-7766-8899-aabbccddeeff'],
+    [' ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff\n', undefined], // SMBIOS "not present"
+  ])('raw %j -> %s', (stdout, uuid) => {
+    expect(parseSystemGuid(stdout)).toBe(uuid);
+  });
+
+  it.each([
+    ['fifteen bytes', ' 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee\n'],
+    ['seventeen bytes', ' 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff\n 00\n'],
+    ['not hex', ' zz 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff\n'],
+    ["ipmitool's own mc guid dump", 'System GUID   : 00000000000000000000000000003F6D\n'],
+    ['nothing', ''],
+  ])('rejects %s as PARSE', (_what, stdout) => {
+    let error: unknown;
+    try {
+      parseSystemGuid(stdout);
+    } catch (e) {
+      error = e;
+    }
+    expect(isConsolidatorError(error, 'PARSE')).toBe(true);
+  });
+
   it.each<[FixtureName, string, string, RegExp]>([
     ['error-wrong-password', 'auth', 'BMC_AUTH', /rejected the password/],
     ['error-wrong-user', 'auth', 'BMC_AUTH', /does not know this user/],
@@ -42,6 +77,7 @@ describe('ipmitool parsers over real output', () => {
     ['error-unreachable', 'unreachable', 'BMC_UNREACHABLE', /does not answer/],
     ['error-slow-bmc', 'unreachable', 'BMC_UNREACHABLE', /did not answer the command in time/],
     ['dcmi-power-reading-unsupported', 'unsupported', 'POWER_FAILED', /does not support DCMI/],
+    ['error-raw-invalid-command', 'unsupported', 'POWER_FAILED', /does not support this command/],
     ['error-status-failed', 'refused', 'POWER_FAILED', /refused/],
     ['error-power-off-refused', 'refused', 'POWER_FAILED', /refused/],
   ])('%s -> %s (%s)', (name, kind, code, reason) => {
@@ -51,7 +87,7 @@ describe('ipmitool parsers over real output', () => {
     expect(failure).toMatchObject({ kind, code });
     expect(failure.reason).toMatch(reason);
     // -v chatter is dropped: "Invalid completion code received: Invalid command" says nothing
-    expect(failure.said).not.toMatch(/IANA|VSO|Discovered IPMB|Invalid completion code/);
+    expect(failure.said).not.toMatch(/IANA|VSO|Discovered IPMB|Invalid completion code|RAW REQ/);
   });
 
   it('has a case in this table for every fixture folder', () => {
@@ -66,6 +102,9 @@ describe('ipmitool parsers over real output', () => {
         'dcmi-power-reading-deactivated',
         'dcmi-power-reading-supported',
         'dcmi-power-reading-unsupported',
+        'error-raw-invalid-command',
+        'raw-get-system-guid',
+        'raw-get-system-guid-unset',
         'error-cipher-suite-17',
         'error-no-password',
         'error-power-off-refused',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IpmitoolPower, type IpmitoolPowerTiming } from '../../../../src/drivers/power/ipmitool-power.js';
-import { isConsolidatorError } from '../../../../src/errors.js';
+import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
 import { silentLogger } from '../../../../src/observability/logger.js';
 import { FakeIpmitoolRunner } from './fake-ipmitool-runner.js';
 import { testPolicy } from './policy.js';
@@ -63,6 +63,71 @@ describe('IpmitoolPower', () => {
     runner.softOff = 'refuse';
     await power.powerOff('h1', 'soft', signal());
     expect(runner.commands()).toEqual(['chassis power soft', 'chassis power off', 'chassis power status']);
+  });
+
+  describe('the re-check before a soft power-off turns hard (beforeHardOff)', () => {
+    it('sends no hard power-off when the re-check throws, and lets its error through', async () => {
+      const { runner, power } = setup();
+      runner.softOff = 'ignore';
+      const refusal = new ConsolidatorError('POWER_FAILED', 'h1 holds a domain again: vm7');
+      const checkedAtMs: number[] = [];
+      const startMs = Date.now();
+      const e = await thrown(
+        power.powerOff('h1', 'soft', signal(), {
+          beforeHardOff: async () => {
+            checkedAtMs.push(Date.now() - startMs);
+            throw refusal;
+          },
+        }),
+      );
+      expect(e).toBe(refusal);
+      expect(checkedAtMs).toHaveLength(1);
+      expect(checkedAtMs[0]).toBeGreaterThanOrEqual(TIMING.softOffTimeoutMs);
+      expect(runner.commands()).not.toContain('chassis power off');
+      expect(runner.commands()[0]).toBe('chassis power soft');
+      expect(runner.power.get('h1') ?? 'on').toBe('on');
+    });
+
+    it('powers off hard once the re-check passes, after it and not before', async () => {
+      const { runner, power } = setup();
+      runner.softOff = 'ignore';
+      let commandsAtCheck: string[] = [];
+      await power.powerOff('h1', 'soft', signal(), {
+        beforeHardOff: async () => {
+          commandsAtCheck = runner.commands();
+        },
+      });
+      expect(commandsAtCheck).not.toContain('chassis power off');
+      expect(runner.commands().slice(commandsAtCheck.length)).toEqual(['chassis power off', 'chassis power status']);
+    });
+
+    it('re-checks before the hard power-off that follows a BMC refusing soft-off', async () => {
+      const { runner, power } = setup();
+      runner.softOff = 'refuse';
+      const e = await thrown(power.powerOff('h1', 'soft', signal(), { beforeHardOff: () => Promise.reject(new ConsolidatorError('POWER_FAILED', 'not empty')) }));
+      expect(e.message).toBe('not empty');
+      expect(runner.commands()).toEqual(['chassis power soft']);
+    });
+
+    it('is not called when the host obeys soft-off, nor for a hard power-off', async () => {
+      const { runner, power } = setup();
+      let calls = 0;
+      const options = { beforeHardOff: async () => void (calls += 1) };
+      await power.powerOff('h1', 'soft', signal(), options);
+      runner.power.set('h1', 'on');
+      await power.powerOff('h1', 'hard', signal(), options);
+      expect(calls).toBe(0);
+      expect(runner.commands()).toEqual(['chassis power soft', 'chassis power status', 'chassis power off', 'chassis power status']);
+    });
+
+    it('passes its abort signal to the re-check', async () => {
+      const { runner, power } = setup();
+      runner.softOff = 'ignore';
+      const controller = new AbortController();
+      let seen: AbortSignal | undefined;
+      await power.powerOff('h1', 'soft', controller.signal, { beforeHardOff: async (s) => void (seen = s) });
+      expect(seen).toBe(controller.signal);
+    });
   });
 
   it('throws POWER_TIMEOUT naming what it awaited when the host does not come on', async () => {
@@ -139,6 +204,30 @@ describe('IpmitoolPower', () => {
     const { runner, power } = setup();
     runner.script.push('dcmi-power-reading-supported');
     expect(await power.powerReadingWatts('h1', signal())).toBe(144);
+  });
+
+  it('reads the system UUID with Get System GUID, as Linux shows product_uuid', async () => {
+    const { runner, power } = setup();
+    expect(await power.systemUuid('h1', signal())).toBe('4c4c4544-0051-3410-8051-b5c04f375931');
+    expect(runner.commands()).toEqual(['raw 0x06 0x37']);
+  });
+
+  it('reads no system UUID from a BMC that reports all zeros, or has no Get System GUID (not asked again)', async () => {
+    const { runner, power } = setup();
+    runner.script.push('raw-get-system-guid-unset');
+    expect(await power.systemUuid('h1', signal())).toBeUndefined();
+    runner.script.push('error-raw-invalid-command');
+    expect(await power.systemUuid('h1', signal())).toBeUndefined();
+    expect(await power.systemUuid('h1', signal())).toBeUndefined();
+    expect(runner.commands()).toEqual(['raw 0x06 0x37', 'raw 0x06 0x37']);
+  });
+
+  it('fails the system UUID read like any other command when the BMC refuses us', async () => {
+    const { runner, power } = setup();
+    runner.script.push('error-wrong-password');
+    const e = await thrown(power.systemUuid('h1', signal()));
+    expect(e.code).toBe('BMC_AUTH');
+    expect(e.message).toMatch(/^ipmitool raw 0x06 0x37 failed for h1: the BMC rejected the password/);
   });
 
   it('fails clearly for a host without a BMC address, or not in the policy', async () => {
