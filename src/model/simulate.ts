@@ -12,6 +12,7 @@ export const INVARIANTS = [
   'unique-ids',
   'vm-location',
   'vm-moves-once',
+  'source-usable',
   'source-and-destination',
   'destination-usable',
   'woken-before-use',
@@ -103,6 +104,11 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       }
       if (at !== action.from) fail('vm-location', `VM ${action.vm} is on ${at}, not on ${action.from}, when ${action.id} runs`, action.id);
       if (moved.has(action.vm)) fail('vm-moves-once', `VM ${action.vm} moves more than once`, action.id);
+      const source = hosts.get(action.from);
+      if (at === action.from && source && (power.get(action.from) !== 'on' || !source.reachable || source.excluded || source.maintenance)) {
+        const why = [power.get(action.from) !== 'on' ? power.get(action.from) : '', source.reachable ? '' : 'unreachable', source.excluded ? 'excluded' : '', source.maintenance ? 'maintenance' : ''];
+        fail('source-usable', `${action.from} may not send VMs (${why.filter((w) => w !== '').join(', ')})`, action.id);
+      }
       if (vm.pinned) fail('pinned-moved', `pinned VM ${action.vm} is moved`, action.id);
       const dest = hosts.get(action.to);
       if (!dest || power.get(action.to) !== 'on' || (!dest.reachable && !wokenBy.has(action.to)) || dest.excluded || dest.maintenance || action.to === action.from) {
@@ -122,8 +128,10 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       migrationsOff.set(action.from, [...(migrationsOff.get(action.from) ?? []), action.id]);
     } else if (action.type === 'power-off') {
       const host = hosts.get(action.host);
-      if (!host || power.get(action.host) !== 'on' || host.excluded || host.maintenance) {
-        fail('power-off-unmanaged', `${action.host} may not be powered off (${host ? power.get(action.host) : 'unknown host'}${host?.excluded ? ', excluded' : ''}${host?.maintenance ? ', maintenance' : ''})`, action.id);
+      // An unreachable host's VMs are unknown: it is not known to be empty (woken in this plan: it has none).
+      const unanswered = host !== undefined && !host.reachable && !wokenBy.has(action.host);
+      if (!host || power.get(action.host) !== 'on' || unanswered || host.excluded || host.maintenance) {
+        fail('power-off-unmanaged', `${action.host} may not be powered off (${host ? power.get(action.host) : 'unknown host'}${unanswered ? ', unreachable' : ''}${host?.excluded ? ', excluded' : ''}${host?.maintenance ? ', maintenance' : ''})`, action.id);
       }
       const residents = [...location].filter(([, h]) => h === action.host).map(([vm]) => vm);
       if (residents.length > 0) fail('power-off-not-empty', `${action.host} still holds ${residents.sort().join(', ')} when it is powered off`, action.id);

@@ -81,6 +81,11 @@ const BREAKING: Record<Invariant, BreakingCase> = {
     // receives and sends.
     alsoBroken: ['source-and-destination'],
   },
+  'source-usable': {
+    // e is excluded by the policy: observed only, never a source (safety rule 4).
+    input: cluster({ vms: { v1: { host: 'e' } } }),
+    plan: [migrate('m1', 'v1', 'e', 'c')],
+  },
   'source-and-destination': {
     input: cluster(),
     plan: [migrate('m1', 'v1', 'a', 'b'), migrate('m2', 'v2', 'b', 'c')],
@@ -172,5 +177,20 @@ describe('checkPlan rejects a plan that breaks an invariant, by name', () => {
     expect(named.length, `expected a ${name} violation, got ${JSON.stringify(violations)}`).toBeGreaterThan(0);
     for (const v of named) expect(v.message.length).toBeGreaterThan(0);
     expect(brokenBy(c)).toEqual([name, ...(c.alsoBroken ?? [])].sort());
+  });
+});
+
+/**
+ * Plans the planner never makes and the safety rules forbid, which the checker let through: each is
+ * asserted by name, so the gap cannot reopen.
+ */
+describe('checkPlan rejects what the safety rules forbid beyond the first list', () => {
+  it.each([
+    ['off an excluded host (rule 4)', cluster({ vms: { v1: { host: 'e' } } }), [migrate('m1', 'v1', 'e', 'c')], 'source-usable'],
+    ['off a host in maintenance (rule 4)', cluster({ hosts: { a: { maintenance: true } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
+    ['off a host whose hypervisor did not answer', cluster({ hosts: { a: { reachable: false } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
+    ['power-off of a host whose hypervisor did not answer, so its VMs are unknown (rule 1)', cluster({ hosts: { c: { reachable: false } } }), [powerOff('o1', 'c')], 'power-off-unmanaged'],
+  ] as const)('a migration or power-off %s', (_what, input, plan, name) => {
+    expect(brokenBy({ input, plan })).toEqual([name]);
   });
 });
