@@ -20,6 +20,8 @@ export function checkPlan(input: PlanInput, actions: readonly Action[]): Simulat
       maxPowerActionsPerHostPerDay: policy.safety.maxPowerActionsPerHostPerDay,
       powerActionsLast24h: input.powerActionsLast24h,
       poweredOffByUs: input.poweredOffByUs,
+      inFlight: input.inFlight,
+      needsAttention: input.needsAttention,
     },
   );
 }

@@ -186,11 +186,16 @@ describe('checkPlan rejects a plan that breaks an invariant, by name', () => {
  */
 describe('checkPlan rejects what the safety rules forbid beyond the first list', () => {
   it.each([
-    ['off an excluded host (rule 4)', cluster({ vms: { v1: { host: 'e' } } }), [migrate('m1', 'v1', 'e', 'c')], 'source-usable'],
-    ['off a host in maintenance (rule 4)', cluster({ hosts: { a: { maintenance: true } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
-    ['off a host whose hypervisor did not answer', cluster({ hosts: { a: { reachable: false } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
-    ['power-off of a host whose hypervisor did not answer, so its VMs are unknown (rule 1)', cluster({ hosts: { c: { reachable: false } } }), [powerOff('o1', 'c')], 'power-off-unmanaged'],
-  ] as const)('a migration or power-off %s', (_what, input, plan, name) => {
+    ['a migration off an excluded host (rule 4)', cluster({ vms: { v1: { host: 'e' } } }), [migrate('m1', 'v1', 'e', 'c')], 'source-usable'],
+    ['a migration off a host in maintenance (rule 4)', cluster({ hosts: { a: { maintenance: true } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
+    ['a migration off a host whose hypervisor did not answer', cluster({ hosts: { a: { reachable: false } } }), [migrate('m1', 'v1', 'a', 'c')], 'source-usable'],
+    ['a power-off of a host whose hypervisor did not answer, so its VMs are unknown (rule 1)', cluster({ hosts: { c: { reachable: false } } }), [powerOff('o1', 'c')], 'power-off-unmanaged'],
+    ['a power-off of the destination of a migration still in flight (rule 1)', cluster({ input: { inFlight: [{ type: 'migrate', vm: 'v1', from: 'a', to: 'c' }] } }), [powerOff('o1', 'c')], 'power-off-not-empty'],
+    ['a migration of a VM already moving by a migration in flight', cluster({ input: { inFlight: [{ type: 'migrate', vm: 'v1', from: 'a', to: 'b' }] } }), [migrate('m1', 'v1', 'a', 'c')], 'vm-moves-once'],
+    ['a migration onto a host whose power-off is in flight', cluster({ input: { inFlight: [{ type: 'power-off', host: 'c' }] } }), [migrate('m1', 'v1', 'a', 'c')], 'destination-usable'],
+    ['a power-off of a host that needs attention (failed to power on)', cluster({ input: { needsAttention: ['c'] } }), [powerOff('o1', 'c')], 'power-off-unmanaged'],
+    ['a power-on of a host that needs attention, though we powered it off', cluster({ input: { needsAttention: ['d'] } }), [powerOn('p1', 'd')], 'power-on-not-ours'],
+  ] as const)('refuses %s', (_what, input, plan, name) => {
     expect(brokenBy({ input, plan })).toEqual([name]);
   });
 });
