@@ -12,6 +12,7 @@ export const INVARIANTS = [
   'unique-ids',
   'vm-location',
   'vm-moves-once',
+  'source-usable',
   'source-and-destination',
   'destination-usable',
   'woken-before-use',
@@ -45,7 +46,15 @@ export interface SimulationLimits {
   readonly maxPowerActionsPerHostPerDay: number;
   readonly powerActionsLast24h: Readonly<Record<HostId, number>>;
   readonly poweredOffByUs: readonly HostId[];
+  /** Actions still running from before this plan: their VMs are moving, their hosts are busy. */
+  readonly inFlight?: readonly SimInFlight[];
+  /** Hosts that failed to power on: never powered off or on automatically. */
+  readonly needsAttention?: readonly HostId[];
 }
+
+export type SimInFlight =
+  | { readonly type: 'migrate'; readonly vm: VmId; readonly from: HostId; readonly to: HostId }
+  | { readonly type: 'power-off' | 'power-on'; readonly host: HostId };
 
 /** How much a VM needs and a host uses, as the planner estimated them (so both agree on "fits"). */
 export interface DemandEstimates {
@@ -85,6 +94,18 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
   const migrationsOff = new Map<HostId, string[]>();
   const powerActions = new Map<HostId, number>();
   let migrations = 0;
+  const arriving = new Map<HostId, VmId[]>();
+  const busy = new Set<HostId>(limits.needsAttention ?? []);
+  const poweringInFlight = new Set<HostId>();
+  for (const a of limits.inFlight ?? []) {
+    if (a.type === 'migrate') {
+      moved.add(a.vm);
+      arriving.set(a.to, [...(arriving.get(a.to) ?? []), a.vm]);
+    } else {
+      busy.add(a.host);
+      poweringInFlight.add(a.host);
+    }
+  }
   const groupMembers = new Map<string, VmId[]>();
   for (const vm of snapshot.vms) for (const g of vm.antiAffinityGroups) groupMembers.set(g, [...(groupMembers.get(g) ?? []), vm.id]);
 
@@ -105,10 +126,15 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       }
       if (at !== action.from) fail('vm-location', `VM ${action.vm} is on ${at}, not on ${action.from}, when ${action.id} runs`, action.id);
       if (moved.has(action.vm)) fail('vm-moves-once', `VM ${action.vm} moves more than once`, action.id);
+      const source = hosts.get(action.from);
+      if (at === action.from && source && (power.get(action.from) !== 'on' || !source.reachable || source.excluded || source.maintenance)) {
+        const why = [power.get(action.from) !== 'on' ? power.get(action.from) : '', source.reachable ? '' : 'unreachable', source.excluded ? 'excluded' : '', source.maintenance ? 'maintenance' : ''];
+        fail('source-usable', `${action.from} may not send VMs (${why.filter((w) => w !== '').join(', ')})`, action.id);
+      }
       if (vm.pinned) fail('pinned-moved', `pinned VM ${action.vm} is moved`, action.id);
       if (vm.protected === true) fail('protected-moved', `protected VM ${action.vm} is moved`, action.id);
       const dest = hosts.get(action.to);
-      if (!dest || power.get(action.to) !== 'on' || (!dest.reachable && !wokenBy.has(action.to)) || dest.excluded || dest.maintenance || action.to === action.from) {
+      if (!dest || power.get(action.to) !== 'on' || (!dest.reachable && !wokenBy.has(action.to)) || dest.excluded || dest.maintenance || poweringInFlight.has(action.to) || action.to === action.from) {
         fail('destination-usable', `${action.to} cannot receive VMs (${dest ? `${power.get(action.to)}${dest.excluded ? ', excluded' : ''}${dest.maintenance ? ', maintenance' : ''}` : 'unknown host'})`, action.id);
       }
       const woken = wokenBy.get(action.to);
@@ -125,12 +151,15 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       migrationsOff.set(action.from, [...(migrationsOff.get(action.from) ?? []), action.id]);
     } else if (action.type === 'power-off') {
       const host = hosts.get(action.host);
-      if (!host || power.get(action.host) !== 'on' || host.excluded || host.maintenance) {
-        fail('power-off-unmanaged', `${action.host} may not be powered off (${host ? power.get(action.host) : 'unknown host'}${host?.excluded ? ', excluded' : ''}${host?.maintenance ? ', maintenance' : ''})`, action.id);
+      // An unreachable host's VMs are unknown: it is not known to be empty (woken in this plan: it has none).
+      const unanswered = host !== undefined && !host.reachable && !wokenBy.has(action.host);
+      if (!host || power.get(action.host) !== 'on' || unanswered || host.excluded || host.maintenance || busy.has(action.host)) {
+        fail('power-off-unmanaged', `${action.host} may not be powered off (${host ? power.get(action.host) : 'unknown host'}${unanswered ? ', unreachable' : ''}${host?.excluded ? ', excluded' : ''}${host?.maintenance ? ', maintenance' : ''}${busy.has(action.host) ? ', needs attention or a power action in flight' : ''})`, action.id);
       }
       const guarded = snapshot.vms.filter((vm) => vm.protected === true && vm.host === action.host).map((vm) => vm.id);
       if (guarded.length > 0) fail('power-off-protected', `${action.host} ran protected ${guarded.sort().join(', ')} and is powered off`, action.id);
-      const residents = [...location].filter(([, h]) => h === action.host).map(([vm]) => vm);
+      // A VM on its way here by a migration still in flight is a resident too.
+      const residents = [...new Set([...location].filter(([, h]) => h === action.host).map(([vm]) => vm).concat(arriving.get(action.host) ?? []))];
       if (residents.length > 0) fail('power-off-not-empty', `${action.host} still holds ${residents.sort().join(', ')} when it is powered off`, action.id);
       for (const m of migrationsOff.get(action.host) ?? []) {
         if (!action.dependsOn.includes(m)) fail('power-off-before-migrations', `power-off of ${action.host} does not wait for ${m}`, action.id);
@@ -139,7 +168,7 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
       powerActions.set(action.host, (powerActions.get(action.host) ?? 0) + 1);
     } else {
       const host = hosts.get(action.host);
-      if (!host || power.get(action.host) !== 'off' || !ours.has(action.host) || host.excluded || host.maintenance) {
+      if (!host || power.get(action.host) !== 'off' || !ours.has(action.host) || host.excluded || host.maintenance || busy.has(action.host)) {
         fail('power-on-not-ours', `${action.host} may not be powered on automatically`, action.id);
       }
       power.set(action.host, 'on');

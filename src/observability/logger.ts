@@ -27,7 +27,7 @@ export interface LoggerOptions {
 }
 
 /** Keys whose values are never written, whatever they hold. */
-const SECRET_KEY = /pass(word|phrase)?|secret|token|private.?key|credential|authorization/i;
+const SECRET_KEY = /pass(word|phrase)?|secret|token|private.?key|api.?key|credential|authorization/i;
 const REDACTED = '[redacted]';
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -67,29 +67,62 @@ function wrap(w: winston.Logger): Logger {
 
 function serializeFields(fields: LogFields): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) out[key] = serializeValue(key, value, 0);
+  for (const [key, value] of Object.entries(fields)) out[key] = serializeValue(key, value, new WeakSet(), 0);
   return out;
 }
 
-function serializeValue(key: string, value: unknown, depth: number): unknown {
-  if (SECRET_KEY.test(key) && !/file$/i.test(key)) return REDACTED;
-  if (value instanceof ConsolidatorError) return value.toJSON();
-  if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}) };
-  }
-  if (depth < 4 && typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = serializeValue(k, v, depth + 1);
-    return out;
-  }
-  return value;
+/** Deeper than this a value is cut off (a marker, never the value: what is not walked is not redacted). */
+const MAX_DEPTH = 32;
+
+function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key) && !/file$/i.test(key);
 }
 
-/** Last line of defence: scrub secret-named keys that reached winston through another path. */
+/**
+ * A value as it may be logged: a secret-named key's value redacted at any depth, in objects, arrays,
+ * Maps and Sets alike; errors as their code, message (and details and causes for ours); a structure
+ * that contains itself cut where it does. `ancestors` holds the objects on the path from the root.
+ */
+function serializeValue(key: string, value: unknown, ancestors: WeakSet<object>, depth: number): unknown {
+  if (isSecretKey(key)) return REDACTED;
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+  if (ancestors.has(value)) return CIRCULAR;
+  if (depth >= MAX_DEPTH) return TOO_DEEP;
+  ancestors.add(value);
+  try {
+    const walk = (k: string, v: unknown) => serializeValue(k, v, ancestors, depth + 1);
+    if (value instanceof ConsolidatorError) return walk('', value.toJSON());
+    if (value instanceof Error) {
+      const code = (value as { code?: unknown }).code;
+      return { name: value.name, message: value.message, ...(code !== undefined ? { code: walk('code', code) } : {}) };
+    }
+    if (Array.isArray(value)) return value.map((item) => walk('', item));
+    if (value instanceof Set) return [...value].map((item) => walk('', item));
+    if (value instanceof Map) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of value) out[String(k)] = walk(String(k), v);
+      return out;
+    }
+    if (ArrayBuffer.isView(value)) return `[${value.constructor.name} of ${value.byteLength} bytes]`;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = walk(k, v);
+    return out;
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+const CIRCULAR = '[circular]';
+const TOO_DEEP = '[too deep]';
+/** Fields winston adds itself: never secrets, and the symbol-keyed parts of `info` must stay as they are. */
+const WINSTON_FIELDS = new Set(['level', 'message', 'timestamp']);
+
+/** Last line of defence: scrub secret-named keys, at any depth, that reached winston through another path. */
 const redact = winston.format((info) => {
-  for (const key of Object.keys(info)) {
-    if (SECRET_KEY.test(key) && !/file$/i.test(key)) (info as Record<string, unknown>)[key] = REDACTED;
+  const fields = info as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!WINSTON_FIELDS.has(key)) fields[key] = serializeValue(key, fields[key], new WeakSet(), 0);
   }
   return info;
 });

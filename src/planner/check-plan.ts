@@ -23,6 +23,8 @@ export function checkPlan(input: PlanInput, actions: readonly Action[], budget?:
       maxPowerActionsPerHostPerDay: policy.safety.maxPowerActionsPerHostPerDay,
       powerActionsLast24h: input.powerActionsLast24h,
       poweredOffByUs: input.poweredOffByUs,
+      inFlight: input.inFlight,
+      needsAttention: input.needsAttention,
     },
   );
 }

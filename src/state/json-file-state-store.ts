@@ -1,7 +1,7 @@
-import { open, readFile, rename, mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { asConsolidatorError, errorMessage } from '../errors.js';
+import { ConsolidatorError, errorMessage } from '../errors.js';
 import { emptyState, parsePersistedState, type PersistedState } from './persisted-state.js';
 import type { LoadedState, StateStore } from './state-store.js';
 
@@ -59,6 +59,7 @@ export class JsonFileStateStore implements StateStore {
   private async write(state: PersistedState): Promise<void> {
     const directory = dirname(this.file);
     const temporary = `${this.file}.tmp-${process.pid}-${this.instance}-${++this.sequence}`;
+    let renamed = false;
     try {
       await mkdir(directory, { recursive: true, mode: 0o750 });
       const handle = await open(temporary, 'w', 0o600);
@@ -69,6 +70,7 @@ export class JsonFileStateStore implements StateStore {
         await handle.close();
       }
       await rename(temporary, this.file);
+      renamed = true;
       const dir = await open(directory, 'r');
       try {
         await dir.sync();
@@ -76,7 +78,33 @@ export class JsonFileStateStore implements StateStore {
         await dir.close();
       }
     } catch (e) {
-      throw asConsolidatorError(e, 'STATE_IO', `cannot save the state to ${this.file}`);
+      if (e instanceof ConsolidatorError) throw e;
+      // Before the rename the old file is untouched; the half-written temporary goes, or a full disk stays full.
+      let leftover = '';
+      if (!renamed) {
+        try {
+          await rm(temporary, { force: true });
+        } catch (rmError) {
+          leftover = `; the temporary file ${temporary} could not be removed (${errorMessage(rmError)})`;
+        }
+      }
+      const code = (e as { code?: unknown }).code;
+      const why = typeof code === 'string' && code in IO_HINTS ? `${IO_HINTS[code]} (${errorMessage(e)})` : errorMessage(e);
+      const kept = renamed ? 'the new state is in place but may not survive a power loss' : `the previous state in ${this.file} is kept`;
+      throw new ConsolidatorError('STATE_IO', `cannot save the state to ${this.file}: ${why}; ${kept}${leftover}`, {
+        cause: e,
+        details: { file: this.file, ...(typeof code === 'string' ? { errno: code } : {}) },
+      });
     }
   }
 }
+
+/** What the usual reasons a save fails mean for the operator. */
+const IO_HINTS: Readonly<Record<string, string>> = {
+  ENOSPC: 'the file system is full',
+  EDQUOT: 'the disk quota is exhausted',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EIO: 'an I/O error (failing disk?)',
+};

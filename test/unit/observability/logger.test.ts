@@ -51,3 +51,52 @@ describe('the logger', () => {
     expect(stream.text).toMatch(/^\S+ info {2}\[actuator\] host powered off host=h3 watts=120\n$/);
   });
 });
+
+describe('log redaction', () => {
+  function logged(fields: Record<string, unknown>, format: 'json' | 'pretty' = 'json'): string {
+    const stream = new CapturedStream();
+    createLogger({ level: 'info', format, stream }).info('event', fields);
+    return stream.text;
+  }
+
+  let deep: Record<string, unknown> = { password: 'S-deep' };
+  for (let i = 0; i < 12; i++) deep = { level: deep };
+
+  const cyclic: Record<string, unknown> = { name: 'node', token: 'S-cycle' };
+  cyclic['self'] = cyclic;
+  cyclic['children'] = [cyclic, { secret: 'S-cycle-child' }];
+
+  it.each<[string, Record<string, unknown>, string[]]>([
+    ['a secret key at the top', { password: 'S1' }, []],
+    ['an array of objects with secrets', { hosts: [{ name: 'h1', bmc: { password: 'S1' } }, { name: 'h2', token: 'S2' }] }, ['h1', 'h2']],
+    ['an array inside an array', { matrix: [[{ secret: 'S1' }], [[{ apiKey: 'S2' }]]] }, []],
+    ['an object inside an array inside an object', { policy: { power: { chain: [{ driver: 'redfish', credentials: { user: 'u', pass: 'S1' } }] } } }, ['redfish']],
+    ['a secret five levels down (the old limit was four)', { a: { b: { c: { d: { e: { privateKey: 'S1' } } } } } }, []],
+    ['a secret twelve levels down', { deep }, []],
+    ['a Map of secrets', { headers: new Map<string, unknown>([['authorization', 'Basic S1'], ['accept', 'json']]) }, ['accept']],
+    ['a secret inside an error-like object in an array', { errors: [{ message: 'failed', detail: { passphrase: 'S1' } }] }, ['failed']],
+    ['secrets in a structure that contains itself', { cyclic }, ['node', '[circular]']],
+  ])('%s', (_what, fields, kept) => {
+    for (const format of ['json', 'pretty'] as const) {
+      const text = logged(fields, format);
+      expect(text, format).not.toMatch(/S\d|S-deep|S-cycle/);
+      expect(text, format).toContain('[redacted]');
+      for (const k of kept) expect(text, format).toContain(k);
+    }
+  });
+
+  it('keeps what is not secret: file names of secrets, plain arrays, dates, shared references', () => {
+    const shared = { host: 'h1' };
+    const line = JSON.parse(logged({ passwordFile: '/etc/pw', tokenFile: 't', ids: [1, 2, 3], at: new Date(0), a: shared, b: shared })) as Record<string, unknown>;
+    expect(line).toMatchObject({ passwordFile: '/etc/pw', tokenFile: 't', ids: [1, 2, 3], at: '1970-01-01T00:00:00.000Z', a: { host: 'h1' }, b: { host: 'h1' } });
+  });
+
+  it('redacts fields a child logger carries, at any depth', () => {
+    const stream = new CapturedStream();
+    createLogger({ level: 'info', format: 'json', stream })
+      .child({ component: 'power', bmcs: [{ host: 'h1', password: 'S1' }] })
+      .info('event');
+    expect(stream.text).not.toContain('S1');
+    expect(stream.text).toContain('h1');
+  });
+});
