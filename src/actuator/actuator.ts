@@ -1,7 +1,7 @@
 import type { Policy } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 import type { HostId } from '../model/ids.js';
-import type { SkipReason } from '../model/reasons.js';
+import type { AttentionReason, SkipReason } from '../model/reasons.js';
 import type { ResourceVector } from '../model/resources.js';
 import type { Action } from '../planner/types.js';
 
@@ -63,7 +63,8 @@ export interface ExecutionContext {
   onPoweredOn(host: HostId): void;
   /** A step on this host failed: leave it alone for the policy's cooldown. */
   coolDown(host: HostId): void;
-  markBootTimeout(host: HostId, error: unknown): void;
+  /** The host needs an operator: nothing automatic touches its power until one clears it. */
+  markAttention(host: HostId, reason: AttentionReason, error: unknown): void;
 }
 
 /** Carries out a checked plan. Never throws for a failed step: each one ends as an outcome. */

@@ -1,6 +1,6 @@
 import type { HypervisorDriver, MigrateOptions } from '../drivers/hypervisor/hypervisor-driver.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { asConsolidatorError, isConsolidatorError } from '../errors.js';
+import { asConsolidatorError, ConsolidatorError, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { SkipReason } from '../model/reasons.js';
 import { EPSILON, RESOURCES, type ResourceVector } from '../model/resources.js';
@@ -234,9 +234,30 @@ export class LiveActuator implements Actuator {
     const residents = domains.filter((d) => d.state !== 'shutoff').map((d) => d.name);
     if (residents.length > 0) return skip('GuestsPresent', `${action.host} still runs ${residents.sort().join(', ')}`);
     log.info('powering off', { host: action.host, estimatedSavingWatts: action.estimatedSavingWatts });
-    await power.powerOff(action.host, 'soft', ctx.signal);
+    await power.powerOff(action.host, 'soft', ctx.signal, { beforeHardOff: (signal) => this.recheckBeforeHardOff(action.host, ctx, signal, log) });
     ctx.onPoweredOff(action.host);
     return undefined;
+  }
+
+  /**
+   * The host ignored the soft power-off until its timeout: minutes have passed since the last look, and
+   * a guest may have arrived (migrated in by hand, autostart). Look again; anything found, or a look
+   * that fails while the host is still on, sends no hard power-off and marks the host for an operator.
+   */
+  private async recheckBeforeHardOff(host: HostId, ctx: ExecutionContext, signal: AbortSignal, log: Logger): Promise<void> {
+    let residents: string[];
+    try {
+      residents = (await this.deps.hypervisor.listDomains(host, signal)).filter((d) => d.state !== 'shutoff').map((d) => d.name);
+    } catch (e) {
+      // A host that finished shutting down no longer answers: that is what the hard power-off was for.
+      if ((await this.deps.power.status(host, signal)) === 'off') return;
+      throw e;
+    }
+    if (residents.length === 0) return;
+    const error = new ConsolidatorError('GUESTS_PRESENT', `not powering ${host} off hard: ${residents.sort().join(', ')} appeared on it while it shut down`, { details: { host, guests: residents.join(',') } });
+    log.error('hard power-off cancelled: guests on the host', { host, guests: residents });
+    ctx.markAttention(host, 'GuestsAtHardOff', error);
+    throw error;
   }
 
   private async powerOn(action: PowerOnAction, ctx: ExecutionContext, log: Logger): Promise<Skip | undefined> {
@@ -259,7 +280,7 @@ export class LiveActuator implements Actuator {
         nowMs: this.deps.nowMs,
       });
     } catch (e) {
-      if (!isConsolidatorError(e, 'ABORTED')) ctx.markBootTimeout(action.host, e);
+      if (!isConsolidatorError(e, 'ABORTED')) ctx.markAttention(action.host, 'BootTimeout', e);
       throw e;
     }
     ctx.onPoweredOn(action.host);

@@ -13,13 +13,17 @@ export interface SupervisedPowerDeps {
   readonly recorder: PowerRecorder;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** The system UUID the host itself last reported (its DMI product_uuid), if it ever did. */
+  readonly hostSystemUuid?: (host: HostId) => string | undefined;
 }
 
 /**
  * Wraps any PowerDriver for automatic use (the actuator): records every power action with its time and
  * result (the planner's per-day budget), marks a host that fails to power on for operator attention,
- * and refuses to power off a host that needs attention. The same for every driver, so the simulated
- * datacenter behaves like the real one. Operator commands may use the bare driver.
+ * and refuses to power off a host that needs attention. Before any power action it checks that the
+ * BMC is the host's: where both report a system UUID they must match, or the action is refused and
+ * the host marked (a mis-wired inventory would power off a stranger). The same for every driver, so
+ * the simulated datacenter behaves like the real one.
  */
 export class SupervisedPower implements PowerDriver {
   private readonly driver: PowerDriver;
@@ -27,8 +31,10 @@ export class SupervisedPower implements PowerDriver {
   private readonly recorder: PowerRecorder;
   private readonly log: Logger;
   private readonly nowMs: () => number;
+  private readonly hostSystemUuid: (host: HostId) => string | undefined;
 
   constructor(deps: SupervisedPowerDeps) {
+    this.hostSystemUuid = deps.hostSystemUuid ?? (() => undefined);
     this.driver = deps.driver;
     this.attention = deps.attention;
     this.recorder = deps.recorder;
@@ -49,6 +55,7 @@ export class SupervisedPower implements PowerDriver {
   }
 
   async powerOn(host: HostId, signal: AbortSignal): Promise<void> {
+    await this.checkIdentity(host, 'power on', signal);
     const startMs = this.nowMs();
     try {
       await this.driver.powerOn(host, signal);
@@ -69,6 +76,7 @@ export class SupervisedPower implements PowerDriver {
         { details: { host, reason: attention.reason, sinceMs: attention.sinceMs } },
       );
     }
+    await this.checkIdentity(host, 'power off', signal);
     const startMs = this.nowMs();
     try {
       await this.driver.powerOff(host, mode, signal, options);
@@ -77,6 +85,25 @@ export class SupervisedPower implements PowerDriver {
       this.record(host, 'off', mode, startMs, resultOf(e));
       throw e;
     }
+  }
+
+  /**
+   * Refuses the action when the BMC reports a system UUID other than the one the host reported. Where
+   * either side reports none (a BMC without Get System GUID, a host never observed), there is nothing
+   * to compare and the action goes on.
+   */
+  private async checkIdentity(host: HostId, what: string, signal: AbortSignal): Promise<void> {
+    const expected = this.hostSystemUuid(host);
+    if (expected === undefined || this.driver.systemUuid === undefined) return;
+    const reported = await this.driver.systemUuid(host, signal);
+    if (reported === undefined || reported === expected) return;
+    const error = new ConsolidatorError(
+      'IDENTITY_MISMATCH',
+      `refusing to ${what} ${host}: its BMC reports system UUID ${reported}, but ${host} itself reports ${expected}; the policy's bmc address for ${host} may belong to another machine`,
+      { details: { host, bmcSystemUuid: reported, hostSystemUuid: expected } },
+    );
+    this.attention.mark(host, 'IdentityMismatch', this.nowMs(), error);
+    throw error;
   }
 
   private record(host: HostId, action: PowerAction, mode: PowerOffMode | undefined, startMs: number, result: PowerActionResult): void {

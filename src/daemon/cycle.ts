@@ -116,7 +116,7 @@ export class CycleRunner {
       );
       snapshot = observation.snapshot;
       unreachable = observation.failures;
-      keeper.rememberCapacities(observation.capacities);
+      keeper.rememberHosts(observation);
       for (const host of snapshot.hosts) if (host.power === 'on' && host.reachable) keeper.forgetPoweredOff(host.id);
       if (interrupted) this.reconcilePower(interrupted, snapshot, log);
 

@@ -324,7 +324,14 @@ export class Daemon implements OperatorApi {
   }
 
   private buildRunner(): void {
-    const power = new SupervisedPower({ driver: this.drivers.power, attention: this.attention, recorder: this.recorder, logger: this.deps.logger, nowMs: this.nowMs });
+    const power = new SupervisedPower({
+      driver: this.drivers.power,
+      attention: this.attention,
+      recorder: this.recorder,
+      logger: this.deps.logger,
+      nowMs: this.nowMs,
+      hostSystemUuid: (host) => this.keeper.systemUuidOf(host),
+    });
     this.supervisedPower = power;
     this.observer = new ClusterObserver({
       hypervisor: this.drivers.hypervisor,

@@ -100,6 +100,6 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       hostsOn++;
     },
     coolDown: (h) => keeper.coolDown(h, loaded.policy.safety.hostCooldownSeconds),
-    markBootTimeout: (h, error) => keeper.markAttention(h, 'BootTimeout', error),
+    markAttention: (h, reason, error) => keeper.markAttention(h, reason, error),
   };
 }

@@ -38,6 +38,8 @@ export interface Observation {
   readonly failures: ReadonlyMap<HostId, string>;
   /** Total capacity (before the reserve) of hosts that answered, for the state's memory. */
   readonly capacities: Readonly<Record<HostId, ResourceVector>>;
+  /** The system UUID each host that answered reports: what its BMC must report before a power action. */
+  readonly systemUuids: Readonly<Record<HostId, string>>;
 }
 
 /**
@@ -69,6 +71,7 @@ export class ClusterObserver {
     const vms: VmSnapshot[] = [];
     const failures = new Map<HostId, string>();
     const capacities: Record<HostId, ResourceVector> = {};
+    const systemUuids: Record<HostId, string> = {};
     const seenVms = new Set<VmId>();
 
     ctx.hosts.forEach((resolved, i) => {
@@ -77,6 +80,7 @@ export class ClusterObserver {
       if (result.kind === 'observed') {
         const obs = result.observation;
         capacities[resolved.name] = obs.capacity;
+        if (obs.systemUuid !== undefined) systemUuids[resolved.name] = obs.systemUuid.toLowerCase();
         const capacity = {
           cpu: Math.max(0, obs.capacity.cpu - resolved.reserve.cpus),
           memory: Math.max(0, obs.capacity.memory - resolved.reserve.memoryMiB),
@@ -134,7 +138,7 @@ export class ClusterObserver {
       }
     });
     for (const vm of [...this.vmSamples.keys()]) if (!seenVms.has(vm)) this.vmSamples.delete(vm);
-    return { snapshot: { takenAtMs: nowMs, hosts, vms }, failures, capacities };
+    return { snapshot: { takenAtMs: nowMs, hosts, vms }, failures, capacities, systemUuids };
   }
 
   /** Forgets samples (after a policy reload that changes windows, or in tests). */

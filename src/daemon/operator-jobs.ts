@@ -201,6 +201,6 @@ async function observeForPlanning(deps: OperatorDeps): Promise<PlanInput> {
     deps.nowMs(),
     deps.signal,
   );
-  keeper.rememberCapacities(observation.capacities);
+  keeper.rememberHosts(observation);
   return planInputFor(observation.snapshot, loaded, keeper, deps.nowMs());
 }

@@ -21,7 +21,6 @@ export type ActionResult = (typeof ACTION_RESULTS)[number];
  * - GuestsPresent: the fresh query before a power-off found a guest on the host.
  * - NotPoweredOffByUs: a power-on of a host consolidator did not power off.
  * - NeedsAttention: the host is marked for an operator; nothing automatic touches its power.
- * - IdentityMismatch: the BMC's system UUID is not the host's: the inventory is mis-wired.
  * - StateNotSaved: a save of the state failed during this execution: nothing new starts until one succeeds.
  */
 export const SKIP_REASONS = [
@@ -39,7 +38,6 @@ export const SKIP_REASONS = [
   'GuestsPresent',
   'NotPoweredOffByUs',
   'NeedsAttention',
-  'IdentityMismatch',
   'StateNotSaved',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
@@ -47,7 +45,9 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
 /**
  * Why a host needs an operator. PowerOnFailed: the power-on command failed or the BMC never reported
  * the host on. BootTimeout: on, but its hypervisor did not answer within power.bootTimeoutSeconds
- * (marked by whoever waits for the boot: the actuator).
+ * (marked by whoever waits for the boot: the actuator). IdentityMismatch: its BMC reports another
+ * machine's system UUID than the host does (a mis-wired inventory). GuestsAtHardOff: a guest appeared
+ * while it shut down, so the hard power-off was not sent.
  */
-export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout'] as const;
+export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout', 'IdentityMismatch', 'GuestsAtHardOff'] as const;
 export type AttentionReason = (typeof ATTENTION_REASONS)[number];

@@ -49,6 +49,8 @@ export interface PersistedState {
   readonly maintenance: Readonly<Record<HostId, { readonly sinceMs: number }>>;
   /** Last capacity seen per host, so a host that is off can still be planned onto when woken. */
   readonly hostCapacity: Readonly<Record<HostId, ResourceVector>>;
+  /** Last system UUID each host reported: a power action is refused when its BMC reports another. */
+  readonly hostSystemUuid: Readonly<Record<HostId, string>>;
   readonly history: readonly HistoryEntry[];
   readonly inFlight?: { readonly cycle: string; readonly startedAtMs: number; readonly steps: readonly InFlightStep[] };
 }
@@ -66,6 +68,7 @@ export function emptyState(): PersistedState {
     attention: emptyAttentionState(),
     maintenance: {},
     hostCapacity: {},
+    hostSystemUuid: {},
     history: [],
   };
 }
@@ -85,6 +88,8 @@ const stateSchema = z.object({
   attention: z.unknown(),
   maintenance: z.record(z.string(), z.object({ sinceMs: z.number() })),
   hostCapacity: z.record(z.string(), z.object({ cpu: z.number(), memory: z.number() })),
+  // Absent in state files written before the identity check.
+  hostSystemUuid: z.record(z.string(), z.string()).default({}),
   history: z.array(
     z.object({
       atMs: z.number(),

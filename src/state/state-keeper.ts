@@ -18,6 +18,7 @@ export class StateKeeper {
   private poweredOff: Record<HostId, { atMs: number }>;
   private maintenance: Record<HostId, { sinceMs: number }>;
   private capacity: Record<HostId, ResourceVector>;
+  private systemUuids: Record<HostId, string>;
   private history: HistoryEntry[];
   private inFlight: PersistedState['inFlight'];
 
@@ -30,6 +31,7 @@ export class StateKeeper {
     this.poweredOff = { ...initial.poweredOffByUs };
     this.maintenance = { ...initial.maintenance };
     this.capacity = { ...initial.hostCapacity };
+    this.systemUuids = { ...initial.hostSystemUuid };
     this.history = [...initial.history];
     this.inFlight = initial.inFlight;
   }
@@ -44,6 +46,7 @@ export class StateKeeper {
       attention: this.deps.attention.state,
       maintenance: this.maintenance,
       hostCapacity: this.capacity,
+      hostSystemUuid: this.systemUuids,
       history: this.history,
       ...(this.inFlight ? { inFlight: this.inFlight } : {}),
     };
@@ -122,9 +125,19 @@ export class StateKeeper {
     return this.capacity;
   }
 
-  rememberCapacities(capacities: Readonly<Record<HostId, ResourceVector>>): void {
-    this.capacity = { ...this.capacity, ...capacities };
+
+
+  /** The system UUID a host last reported, if it ever did. */
+  systemUuidOf(host: HostId): string | undefined {
+    return this.systemUuids[host];
   }
+
+  /** What an observation learnt about the hosts that answered: their capacity and system UUID. */
+  rememberHosts(observed: { readonly capacities: Readonly<Record<HostId, ResourceVector>>; readonly systemUuids: Readonly<Record<HostId, string>> }): void {
+    this.capacity = { ...this.capacity, ...observed.capacities };
+    this.systemUuids = { ...this.systemUuids, ...observed.systemUuids };
+  }
+
 
   powerActionsLast24h(): Record<HostId, number> {
     return powerActionsLast24hByHost(this.deps.recorder.record, this.deps.nowMs());

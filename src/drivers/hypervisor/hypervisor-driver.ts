@@ -28,6 +28,8 @@ export interface HostObservation {
   readonly memoryUsedMiB: number;
   readonly domains: readonly DomainInfo[];
   readonly versions: { readonly libvirt?: string; readonly qemu?: string };
+  /** The host's SMBIOS system UUID (/sys/class/dmi/id/product_uuid, lower case), where it can be read. */
+  readonly systemUuid?: string;
 }
 
 export type NonConvergenceAction = 'auto-converge' | 'postcopy' | 'pause' | 'abort';
