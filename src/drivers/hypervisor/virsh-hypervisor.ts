@@ -2,7 +2,6 @@ import { ConsolidatorError, errorMessage } from '../../errors.js';
 import { assertDomainName, assertHostName, type HostId, type VmId } from '../../model/ids.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CommandRunner, ExecResult } from '../exec/command-runner.js';
-import { Migration, type Location, type MigrationDriver } from './virsh-migration.js';
 import type {
   DomainInfo,
   HostObservation,
@@ -23,15 +22,14 @@ import {
   parseDomstate,
   parseDomstatsRaw,
   parseMeminfo,
-  parseProcStat,
-  parseUptimeSeconds,
-  parseUuidNameList,
   parseVirshVersion,
   SECTION_MARKER,
   splitSections,
   virshErrorLine,
   type ProcStat,
 } from './virsh-parsers.js';
+import { Migration, type Location, type MigrationDriver } from './virsh-migration.js';
+import { hostUuidScript, observeScript, parseObservation, parseProductUuid, parseResidentGuests, residentGuestsScript } from './virsh-observation.js';
 
 export interface VirshHypervisorSettings {
   /** Timeout of one short remote command (observation, domstate, domjobinfo, suspend, ...). */
@@ -57,9 +55,6 @@ export const VIRSH_HYPERVISOR_DEFAULTS: VirshHypervisorSettings = {
   preflightMemoryHeadroomMiB: 0,
 };
 
-/** XML namespace of consolidator's libvirt metadata (`<consolidator:pinned/>`). */
-export const METADATA_NAMESPACE = 'https://consolidator.dev/xmlns/1';
-
 export interface VirshHypervisorDeps {
   readonly runner: CommandRunner;
   readonly logger: Logger;
@@ -77,36 +72,10 @@ interface HostSample {
 }
 
 /**
- * One command per host per observation: /proc/stat, /proc/meminfo, /proc/uptime, the domain list,
- * then ONE virsh process for the versions, `domstats --raw` and every domain's metadata. Domain
- * UUIDs come from virsh itself and are hexadecimal, so they are safe inside virsh's command line.
- */
-export function observeScript(readPinnedMetadata: boolean): string {
-  const m = SECTION_MARKER;
-  const metadata = readPinnedMetadata
-    ? `for u in $(printf '%s\\n' "$list" | cut -d' ' -f1); do cmds="$cmds; echo ${m} metadata $u; metadata $u --uri ${METADATA_NAMESPACE}"; done`
-    : '';
-  return [
-    'set -e',
-    `echo '${m} stat'; cat /proc/stat`,
-    `echo '${m} meminfo'; cat /proc/meminfo`,
-    `echo '${m} uptime'; cat /proc/uptime`,
-    'list=$(virsh list --all --uuid --name)',
-    `echo '${m} domains'; printf '%s\\n' "$list"`,
-    `cmds='version --daemon; echo ${m} domstats; domstats --raw'`,
-    metadata,
-    // virsh keeps going after a failed command in a batch (a domain without metadata); a batch whose
-    // connection fails shows up as a missing domstats section.
-    `echo '${m} version'; virsh "$cmds" || true`,
-    `echo '${m} end'`,
-  ]
-    .filter(Boolean)
-    .join('\n');
-}
-
-/**
- * HypervisorDriver for libvirt hosts, over SSH with virsh. Observation reads /proc and
- * `virsh domstats --raw` in one command per host; migration runs `virsh migrate --live` on the source
+ * HypervisorDriver for libvirt hosts, over SSH with virsh. Observation reads /proc, the DMI system
+ * UUID and `virsh list` + `domstats --raw` in one command per host, and fails as a whole when any virsh
+ * call in it fails (virsh-observation.ts); residentGuests() counts the guests from virsh and from the
+ * host's QEMU processes and libvirt run-state, in one command, and fails when they disagree. Migration runs `virsh migrate --live` on the source
  * towards qemu+ssh://DEST/system, follows it with `virsh domjobinfo`, applies the non-convergence
  * policy, aborts it with `virsh domjobabort` at its timeout, and verifies where the VM is before it
  * returns or throws.
@@ -127,8 +96,21 @@ export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
     return this.observe(host, signal, true);
   }
 
+  /** The same observation as inspect() (and the same failures), without touching the CPU deltas. */
   async listDomains(host: HostId, signal: AbortSignal): Promise<readonly DomainInfo[]> {
     return (await this.observe(host, signal, false)).domains;
+  }
+
+  async residentGuests(host: HostId, signal: AbortSignal): Promise<readonly VmId[]> {
+    assertHostName(host);
+    const r = await this.run(host, ['sh', '-c', residentGuestsScript()], signal);
+    return parseResidentGuests(host, r);
+  }
+
+  async hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
+    assertHostName(host);
+    const r = await this.run(host, ['sh', '-c', hostUuidScript()], signal);
+    return parseProductUuid(r.stdout);
   }
 
   async preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult> {
@@ -269,37 +251,31 @@ export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
   private async observe(host: HostId, signal: AbortSignal, updateDeltas: boolean): Promise<HostObservation> {
     assertHostName(host);
     const atMs = this.now();
-    const r = await this.run(host, ['sh', '-c', observeScript(this.settings.readPinnedMetadata)], signal);
-    const sections = splitSections(r.stdout);
-    if (r.exitCode !== 0 || !sections.has('end') || !sections.has('domstats')) {
-      throw new ConsolidatorError('COMMAND_FAILED', `observing ${host} failed: ${virshErrorLine(r.stderr) || `exit ${r.exitCode}`}`, {
-        details: { host, exitCode: r.exitCode ?? 'signal' },
-      });
-    }
-    const stat = parseProcStat(sections.get('stat') ?? '');
-    const mem = parseMeminfo(sections.get('meminfo') ?? '');
-    const uptimeSeconds = parseUptimeSeconds(sections.get('uptime') ?? '');
+    const { readPinnedMetadata } = this.settings;
+    const r = await this.run(host, ['sh', '-c', observeScript(readPinnedMetadata)], signal);
+    const o = parseObservation(host, r, readPinnedMetadata);
     const uuidByName = new Map<string, string>();
-    for (const [uuid, name] of parseUuidNameList(sections.get('domains') ?? '')) uuidByName.set(name, uuid);
+    for (const [uuid, name] of o.listed) uuidByName.set(name, uuid);
     const previous = this.samples.get(host);
-    const elapsedSeconds = previous ? uptimeSeconds - previous.uptimeSeconds : 0;
+    const elapsedSeconds = previous ? o.uptimeSeconds - previous.uptimeSeconds : 0;
     const domainCpuNs = new Map<string, number>();
     const domains: DomainInfo[] = [];
-    for (const d of parseDomstatsRaw(sections.get('domstats') ?? '')) {
+    for (const d of o.domstats) {
       const uuid = uuidByName.get(d.name);
       const key = uuid ?? d.name;
       const previousNs = previous?.domainCpuNs.get(key);
       if (d.cpuTimeNs !== undefined) domainCpuNs.set(key, d.cpuTimeNs);
       const cpuCores = previousNs !== undefined && d.cpuTimeNs !== undefined ? domainCpuCores(previousNs, d.cpuTimeNs, elapsedSeconds) : undefined;
       let pinnedByMetadata = false;
-      if (this.settings.readPinnedMetadata) {
-        const metadata = uuid === undefined ? undefined : sections.get(`metadata ${uuid}`);
+      if (o.metadataByUuid) {
         // A domain that appeared between the list and domstats has unread metadata: treat it as
         // pinned for this cycle rather than risk moving a VM its owner pinned.
-        pinnedByMetadata = metadata === undefined ? true : isPinnedMetadata(metadata);
+        const metadata = uuid === undefined ? undefined : o.metadataByUuid.get(uuid);
+        pinnedByMetadata = uuid === undefined ? true : metadata !== undefined && isPinnedMetadata(metadata);
       }
       domains.push({
         name: d.name,
+        ...(uuid !== undefined ? { uuid } : {}),
         state: d.state,
         vcpus: d.vcpus,
         memoryMiB: d.memoryMiB,
@@ -308,17 +284,17 @@ export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
         ...(cpuCores !== undefined ? { cpuCores } : {}),
       });
     }
-    const cpuCores = previous ? cpuCoresBetween(previous.stat, stat) : undefined;
-    if (updateDeltas) this.samples.set(host, { stat, uptimeSeconds, domainCpuNs });
-    const versions = parseVirshVersion(sections.get('version') ?? '');
+    const cpuCores = previous ? cpuCoresBetween(previous.stat, o.stat) : undefined;
+    if (updateDeltas) this.samples.set(host, { stat: o.stat, uptimeSeconds: o.uptimeSeconds, domainCpuNs });
     return {
       host,
       atMs,
-      capacity: { cpu: stat.cpus, memory: mem.totalMiB },
+      capacity: { cpu: o.stat.cpus, memory: o.meminfo.totalMiB },
       ...(cpuCores !== undefined ? { cpuCores } : {}),
-      memoryUsedMiB: mem.usedMiB,
+      memoryUsedMiB: o.meminfo.usedMiB,
       domains,
-      versions,
+      versions: o.versions,
+      ...(o.systemUuid !== undefined ? { systemUuid: o.systemUuid } : {}),
     };
   }
 }
