@@ -48,6 +48,19 @@ export class SimulatedHypervisor implements HypervisorDriver {
     return settle(() => domainsOf(this.reachableHost(host, signal)));
   }
 
+  /** The datacenter's own truth: every VM on the host, including one migrating in or out. */
+  residentGuests(host: HostId, signal: AbortSignal): Promise<readonly VmId[]> {
+    return settle(() => this.reachableHost(host, signal).vms.map((vm) => vm.id));
+  }
+
+  /** Simulated hosts have no SMBIOS system UUID. */
+  hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
+    return settle(() => {
+      this.reachableHost(host, signal);
+      return undefined;
+    });
+  }
+
   preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult> {
     return settle(() => {
       throwIfAborted(signal);

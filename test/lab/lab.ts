@@ -30,6 +30,16 @@ export interface LabOptions {
   readonly subnetOctet?: number;
   /** 'qemu' (TCG, the default: works everywhere) or 'kvm'. */
   readonly accel?: 'qemu' | 'kvm';
+  /**
+   * What host n shows in /sys/class/dmi/id/product_uuid (as written: case is kept); undefined: no such
+   * file. Default: labProductUuid(n).
+   */
+  readonly productUuid?: (n: number) => string | undefined;
+}
+
+/** The default DMI system UUID of lab host n (distinct from its libvirt host_uuid). */
+export function labProductUuid(n: number): string {
+  return `d31d0000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 }
 
 export interface LabHost {
@@ -405,6 +415,9 @@ export class Lab {
     );
     await writeFile(join(d, 'bashrc'), '');
     await this.writeProc(h);
+    const productUuid = this.options.productUuid ? this.options.productUuid(h.n) : labProductUuid(h.n);
+    if (productUuid === undefined) await rm(join(d, 'product_uuid'), { force: true });
+    else await writeFile(join(d, 'product_uuid'), `${productUuid}\n`, { mode: 0o400 });
     await writeFile(join(d, 'init.sh'), HOST_INIT);
     await chmod(join(d, 'init.sh'), 0o755);
     // Cached QEMU capabilities: libvirt checks them against the binary and re-probes if stale.
@@ -503,6 +516,17 @@ mount --bind "$D/ssh_config" /etc/ssh/ssh_config
 [ -f /root/.bashrc ] && mount --bind "$D/bashrc" /root/.bashrc
 mount --bind "$D/proc-meminfo" /proc/meminfo
 mount --bind "$D/proc-stat" /proc/stat
+# A /sys/class of the host's own: the machine's entries (symlinks to a bind of the real one), and
+# dmi/id/product_uuid from the host folder when the lab gives the host one.
+mkdir -p "$D/sys-class"
+mount --bind /sys/class "$D/sys-class"
+mount -t tmpfs -o mode=755 lab-sys-class /sys/class
+for e in "$D"/sys-class/*; do [ "\${e##*/}" = dmi ] || ln -s "$e" "/sys/class/\${e##*/}"; done
+if [ -f "$D/product_uuid" ]; then
+  mkdir -p /sys/class/dmi/id
+  : > /sys/class/dmi/id/product_uuid
+  mount --bind "$D/product_uuid" /sys/class/dmi/id/product_uuid
+fi
 /usr/sbin/sshd -D -f "$D/sshd_config" -E "$D/sshd.log" &
 SSHD=$!
 libvirtd -f /etc/libvirt/libvirtd.conf -p "$D/libvirtd.pid" >>"$D/libvirtd.out" 2>&1 &

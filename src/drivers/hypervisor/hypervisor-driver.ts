@@ -4,7 +4,7 @@ import type { VmState } from '../../model/snapshot.js';
 
 export interface DomainInfo {
   readonly name: VmId;
-  /** The domain's UUID (lower case), where the driver reads it: the SMBIOS system UUID its guest sees. */
+  /** The domain's UUID (lower-case), when the host reported it (virsh: `virsh list --uuid`). */
   readonly uuid?: string;
   readonly state: VmState;
   readonly vcpus: number;
@@ -28,7 +28,10 @@ export interface HostObservation {
   readonly memoryUsedMiB: number;
   readonly domains: readonly DomainInfo[];
   readonly versions: { readonly libvirt?: string; readonly qemu?: string };
-  /** The host's SMBIOS system UUID (/sys/class/dmi/id/product_uuid, lower case), where it can be read. */
+  /**
+   * The host's SMBIOS system UUID (/sys/class/dmi/id/product_uuid, lower-case), the one its BMC
+   * reports; undefined when the host does not show one.
+   */
   readonly systemUuid?: string;
 }
 
@@ -78,10 +81,26 @@ export interface PreflightResult {
  * Observes hosts and moves VMs. migrate() resolves only when the VM is running (or paused, if it
  * was) on `to` and gone from `from`; otherwise it throws MIGRATION_FAILED / MIGRATION_TIMEOUT and the
  * VM is left running where it was.
+ *
+ * A failed query never reads as "no guests": inspect() and listDomains() throw when any part of the
+ * host's answer failed or does not add up, instead of returning fewer domains.
  */
 export interface HypervisorDriver {
   inspect(host: HostId, signal: AbortSignal): Promise<HostObservation>;
   listDomains(host: HostId, signal: AbortSignal): Promise<readonly DomainInfo[]>;
+  /**
+   * The check made just before a power-off: the names of the guests on `host` that are not shut off
+   * (running, paused, in shutdown, crashed, ...), counted from two independent sources on the host
+   * (the hypervisor's list and the host's own processes / run-state). Throws GUEST_COUNT_UNCERTAIN when
+   * either source fails or they disagree (the message names both lists); an empty array means both
+   * sources agree that nothing runs.
+   */
+  residentGuests(host: HostId, signal: AbortSignal): Promise<readonly VmId[]>;
+  /**
+   * The host's SMBIOS system UUID (what its BMC reports as the system GUID), lower-case; undefined
+   * when the host does not expose one. Also in HostObservation.systemUuid, at no extra cost.
+   */
+  hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined>;
   preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult>;
   migrate(
     vm: VmId,

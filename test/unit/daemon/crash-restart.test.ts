@@ -37,6 +37,8 @@ class KillSwitch {
       preflight: (vm, f, t, s) => this.gate(() => b.hypervisor.preflight(vm, f, t, s)),
       migrate: (vm, f, t, o, s, p) => this.gate(() => b.hypervisor.migrate(vm, f, t, o, s, p)),
       abortMigration: (vm, f, s) => this.gate(() => b.hypervisor.abortMigration(vm, f, s)),
+      residentGuests: (h, s) => this.gate(() => b.hypervisor.residentGuests(h, s)),
+      hostUuid: (h, s) => this.gate(() => b.hypervisor.hostUuid(h, s)),
     },
     power: {
       status: (h, s) => this.gate(() => b.power.status(h, s)),

@@ -71,6 +71,21 @@ describe('SimulatedHypervisor', () => {
     expect((await hypervisor.listDomains('h1', signal)).map((d) => [d.name, d.state])).toEqual([['v1', 'running']]);
   });
 
+  it('residentGuests: every VM on the host, one migrating in included; a host that is off refuses', async () => {
+    const { datacenter, hypervisor } = world();
+    expect(await hypervisor.residentGuests('h0', signal)).toEqual(['v0', 'v1']);
+    expect(await hypervisor.residentGuests('h1', signal)).toEqual([]);
+    const migration = hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, signal);
+    await Promise.resolve();
+    expect(await hypervisor.residentGuests('h0', signal)).toEqual(['v0', 'v1']);
+    expect(await hypervisor.residentGuests('h1', signal)).toEqual(['v1']);
+    datacenter.advanceTo(311);
+    await migration;
+    expect(await hypervisor.residentGuests('h0', signal)).toEqual(['v0']);
+    expect(isConsolidatorError(await rejection(hypervisor.residentGuests('h2', signal)), 'SSH_CONNECT')).toBe(true);
+    expect(await hypervisor.hostUuid('h0', signal)).toBeUndefined();
+  });
+
   it('a scripted failure fails the next migration and leaves the VM where it runs', async () => {
     const { datacenter, hypervisor } = world();
     datacenter.faults.failNextMigration('link down');

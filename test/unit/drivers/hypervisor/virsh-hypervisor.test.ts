@@ -37,16 +37,23 @@ describe('VirshHypervisor.inspect over captured observation output', () => {
     const runner = new FakeCommandRunner((_host, argv) => {
       expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
       pass++;
-      return ok(fixture(pass === 1 ? 'observe.h1.pass1.txt' : 'observe.h1.pass2.txt'), fixture('observe.h1.pass2.stderr.txt'));
+      return ok(fixture(pass === 1 ? 'observe.h1.pass1.txt' : 'observe.h1.pass2.txt'));
     });
     const hv = new VirshHypervisor({ runner, logger: silentLogger, now: () => 1_000 });
     const first = await hv.inspect('h1.lab', never());
-    expect(first).toMatchObject({ host: 'h1.lab', atMs: 1_000, capacity: { cpu: 4, memory: 16384 }, memoryUsedMiB: 3000, versions: { libvirt: '9.0.0', qemu: '7.2.22' } });
+    expect(first).toMatchObject({
+      host: 'h1.lab',
+      atMs: 1_000,
+      capacity: { cpu: 8, memory: 32768 },
+      memoryUsedMiB: 4096,
+      versions: { libvirt: '9.0.0', qemu: '7.2.22' },
+      systemUuid: 'd31d0000-abcd-4000-8000-0000000000a1',
+    });
     expect(first.cpuCores).toBeUndefined();
     expect(first.domains).toEqual([
-      { name: 'web1', state: 'running', vcpus: 1, memoryMiB: 512, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
-      { name: 'db1', state: 'paused', vcpus: 2, memoryMiB: 1024, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
-      { name: 'pinned1', state: 'shutoff', vcpus: 1, memoryMiB: 256, pinnedByMetadata: true },
+      { name: 'db1', uuid: 'c8a2746c-bfa8-4226-84e9-15acd381cc79', state: 'paused', vcpus: 2, memoryMiB: 1024, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
+      { name: 'web1', uuid: 'e1424164-9bd9-4ea5-a7d8-b2bd0523f3d8', state: 'running', vcpus: 1, memoryMiB: 512, pinnedByMetadata: false, cpuTimeNs: expect.any(Number) },
+      { name: 'pinned1', uuid: '5427ab8f-bc10-4df8-80e7-08a3fc94353c', state: 'shutoff', vcpus: 1, memoryMiB: 256, pinnedByMetadata: true },
     ]);
     const second = await hv.inspect('h1.lab', never());
     // The lab advanced the fake /proc/stat by 1.5 busy cores between the passes.
@@ -54,6 +61,12 @@ describe('VirshHypervisor.inspect over captured observation output', () => {
     const web1 = second.domains.find((d) => d.name === 'web1');
     expect(web1?.cpuCores).toBeGreaterThanOrEqual(0);
     expect(runner.calls).toHaveLength(2);
+  });
+
+  it('an empty host, and one without a DMI system UUID: no domains, no systemUuid', async () => {
+    const obs = await new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(fixture('observe.h2.empty.txt'))), logger: silentLogger }).inspect('h2.lab', never());
+    expect(obs.domains).toEqual([]);
+    expect(obs).not.toHaveProperty('systemUuid');
   });
 
   it('without metadata reading, nothing is pinned by metadata', async () => {
@@ -64,23 +77,84 @@ describe('VirshHypervisor.inspect over captured observation output', () => {
     expect(obs.domains).toEqual([]);
   });
 
-  it('a domain missing from the metadata listing is treated as pinned (it appeared mid-observation)', async () => {
-    const text = fixture('observe.h1.pass1.txt').replace(/^[0-9a-f-]{36} web1\n/m, '');
+  it('a domain in domstats but not in the list (it appeared in between) is kept, and treated as pinned', async () => {
+    // As if web1 had been defined just after `virsh list`: not listed, so its metadata was not read either.
+    const web1 = 'e1424164-9bd9-4ea5-a7d8-b2bd0523f3d8';
+    const text = fixture('observe.h1.pass1.txt')
+      .replace(`${web1} web1\n`, '')
+      .replace(`@@consolidator metadata ${web1}\n\n`, '')
+      .replace('error: metadata not found: Requested metadata element is not present\n', '');
     const hv = new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(text)), logger: silentLogger });
     const obs = await hv.inspect('h1.lab', never());
-    expect(obs.domains.find((d) => d.name === 'web1')?.pinnedByMetadata).toBe(true);
+    expect(obs.domains.find((d) => d.name === 'web1')).toMatchObject({ pinnedByMetadata: true });
+    expect(obs.domains.find((d) => d.name === 'web1')).not.toHaveProperty('uuid');
   });
 
-  it('libvirtd down: COMMAND_FAILED with virsh’s own error', async () => {
-    const runner = new FakeCommandRunner(() => ({ stdout: fixture('observe.h2.libvirtd-down.txt'), stderr: fixture('observe.h2.libvirtd-down.stderr.txt'), exitCode: 1 }));
-    const hv = new VirshHypervisor({ runner, logger: silentLogger });
-    await expect(hv.inspect('h2.lab', never())).rejects.toMatchObject({ code: 'COMMAND_FAILED', message: expect.stringContaining('failed to connect to the hypervisor') });
+  it.each([
+    ['observe.h1.libvirtd-down.txt', 'COMMAND_FAILED', 'virsh list', /virsh list: exit 1; failed to connect to the hypervisor/],
+    ['observe.h1.batch-connection-lost.txt', 'COMMAND_FAILED', 'virsh version; domstats', /virsh version; domstats: failed to connect to the hypervisor/],
+    ['observe.h1.metadata-connection-lost.txt', 'COMMAND_FAILED', 'virsh metadata', /virsh metadata: failed to connect to the hypervisor/],
+    ['observe.h1.listed-then-gone.txt', 'OBSERVATION_INCONSISTENT', 'virsh list vs domstats', /virsh list named tmp1 but domstats did not report it/],
+  ])('%s: inspect and listDomains throw %s (never a shorter list)', async (file, code, failed, message) => {
+    const hv = new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(fixture(file))), logger: silentLogger });
+    for (const call of [() => hv.inspect('h1.lab', never()), () => hv.listDomains('h1.lab', never())]) {
+      const error = await call().then(
+        (answer) => ({ answered: answer }),
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code, details: { host: 'h1.lab', failed } });
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
+  it('an observation script cut short (no end marker) fails, with the SSH stderr', async () => {
+    const text = fixture('observe.h1.pass1.txt').split('@@consolidator version')[0] ?? '';
+    const hv = new VirshHypervisor({ runner: new FakeCommandRunner(() => ({ stdout: text, stderr: 'sh: 1: virsh: Killed\n', exitCode: 137 })), logger: silentLogger });
+    await expect(hv.inspect('h1.lab', never())).rejects.toMatchObject({ code: 'COMMAND_FAILED', message: expect.stringContaining('exit 137: sh: 1: virsh: Killed') });
   });
 
   it('refuses an invalid host name before running anything', async () => {
     const runner = new FakeCommandRunner(() => ok(''));
-    await expect(new VirshHypervisor({ runner, logger: silentLogger }).inspect('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    const hv = new VirshHypervisor({ runner, logger: silentLogger });
+    await expect(hv.inspect('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    await expect(hv.residentGuests('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    await expect(hv.hostUuid('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
     expect(runner.calls).toHaveLength(0);
+  });
+});
+
+describe('VirshHypervisor.residentGuests and hostUuid over captured output', () => {
+  const hvWith = (stdout: string) => new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(stdout)), logger: silentLogger });
+
+  it('both sources agree: the guests not shut off', async () => {
+    expect([...(await hvWith(fixture('resident.h1.agree.txt')).residentGuests('h1.lab', never()))]).toEqual(['db1', 'web1']);
+    expect(await hvWith(fixture('resident.h2.none.txt')).residentGuests('h2.lab', never())).toEqual([]);
+  });
+
+  it.each([
+    ['resident.h1.libvirtd-down.txt', 'virsh list', /virsh list --all failed \(exit 1: failed to connect to the hypervisor/],
+    ['resident.h2.stray-qemu.txt', 'sources disagree', /virsh list --all shows no guest not shut off; the host shows ghost1 \(QEMU pid 4218\)/],
+    ['resident.h2.stale-pid.txt', 'sources disagree', /the host shows gone1 \(no QEMU process, run-state pid 4194000 dead\)/],
+  ])('%s: GUEST_COUNT_UNCERTAIN (%s)', async (file, failed, message) => {
+    const error = await hvWith(fixture(file)).residentGuests('h1.lab', never()).then(
+      (names) => ({ answered: names }),
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'GUEST_COUNT_UNCERTAIN', details: { host: 'h1.lab', failed } });
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('libvirt shows a guest the host does not run: GUEST_COUNT_UNCERTAIN naming both lists', async () => {
+    const text = fixture('resident.h1.agree.txt').replace(/^\d+ .*guest=db1,.*\n/m, '').replace(/^(xml|pid) db1.*\n/gm, '');
+    await expect(hvWith(text).residentGuests('h1.lab', never())).rejects.toMatchObject({
+      code: 'GUEST_COUNT_UNCERTAIN',
+      message: expect.stringMatching(/virsh list --all shows db1 \(paused\), web1 \(running\) not shut off; the host shows web1 \(QEMU pid \d+, run-state xml, run-state pid \d+ alive\)/),
+    });
+  });
+
+  it('hostUuid: lower-case, undefined without the file', async () => {
+    expect(await hvWith('D31D0000-ABCD-4000-8000-0000000000A1\n').hostUuid('h1.lab', never())).toBe('d31d0000-abcd-4000-8000-0000000000a1');
+    expect(await hvWith('').hostUuid('h1.lab', never())).toBeUndefined();
   });
 });
 
