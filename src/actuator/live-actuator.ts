@@ -229,9 +229,9 @@ export class LiveActuator implements Actuator {
       return skip('PowerBudgetExhausted', `${action.host} reached ${safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
     }
     // Safety rule 1: a fresh query, just before the power-off, shows no guest on it: only shut-off
-    // definitions may remain (a crashed or pmsuspended guest counts as a guest).
-    const domains = await hypervisor.listDomains(action.host, ctx.signal);
-    const residents = domains.filter((d) => d.state !== 'shutoff').map((d) => d.name);
+    // definitions may remain (a crashed or pmsuspended guest counts as a guest). Counted from two
+    // sources on the host (libvirt and the QEMU processes); a failed or disagreeing count throws.
+    const residents = [...(await hypervisor.residentGuests(action.host, ctx.signal))];
     if (residents.length > 0) return skip('GuestsPresent', `${action.host} still runs ${residents.sort().join(', ')}`);
     log.info('powering off', { host: action.host, estimatedSavingWatts: action.estimatedSavingWatts });
     await power.powerOff(action.host, 'soft', ctx.signal, { beforeHardOff: (signal) => this.recheckBeforeHardOff(action.host, ctx, signal, log) });
@@ -247,7 +247,7 @@ export class LiveActuator implements Actuator {
   private async recheckBeforeHardOff(host: HostId, ctx: ExecutionContext, signal: AbortSignal, log: Logger): Promise<void> {
     let residents: string[];
     try {
-      residents = (await this.deps.hypervisor.listDomains(host, signal)).filter((d) => d.state !== 'shutoff').map((d) => d.name);
+      residents = [...(await this.deps.hypervisor.residentGuests(host, signal))];
     } catch (e) {
       // A host that finished shutting down no longer answers: that is what the hard power-off was for.
       if ((await this.deps.power.status(host, signal)) === 'off') return;
