@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   'INVARIANT_VIOLATED',
   'WORKLOAD_INVALID',
   'ABORTED',
+  'CONTROL_SOCKET',
+  'PERMISSION_DENIED',
   'INTERNAL',
 ] as const;
 
