@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { DEFAULTS } from '../config/defaults.js';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import type { Daemon } from '../daemon/daemon.js';
@@ -8,6 +11,7 @@ import { composeDaemon } from './compose-daemon.js';
 import { DaemonClient } from './daemon-client.js';
 
 export const DEFAULT_POLICY_FILE = '/etc/consolidator/consolidator.yaml';
+const GETENT_TIMEOUT_MS = 2_000;
 
 export const POLICY_OPTION: OptionSpecs = {
   policy: { type: 'string', short: 'p', valueName: 'FILE', help: `the policy file (default ${DEFAULT_POLICY_FILE})` },
@@ -36,7 +40,8 @@ export async function findDaemon(path: string, group: string): Promise<{ client:
   const client = DaemonClient.forSocket(path);
   const found = await client.probe();
   if (found.kind === 'denied') {
-    throw new ConsolidatorError('PERMISSION_DENIED', `permission denied on ${path}: add yourself to group ${group} (usermod -aG ${group} $USER, then log in again)`, { details: { path, group } });
+    const owner = (await socketGroup(path)) ?? group;
+    throw new ConsolidatorError('PERMISSION_DENIED', `permission denied on ${path}: add yourself to group ${owner} (usermod -aG ${owner} $USER, then log in again)`, { details: { path, group: owner } });
   }
   return found.kind === 'answers' ? { client, status: found.status } : undefined;
 }
@@ -64,6 +69,18 @@ export async function operatorContext(args: ParsedArgs, io: CommandIo): Promise<
   const logger = createLogger({ level, format, stream: io.stderr });
   const found = await findDaemon(socketPath(args, process.env, result.value.policy), result.value.policy.control.group);
   return { loaded: result.value, logger, daemon: found?.client };
+}
+
+/** The name of the group that owns the socket file (what the daemon or systemd really set), if it can be read. */
+async function socketGroup(path: string): Promise<string | undefined> {
+  try {
+    const { gid } = await stat(path);
+    const { stdout } = await promisify(execFile)('getent', ['group', String(gid)], { timeout: GETENT_TIMEOUT_MS });
+    const name = stdout.split(':')[0];
+    return name !== undefined && name !== '' ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `fn` on a daemon of our own, with no schedule and no HTTP, holding the state lock. */

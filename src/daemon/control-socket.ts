@@ -229,7 +229,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Contro
   let answer: RouteResponse;
   if (!body.ok) answer = { status: body.status, body: { error: body.error } };
   else answer = await route({ method, body: body.value });
-  sendJson(res, answer.status, answer.body);
+  // Logged before the answer: every command a client saw answered has its audit line.
   const credentials = await caller;
   audit.info('operator command', {
     command: path.replace(/^\/operator\//, ''),
@@ -239,11 +239,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Contro
     callerGid: credentials.gid,
     callerPid: credentials.pid,
     ...(credentials.otherPids ? { callerOtherPids: credentials.otherPids } : {}),
-    credentials: credentials.source,
+    callerIdFrom: credentials.source,
     outcome: outcomeOf(answer),
     status: answer.status,
     durationMs: Date.now() - started,
   });
+  sendJson(res, answer.status, answer.body);
 }
 
 async function callerOf(req: IncomingMessage, options: ControlSocketOptions): Promise<PeerCredentials> {
