@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'INVARIANT_VIOLATED',
   'WORKLOAD_INVALID',
   'ABORTED',
+  'CONTROL_SOCKET',
+  'PERMISSION_DENIED',
   'INTERNAL',
 ] as const;
 

@@ -56,6 +56,7 @@ function reportFailure(e: unknown, io: CommandIo): number {
   if (isConsolidatorError(e)) {
     io.stderr.write(`consolidator: ${e.message}\n`);
     if (e.code === 'USAGE') return EXIT.USAGE;
+    if (e.code === 'PERMISSION_DENIED') return EXIT.NOPERM;
     if (e.code === 'POLICY_INVALID' || e.code === 'POLICY_UNREADABLE') return EXIT.CONFIG;
     return EXIT.FAILURE;
   }

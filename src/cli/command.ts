@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConsolidatorError } from '../errors.js';
 
 /** Exit codes, after sysexits(3): systemd's RestartPreventExitStatus=78 keys on CONFIG. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, CONFIG: 78 } as const;
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, NOPERM: 77, CONFIG: 78 } as const;
 
 export interface CommandIo {
   readonly stdout: Writable;

@@ -2,7 +2,7 @@ import type { DrainResult } from '../daemon/operator-jobs.js';
 import { ConsolidatorError } from '../errors.js';
 import { EXIT, requirePositional, type Command, type CommandIo } from './command.js';
 import type { DaemonClient } from './daemon-client.js';
-import { JSON_OPTION, operatorContext, POLICY_OPTION, withStandaloneDaemon } from './operator-context.js';
+import { JSON_OPTION, operatorContext, POLICY_OPTION, SOCKET_OPTION, withStandaloneDaemon } from './operator-context.js';
 import { table } from './table.js';
 
 /** A drain waits for every migration; the longest is bounded by migration.timeoutSeconds each. */
@@ -24,6 +24,7 @@ export const drainCommand: Command = {
     'Exit codes: 0 drained, 1 a step failed (the host stays in maintenance), 2 refused, 78 bad policy.',
   options: {
     ...POLICY_OPTION,
+    ...SOCKET_OPTION,
     ...JSON_OPTION,
     'power-off': { type: 'boolean', help: 'power the host off once it is empty' },
     'dry-run': { type: 'boolean', help: 'show the moves, do nothing' },
@@ -91,7 +92,7 @@ export const undrainCommand: Command = {
   summary: 'take a host out of maintenance: the daemon may use it again',
   usage: 'consolidator undrain HOST [--policy FILE]',
   description: 'Ends the maintenance a drain started. A host that is off stays off; wake it with `consolidator wake HOST`.',
-  options: { ...POLICY_OPTION },
+  options: { ...POLICY_OPTION, ...SOCKET_OPTION },
   examples: [['consolidator undrain kvm07', 'kvm07 is back in service']],
   async run(args, io) {
     const host = requirePositional(this, args, 0, 'HOST');

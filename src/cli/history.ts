@@ -1,7 +1,7 @@
 import type { HistoryEntry } from '../state/persisted-state.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import { EXIT, type Command } from './command.js';
-import { JSON_OPTION, operatorContext, POLICY_OPTION } from './operator-context.js';
+import { JSON_OPTION, operatorContext, POLICY_OPTION, SOCKET_OPTION } from './operator-context.js';
 import { table } from './table.js';
 
 const DEFAULT_LIMIT = 50;
@@ -14,7 +14,7 @@ export const historyCommand: Command = {
     "The most recent actions (migrations, power-offs, power-ons) with when, the cycle or operator job\n" +
     'they belonged to, how they ended and why. From the running daemon when one answers, else from the\n' +
     'state file in stateDirectory.',
-  options: { ...POLICY_OPTION, ...JSON_OPTION, limit: { type: 'string', valueName: 'N', help: `how many (default ${DEFAULT_LIMIT})` } },
+  options: { ...POLICY_OPTION, ...SOCKET_OPTION, ...JSON_OPTION, limit: { type: 'string', valueName: 'N', help: `how many (default ${DEFAULT_LIMIT})` } },
   examples: [
     ['consolidator history', 'the last 50 actions'],
     ['consolidator history --limit 500 --json', 'for a script'],

@@ -1,6 +1,6 @@
 import type { PlanResult } from '../planner/types.js';
 import { EXIT, type Command } from './command.js';
-import { JSON_OPTION, operatorContext, POLICY_OPTION, withStandaloneDaemon } from './operator-context.js';
+import { JSON_OPTION, operatorContext, POLICY_OPTION, SOCKET_OPTION, withStandaloneDaemon } from './operator-context.js';
 import { percent, table } from './table.js';
 
 /** Pause between the two observations of a stand-alone plan: CPU use comes from deltas. */
@@ -19,6 +19,7 @@ export const planCommand: Command = {
     'apart (CPU use is a delta), with the state in stateDirectory if it can be read.',
   options: {
     ...POLICY_OPTION,
+    ...SOCKET_OPTION,
     ...JSON_OPTION,
     'sample-seconds': { type: 'string', valueName: 'N', help: `stand-alone: seconds between the two observations (default ${DEFAULT_SAMPLE_SECONDS})` },
   },
@@ -46,7 +47,7 @@ export const planCommand: Command = {
       io.stdout.write(`${JSON.stringify(result)}\n`);
       return EXIT.OK;
     }
-    io.stdout.write(formatPlan(result.plan, result.violations, ctx.daemon ? `the running daemon (${ctx.daemon.baseUrl})` : 'a stand-alone observation'));
+    io.stdout.write(formatPlan(result.plan, result.violations, ctx.daemon ? `the running daemon (${ctx.daemon.where})` : 'a stand-alone observation'));
     return EXIT.OK;
   },
 };

@@ -1,25 +1,28 @@
-import { EXIT, type Command } from './command.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { loadPolicyFile } from '../config/load.js';
+import { EXIT, type Command, type ParsedArgs } from './command.js';
 import { DaemonClient } from './daemon-client.js';
-import { JSON_OPTION, operatorContext, POLICY_OPTION } from './operator-context.js';
+import { DEFAULT_POLICY_FILE, findDaemon, JSON_OPTION, POLICY_OPTION, SOCKET_ENV, SOCKET_OPTION, socketPath } from './operator-context.js';
 
 export const statusCommand: Command = {
   name: 'status',
   summary: "the running daemon's state: mode, last cycle, hosts, work in flight, attention",
-  usage: 'consolidator status [--policy FILE | --url URL] [--json]',
+  usage: 'consolidator status [--socket PATH | --policy FILE | --url URL] [--json]',
   description:
-    "Asks the running daemon (its HTTP endpoint, metrics.listen in the policy) for its mode, its last\n" +
-    'cycle and how it ended, hosts by state, actions in flight, hosts consolidator powered off, hosts in\n' +
-    'maintenance and hosts that need an operator. Exits 3 when no daemon answers.',
-  options: { ...POLICY_OPTION, ...JSON_OPTION, url: { type: 'string', valueName: 'URL', help: 'the daemon endpoint, e.g. http://127.0.0.1:9464' } },
+    "Asks the running daemon (its operator socket: --socket, $" + SOCKET_ENV + ", control.socket in the\n" +
+    'policy) for its mode, its last cycle and how it ended, hosts by state, actions in flight, hosts\n' +
+    'consolidator powered off, hosts in maintenance and hosts that need an operator. Works for any\n' +
+    `member of the socket's group (${DEFAULTS.control.group}); --url asks the read-only HTTP endpoint\n` +
+    'instead. Exits 3 when no daemon answers, 77 when the socket may not be used.',
+  options: { ...SOCKET_OPTION, ...POLICY_OPTION, ...JSON_OPTION, url: { type: 'string', valueName: 'URL', help: 'the read-only HTTP endpoint instead, e.g. http://127.0.0.1:9464' } },
   examples: [
     ['consolidator status', 'the daemon of the installed policy'],
-    ['consolidator status --url http://127.0.0.1:9464 --json', 'for a script'],
+    ['CONSOLIDATOR_SOCKET=/run/consolidator/control.sock consolidator status --json', 'for a script'],
   ],
   async run(args, io) {
     const url = args.values['url'];
-    const client = typeof url === 'string' ? new DaemonClient(url) : (await operatorContext(args, io)).daemon;
-    const status = client ? await client.status() : undefined;
-    if (!client || !status) {
+    const status = typeof url === 'string' ? await DaemonClient.forUrl(url).status() : (await statusOverSocket(args))?.status;
+    if (!status) {
       io.stderr.write('consolidator: no daemon answers (is it running? systemctl status consolidator)\n');
       return EXIT_NOT_RUNNING;
     }
@@ -31,6 +34,18 @@ export const statusCommand: Command = {
     return EXIT.OK;
   },
 };
+
+/**
+ * The policy only says where the socket is: status works without being able to read it (a member of
+ * the group need not read /etc/consolidator), and with a broken one (the daemon runs the last good).
+ */
+async function statusOverSocket(args: ParsedArgs): Promise<{ status: Record<string, unknown> } | undefined> {
+  const explicit = typeof args.values['socket'] === 'string' || (process.env[SOCKET_ENV] ?? '') !== '';
+  const file = typeof args.values['policy'] === 'string' ? args.values['policy'] : DEFAULT_POLICY_FILE;
+  const loaded = explicit ? undefined : await loadPolicyFile(file);
+  const policy = loaded?.ok ? loaded.value.policy : undefined;
+  return findDaemon(socketPath(args, process.env, policy), policy?.control.group ?? DEFAULTS.control.group);
+}
 
 /** LSB's "program is not running" status code. */
 export const EXIT_NOT_RUNNING = 3;

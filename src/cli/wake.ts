@@ -1,5 +1,5 @@
 import { EXIT, requirePositional, type Command } from './command.js';
-import { operatorContext, POLICY_OPTION, withStandaloneDaemon } from './operator-context.js';
+import { operatorContext, POLICY_OPTION, SOCKET_OPTION, withStandaloneDaemon } from './operator-context.js';
 
 const WAKE_TIMEOUT_MS = 3600 * 1000;
 
@@ -11,7 +11,7 @@ export const wakeCommand: Command = {
     'Powers HOST on (any host of the policy, whoever powered it off) and waits until its hypervisor\n' +
     "answers, up to power.bootTimeoutSeconds. Clears the host's needs-attention mark once it answers.\n" +
     'A host in maintenance stays in maintenance. Exit 0 when it answers, 1 when it does not.',
-  options: { ...POLICY_OPTION },
+  options: { ...POLICY_OPTION, ...SOCKET_OPTION },
   examples: [['consolidator wake kvm07', 'bring kvm07 back after its maintenance']],
   async run(args, io) {
     const host = requirePositional(this, args, 0, 'HOST');

@@ -56,6 +56,7 @@ export const DEFAULTS = {
   },
   logging: { level: 'info', format: 'json' },
   metrics: { listen: '127.0.0.1:9464' },
+  control: { socket: '/run/consolidator/control.sock', group: 'consolidator' },
   stateDirectory: '/var/lib/consolidator',
   simulation: { speedup: 300, migrationMiBps: 1000, planetLabVmMemoryMiB: 2048 },
 } as const;

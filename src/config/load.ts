@@ -9,6 +9,7 @@ import { PolicySchema, policyJsonSchema, type Policy } from './schema.js';
 import { checkSemantics, type PolicyProblem } from './semantics.js';
 import { resolveHosts, type ResolvedHost } from './resolve.js';
 import { closest, knownKeysAt } from './suggest.js';
+import { checkWebConfigFiles, loadWebConfigFile, type WebConfig } from './web-config.js';
 
 /** One problem in a policy file, with where it is. */
 export interface PolicyIssue {
@@ -26,6 +27,8 @@ export interface LoadedPolicy {
   readonly hosts: readonly ResolvedHost[];
   /** Things worth fixing that do not stop the policy from loading (e.g. a secret readable by all). */
   readonly warnings: readonly PolicyIssue[];
+  /** metrics.webConfigFile, parsed (TLS and basic auth for /metrics); undefined when not set. */
+  readonly webConfig?: WebConfig;
 }
 
 export type LoadResult = { ok: true; value: LoadedPolicy } | { ok: false; issues: readonly PolicyIssue[] };
@@ -91,7 +94,16 @@ export async function loadPolicyText(text: string, file: string): Promise<LoadRe
   const errors = problems.filter((p) => p.severity === 'error').map(at);
   const warnings = problems.filter((p) => p.severity === 'warning').map(at);
   if (errors.length > 0) return { ok: false, issues: sortIssues(errors) };
-  return { ok: true, value: { file, policy, hosts, warnings } };
+  let webConfig: WebConfig | undefined;
+  if (policy.metrics.webConfigFile !== undefined) {
+    const web = await loadWebConfigFile(resolvePath(dirname(resolvePath(file)), policy.metrics.webConfigFile));
+    if (!web.ok) return { ok: false, issues: web.issues };
+    const fileProblems = await checkWebConfigFiles(web.value, { isReadable, isPrivate });
+    if (fileProblems.errors.length > 0) return { ok: false, issues: fileProblems.errors };
+    warnings.push(...fileProblems.warnings);
+    webConfig = web.value;
+  }
+  return { ok: true, value: { file, policy, hosts, warnings, ...(webConfig ? { webConfig } : {}) } };
 }
 
 function yamlMessage(message: string): string {

@@ -257,10 +257,28 @@ export const PolicySchema = z
           .string()
           .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464' })
           .default(DEFAULTS.metrics.listen)
-          .describe('Where /metrics and /healthz are served (host:port).'),
+          .describe('Where /metrics, /healthz and /status are served (host:port). Read-only: GET and HEAD only.'),
+        webConfigFile: filePath(
+          "TLS and basic auth for the metrics endpoint, in Prometheus exporter-toolkit's web-config format (tls_server_config, basic_auth_users with bcrypt hashes); relative to the policy file.",
+        ).optional(),
       })
       .prefault({})
       .describe('Prometheus endpoint.'),
+    control: z
+      .strictObject({
+        socket: z
+          .string()
+          .regex(/^\//, { message: 'must be an absolute path, e.g. /run/consolidator/control.sock' })
+          .default(DEFAULTS.control.socket)
+          .describe('The operator socket (Unix domain socket): drain, undrain, wake, plan, history, status. systemd socket activation (FileDescriptorName=control) takes precedence.'),
+        group: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, { message: 'must be a group name' })
+          .default(DEFAULTS.control.group)
+          .describe('Members of this group may use the operator socket (mode 0660). If the group does not exist, the socket is left to its owner (mode 0600) and a warning is logged.'),
+      })
+      .prefault({})
+      .describe('The operator socket: who may drain, wake and plan through the running daemon.'),
     stateDirectory: z.string().min(1).default(DEFAULTS.stateDirectory).describe('Where the daemon keeps its state file (systemd StateDirectory).'),
     simulation: z
       .strictObject({

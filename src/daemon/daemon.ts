@@ -12,7 +12,8 @@ import { SupervisedPower } from '../actuator/supervised-power.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
 import { ConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
-import { startHttpServer, type HealthReport, type RouteHandler, type RunningHttpServer } from '../observability/http-server.js';
+import { startHttpServer, type HealthReport, type RunningHttpServer } from '../observability/http-server.js';
+import { startControlSocket, type RouteHandler, type RunningControlSocket } from './control-socket.js';
 import type { Logger } from '../observability/logger.js';
 import { ConsolidatorMetrics } from '../observability/metrics.js';
 import type { StateLock } from '../state/state-lock.js';
@@ -58,11 +59,15 @@ export interface DaemonDeps {
   readonly stopGraceMs?: number;
   readonly bootPollIntervalMs?: number;
   readonly loadPolicy?: (file: string) => Promise<LoadResult>;
-  /** Extra HTTP endpoints. */
+  /** Extra operator-socket endpoints. */
   readonly routes?: (daemon: Daemon) => Readonly<Record<string, RouteHandler>>;
+  /** Overrides policy.control.socket (tests use a temporary directory). */
+  readonly controlSocket?: string;
+  /** For systemd socket activation (LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES); default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /**
-   * 'service' (default): HTTP endpoint, schedule, systemd readiness. 'standalone': an operator command
-   * acting without a running daemon: no HTTP, no schedule.
+   * 'service' (default): HTTP endpoint, operator socket, schedule, systemd readiness. 'standalone': an
+   * operator command acting without a running daemon: no HTTP, no socket, no schedule.
    */
   readonly role?: 'service' | 'standalone';
   /** Held while the daemon runs: one actor per state directory. */
@@ -96,6 +101,7 @@ export class Daemon implements OperatorApi {
   private runner!: CycleRunner;
   private observer!: ClusterObserver;
   private http: RunningHttpServer | undefined;
+  private control: RunningControlSocket | undefined;
   private task: { stop(): void } | undefined;
   private current: Promise<CycleReport> | undefined;
   private stopController = new AbortController();
@@ -144,22 +150,37 @@ export class Daemon implements OperatorApi {
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
     this.buildRunner();
     if (this.deps.role === 'standalone') return;
+    this.control = await startControlSocket({
+      path: this.deps.controlSocket ?? this.loaded.policy.control.socket,
+      group: this.loaded.policy.control.group,
+      routes: { ...operatorRoutes(this), ...(this.deps.routes ? this.deps.routes(this) : {}) },
+      status: () => this.status(),
+      logger: this.deps.logger,
+      ...(this.deps.env ? { env: this.deps.env } : {}),
+    });
     this.http = await startHttpServer({
       listen: this.deps.listen ?? this.loaded.policy.metrics.listen,
       registry: this.registry,
       health: () => this.health(),
       status: () => this.status(),
       logger: this.deps.logger,
-      routes: { ...operatorRoutes(this), ...(this.deps.routes ? this.deps.routes(this) : {}) },
+      ...(this.loaded.webConfig ? { webConfig: this.loaded.webConfig } : {}),
+    }).catch(async (e: unknown) => {
+      await this.control?.close();
+      throw e;
     });
     this.schedule();
     this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
-    this.log.info('started', { mode: this.loaded.policy.mode, schedule: this.loaded.policy.schedule, hosts: this.loaded.hosts.length, listen: `${this.http.address.host}:${this.http.address.port}` });
+    this.log.info('started', { mode: this.loaded.policy.mode, schedule: this.loaded.policy.schedule, hosts: this.loaded.hosts.length, listen: `${this.http.address.host}:${this.http.address.port}`, controlSocket: this.control.path });
     await this.deps.notifier.ready(`${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
   }
 
   get httpAddress(): { host: string; port: number } | undefined {
     return this.http?.address;
+  }
+
+  get controlSocketPath(): string | undefined {
+    return this.control?.path;
   }
 
   /** Runs one cycle now, or waits for the one already running (cycles never overlap). */
@@ -240,6 +261,7 @@ export class Daemon implements OperatorApi {
     }
     await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
     await this.http?.close();
+    await this.control?.close();
     await this.drivers.close();
     await this.deps.lock?.release();
     this.log.info('stopped');

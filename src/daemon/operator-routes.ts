@@ -1,12 +1,13 @@
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import { isValidHostName } from '../model/ids.js';
-import type { RouteHandler, RouteResponse } from '../observability/http-server.js';
+import type { RouteHandler, RouteResponse } from './control-socket.js';
 import type { OperatorApi } from './operator-api.js';
 
 /**
  * The running daemon's operator endpoints (POST, JSON): commands that change things go through the
- * daemon, so it and an operator never act on a host at the same time. Bound where /metrics is
- * (loopback by default): whoever can reach it can drain hosts, so keep it there.
+ * daemon, so it and an operator never act on a host at the same time. Served only on the operator
+ * socket (control-socket.ts), whose file permissions say who is an operator; never on the metrics
+ * listener, which is read-only.
  */
 export function operatorRoutes(daemon: OperatorApi): Record<string, RouteHandler> {
   return {

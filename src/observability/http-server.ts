@@ -1,15 +1,22 @@
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
+import type { ClientAuthType, WebConfig, WebTlsConfig } from '../config/web-config.js';
 import { ConsolidatorError, errorMessage } from '../errors.js';
+import { BasicAuthVerifier, parseBasicAuthorization } from './basic-auth.js';
 import type { Logger } from './logger.js';
 
 /**
- * The daemon's HTTP endpoint, with node:http only: `GET /metrics` (Prometheus text format from the
- * one registry), `GET /healthz` (200 or 503 with a JSON report), `GET /status` (JSON), plus routes the
- * daemon adds (operator commands). Bound to exactly the address the policy names (127.0.0.1:9464 by
- * default): it has no authentication, so keep it on loopback or behind something that has.
+ * The daemon's read-only HTTP endpoint, with node:http/https only: `GET /metrics` (Prometheus text
+ * format from the one registry), `GET /healthz` (200 or 503 with a JSON report), `GET /status` (JSON).
+ * Nothing here acts: any method but GET and HEAD is 405, so a request forged from a browser (a
+ * cross-origin text/plain POST) can change nothing. Operator commands go through the operator socket
+ * (src/daemon/control-socket.ts). It may face the network: with metrics.webConfigFile it serves TLS
+ * and asks for basic auth, in Prometheus exporter-toolkit's web-config format.
  */
 
 /** What the daemon reports on /healthz; `healthy: false` answers 503 (e.g. no successful cycle for N intervals). */
@@ -21,21 +28,6 @@ export interface HealthReport {
   readonly reason?: string;
 }
 
-export interface RouteRequest {
-  readonly method: string;
-  /** The parsed JSON body; undefined when the request had none. */
-  readonly body: unknown;
-}
-
-export interface RouteResponse {
-  readonly status: number;
-  /** Sent as JSON. */
-  readonly body: unknown;
-}
-
-/** An extra endpoint; it sees every method and answers 405 itself for those it does not take. */
-export type RouteHandler = (request: RouteRequest) => Promise<RouteResponse>;
-
 export interface HttpServerOptions {
   /** `host:port`, `[v6]:port`; port 0 picks a free one (tests). */
   readonly listen: string;
@@ -45,8 +37,8 @@ export interface HttpServerOptions {
   /** Asked on every /status request; may return a promise. */
   readonly status: () => unknown;
   readonly logger: Logger;
-  /** Extra endpoints by exact path (`/drain`); they may not reuse /metrics, /healthz or /status. */
-  readonly routes?: Readonly<Record<string, RouteHandler>>;
+  /** TLS and basic auth (metrics.webConfigFile); plain HTTP without authentication when absent. */
+  readonly webConfig?: WebConfig;
 }
 
 export interface ListenAddress {
@@ -57,18 +49,18 @@ export interface ListenAddress {
 export interface RunningHttpServer {
   /** Where it actually listens (the real port when 0 was asked for). */
   readonly address: ListenAddress;
+  /** 'https' with a web config that has tls_server_config. */
+  readonly scheme: 'http' | 'https';
   /** Stops listening and closes open connections (Prometheus keeps them alive). */
   close(): Promise<void>;
 }
 
-/** Request bodies (JSON for operator commands) are small; anything larger is refused with 413. */
-export const MAX_BODY_BYTES = 64 * 1024;
 /** A client must send its headers and body within these, so a slow one cannot hold a socket. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_PORT = 65_535;
 
-const BUILT_IN_PATHS = ['/metrics', '/healthz', '/status'] as const;
+const PATHS = ['/metrics', '/healthz', '/status'] as const;
 const READ_METHODS = ['GET', 'HEAD'];
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -85,30 +77,34 @@ export function parseListenAddress(listen: string): ListenAddress {
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { host, port } = parseListenAddress(options.listen);
-  const routes = new Map(Object.entries(options.routes ?? {}));
-  for (const path of routes.keys()) {
-    if ((BUILT_IN_PATHS as readonly string[]).includes(path) || !path.startsWith('/')) {
-      throw new ConsolidatorError('INTERNAL', `route ${JSON.stringify(path)} is reserved or not an absolute path`);
-    }
-  }
   const log = options.logger.child({ component: 'http' });
+  const auth = new BasicAuthVerifier(options.webConfig?.basicAuthUsers ?? new Map());
 
-  const server = createServer((req, res) => {
-    handle(req, res, options, routes).catch((e: unknown) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, options, auth).catch((e: unknown) => {
       log.error('http request failed', { method: req.method, path: pathOf(req), err: e });
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
-  });
+  };
+  const tls = options.webConfig?.tls;
+  let server: Server | HttpsServer;
+  if (tls) {
+    const https = createHttpsServer(await tlsOptions(tls), onRequest);
+    enforceClientCertificate(https, tls.clientAuthType, log);
+    server = https;
+  } else server = createServer(onRequest);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
 
   await listen(server, host, port, options.listen);
   const bound = server.address() as AddressInfo;
-  log.info('http server listening', { host: bound.address, port: bound.port });
+  const scheme = tls ? 'https' : 'http';
+  log.info('http server listening', { host: bound.address, port: bound.port, scheme, basicAuth: auth.enabled, clientAuth: tls?.clientAuthType });
 
   return {
     address: { host: bound.address, port: bound.port },
+    scheme,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((e) => (e === undefined ? resolve() : reject(e)));
@@ -117,7 +113,53 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   };
 }
 
-function listen(server: Server, host: string, port: number, listenText: string): Promise<void> {
+/** Reads the certificate, key and CA; an error names the file, never its contents. */
+async function tlsOptions(tls: WebTlsConfig): Promise<HttpsServerOptions> {
+  const read = async (what: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new ConsolidatorError('POLICY_UNREADABLE', `cannot read the metrics TLS ${what} ${file}: ${errorMessage(e)}`, { details: { file }, cause: e });
+    }
+  };
+  const [cert, key, ca] = await Promise.all([read('certificate', tls.certFile), read('key', tls.keyFile), tls.clientCaFile ? read('client CA', tls.clientCaFile) : undefined]);
+  const requestCert = tls.clientAuthType !== 'NoClientCert';
+  const options: HttpsServerOptions = {
+    cert,
+    key,
+    ...(ca ? { ca } : {}),
+    requestCert,
+    rejectUnauthorized: tls.clientAuthType === 'RequireAndVerifyClientCert',
+    minVersion: tls.minVersion,
+    maxVersion: tls.maxVersion,
+  };
+  try {
+    createSecureContext(options);
+  } catch (e) {
+    // OpenSSL's message ("key values mismatch", "no start line") carries no key material.
+    throw new ConsolidatorError('POLICY_INVALID', `the metrics TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${errorMessage(e)}`, { details: { certFile: tls.certFile, keyFile: tls.keyFile }, cause: e });
+  }
+  return options;
+}
+
+/**
+ * The client_auth_type modes node's TLS options do not express by themselves (Go's crypto/tls
+ * ClientAuthType): RequireAnyClientCert wants some certificate, VerifyClientCertIfGiven wants a
+ * given one to verify. The connection is closed otherwise, as Go fails the handshake.
+ */
+function enforceClientCertificate(server: HttpsServer, type: ClientAuthType, log: Logger): void {
+  if (type !== 'RequireAnyClientCert' && type !== 'VerifyClientCertIfGiven') return;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const given = Object.keys(socket.getPeerCertificate()).length > 0;
+    const refuse = type === 'RequireAnyClientCert' ? !given : given && !socket.authorized;
+    if (refuse) {
+      log.warn('tls client refused', { remoteAddress: socket.remoteAddress, reason: given ? `certificate not verified: ${String(socket.authorizationError)}` : 'no client certificate' });
+      socket.destroy();
+    }
+  });
+}
+
+function listen(server: Server | HttpsServer, host: string, port: number, listenText: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException) => {
       reject(
@@ -135,36 +177,24 @@ function listen(server: Server, host: string, port: number, listenText: string):
   });
 }
 
-async function handle(
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: HttpServerOptions,
-  routes: ReadonlyMap<string, RouteHandler>,
-): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions, auth: BasicAuthVerifier): Promise<void> {
   const method = req.method ?? 'GET';
   const path = pathOf(req);
-
-  const route = routes.get(path);
-  if (route !== undefined) {
-    const body = await readJsonBody(req);
-    if (!body.ok) {
-      sendJson(res, body.status, { error: body.error });
-      return;
-    }
-    const answer = await route({ method, body: body.value });
-    sendJson(res, answer.status, answer.body);
-    return;
-  }
-
-  if (!(BUILT_IN_PATHS as readonly string[]).includes(path)) {
-    req.resume();
-    sendJson(res, 404, { error: 'not found' });
-    return;
-  }
+  // Nothing here reads a body; drain it so the connection can be reused.
   req.resume();
+
+  if (!(await auth.verify(parseBasicAuthorization(req.headers.authorization)))) {
+    res.setHeader('WWW-Authenticate', 'Basic');
+    sendJson(res, 401, { error: 'unauthorized' });
+    return;
+  }
   if (!READ_METHODS.includes(method)) {
     res.setHeader('Allow', READ_METHODS.join(', '));
-    sendJson(res, 405, { error: 'method not allowed' });
+    sendJson(res, 405, { error: 'method not allowed: this endpoint is read-only; operator commands go through the operator socket' });
+    return;
+  }
+  if (!(PATHS as readonly string[]).includes(path)) {
+    sendJson(res, 404, { error: 'not found' });
     return;
   }
 
@@ -177,32 +207,6 @@ async function handle(
     sendJson(res, report.healthy ? 200 : 503, report);
   } else {
     sendJson(res, 200, await options.status());
-  }
-}
-
-type BodyResult = { ok: true; value: unknown } | { ok: false; status: number; error: string };
-
-async function readJsonBody(req: IncomingMessage): Promise<BodyResult> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) {
-    req.resume();
-    return { ok: false, status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) tooLarge = true;
-    else chunks.push(chunk);
-  }
-  if (tooLarge) return { ok: false, status: 413, error: `body larger than ${MAX_BODY_BYTES} bytes` };
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return { ok: true, value: undefined };
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch (e) {
-    return { ok: false, status: 400, error: `body is not JSON: ${errorMessage(e)}` };
   }
 }
 

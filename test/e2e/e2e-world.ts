@@ -241,6 +241,7 @@ export class E2eWorld {
       logging: { level: 'info', format: 'json' },
       metrics: { listen: `127.0.0.1:${this.metricsPort}` },
       stateDirectory: this.stateDirectory,
+      control: { socket: join(this.stateDirectory, 'control.sock') },
     };
     return { ...base, ...overrides } as PolicyInput;
   }

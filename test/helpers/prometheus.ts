@@ -31,16 +31,31 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-export async function startPrometheus(target: string): Promise<RunningPrometheus> {
+/** A scrape job beyond the default one: HTTPS with a CA, basic auth with a password file. */
+export interface ScrapeJob {
+  readonly name: string;
+  readonly target: string;
+  readonly caFile?: string;
+  readonly serverName?: string;
+  readonly username?: string;
+  readonly passwordFile?: string;
+}
+
+export async function startPrometheus(target: string | readonly ScrapeJob[]): Promise<RunningPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'consolidator-prometheus-'));
+  const jobs: readonly ScrapeJob[] = typeof target === 'string' ? [{ name: 'consolidator', target }] : target;
   const config = [
     'global:',
     `  scrape_interval: ${SCRAPE_INTERVAL}`,
     `  scrape_timeout: ${SCRAPE_INTERVAL}`,
     'scrape_configs:',
-    '  - job_name: consolidator',
-    '    static_configs:',
-    `      - targets: ['${target}']`,
+    ...jobs.flatMap((job) => [
+      `  - job_name: ${job.name}`,
+      ...(job.caFile ? ['    scheme: https', '    tls_config:', `      ca_file: ${job.caFile}`, ...(job.serverName ? [`      server_name: ${job.serverName}`] : [])] : []),
+      ...(job.username ? ['    basic_auth:', `      username: ${job.username}`, ...(job.passwordFile ? [`      password_file: ${job.passwordFile}`] : [])] : []),
+      '    static_configs:',
+      `      - targets: ['${job.target}']`,
+    ]),
     '',
   ].join('\n');
   await writeFile(join(dir, 'prometheus.yml'), config);
@@ -112,3 +127,15 @@ export async function query(prometheus: RunningPrometheus, promql: string): Prom
   return body.data.result;
 }
 
+
+export interface ScrapeTarget {
+  labels: Record<string, string>;
+  health: string;
+  lastError: string;
+}
+
+/** Prometheus' view of its targets (/api/v1/targets): health and the last scrape error. */
+export async function targets(prometheus: RunningPrometheus): Promise<ScrapeTarget[]> {
+  const body = (await (await fetch(`${prometheus.url}/api/v1/targets`)).json()) as { data: { activeTargets: ScrapeTarget[] } };
+  return body.data.activeTargets;
+}

@@ -123,8 +123,12 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'consolidator-daemon-'));
   const datacenter = options.datacenter ?? placed(options.setup);
   const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, stringify(testPolicy(options.setup, options.policy)));
-  const loaded = await loadPolicyText(stringify(testPolicy(options.setup, options.policy)), policyFile);
+  // An operator socket of its own (tests run two daemons on one state directory to simulate a crash);
+  // the CLI finds it through the policy file.
+  const socket = join(mkdtempSync(join(tmpdir(), 'consolidator-control-')), 'control.sock');
+  const policy = testPolicy(options.setup, { control: { socket }, ...options.policy });
+  writeFileSync(policyFile, stringify(policy));
+  const loaded = await loadPolicyText(stringify(policy), policyFile);
   if (!loaded.ok) throw new Error(loaded.issues.map((i) => i.message).join('\n'));
   const logs = new CapturedStream();
   const logger = createLogger({ level: 'debug', format: 'json', stream: logs });

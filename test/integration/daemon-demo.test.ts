@@ -33,6 +33,7 @@ async function startDemoDaemon(): Promise<RunningDaemon> {
   const demo = await readFile('config/demo.yaml', 'utf8');
   const policy = demo
     .replace('listen: 127.0.0.1:9464', `listen: 127.0.0.1:${port}`)
+    .replace('socket: /tmp/consolidator-demo.sock', `socket: ${join(dir, 'control.sock')}`)
     .replace('workload: demo-workload', `workload: ${resolve('config/demo-workload')}`)
     .replace('speedup: 300', 'speedup: 600')
     .replace('schedule: "*/2 * * * * *"', 'schedule: "* * * * * *"')

@@ -17,6 +17,8 @@ const run = promisify(execFile);
 const UNIT_FILE = 'systemd/consolidator.service';
 const SYSUSERS_FILE = 'systemd/consolidator.sysusers.conf';
 const UNIT_PATH_IN_ROOT = '/etc/systemd/system/consolidator.service';
+const SOCKET_FILE = 'systemd/consolidator.socket';
+const SOCKET_PATH_IN_ROOT = '/etc/systemd/system/consolidator.socket';
 /** `systemd-analyze security` scores exposure 0..10 (threshold in tenths): ours must stay "OK" and at most 2.0. */
 const MAX_EXPOSURE_TENTHS = 20;
 /** The default schedule, every 5 minutes (DEFAULTS.schedule). */
@@ -44,13 +46,14 @@ async function tool(command: string, args: string[]): Promise<ToolResult> {
 }
 
 /** A root with systemd's stock units, the unit under test, and (unless told otherwise) its binaries. */
-async function rootWith(unitText: string, options: { binaries?: boolean } = {}): Promise<string> {
+async function rootWith(unitText: string, options: { binaries?: boolean; socketText?: string } = {}): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'consolidator-unit-'));
   roots.push(root);
   await mkdir(join(root, 'usr/lib/systemd'), { recursive: true });
   await cp('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true });
   await mkdir(join(root, 'etc/systemd/system'), { recursive: true });
   await writeFile(join(root, UNIT_PATH_IN_ROOT), unitText);
+  await writeFile(join(root, SOCKET_PATH_IN_ROOT), options.socketText ?? (await readFile(SOCKET_FILE, 'utf8')));
   await mkdir(join(root, 'usr/bin'), { recursive: true });
   await symlink('usr/bin', join(root, 'bin')); // merged /usr, as on Debian 12
   if (options.binaries !== false) {
@@ -63,9 +66,9 @@ async function rootWith(unitText: string, options: { binaries?: boolean } = {}):
 }
 
 /** `systemd-analyze verify`: passes only with exit 0 and not a single warning (unknown keys, bad values only warn). */
-async function verify(unitText: string, options: { binaries?: boolean } = {}): Promise<ToolResult & { ok: boolean }> {
+async function verify(unitText: string, options: { binaries?: boolean; socketText?: string; unit?: string } = {}): Promise<ToolResult & { ok: boolean }> {
   const root = await rootWith(unitText, options);
-  const result = await tool('systemd-analyze', ['verify', '--man=no', '--generators=no', `--root=${root}`, UNIT_PATH_IN_ROOT]);
+  const result = await tool('systemd-analyze', ['verify', '--man=no', '--generators=no', `--root=${root}`, options.unit ?? UNIT_PATH_IN_ROOT]);
   return { ...result, ok: result.code === 0 && result.output.trim() === '' };
 }
 
@@ -86,8 +89,8 @@ function directives(unitText: string, section: string): [string, string][] {
   return out;
 }
 
-function values(unitText: string, key: string): string[] {
-  return directives(unitText, 'Service')
+function values(unitText: string, key: string, section = 'Service'): string[] {
+  return directives(unitText, section)
     .filter(([k]) => k === key)
     .map(([, v]) => v);
 }
@@ -196,8 +199,37 @@ describe('systemd/consolidator.service', async () => {
   });
 });
 
+describe('systemd/consolidator.socket', async () => {
+  const unit = await readFile(UNIT_FILE, 'utf8');
+  const socket = await readFile(SOCKET_FILE, 'utf8');
+
+  it('passes systemd-analyze verify without a single warning, and the same check fails on a misspelt key', async () => {
+    const result = await verify(unit, { unit: SOCKET_PATH_IN_ROOT });
+    expect(result.output).toBe('');
+    expect(result.code).toBe(0);
+    const broken = await verify(unit, { unit: SOCKET_PATH_IN_ROOT, socketText: socket.replace('SocketMode=0660', 'SocketMod=0660') });
+    expect(broken.ok).toBe(false);
+    expect(broken.output).toMatch(/Unknown key 'SocketMod'/);
+  });
+
+  it('is a 0660 socket of root and group consolidator, passed to the daemon under the name "control"', () => {
+    expect(values(socket, 'ListenStream', 'Socket')).toEqual([DEFAULTS.control.socket]);
+    expect(values(socket, 'FileDescriptorName', 'Socket')).toEqual(['control']);
+    expect(values(socket, 'SocketMode', 'Socket')).toEqual(['0660']);
+    expect(values(socket, 'SocketUser', 'Socket')).toEqual(['root']);
+    expect(values(socket, 'SocketGroup', 'Socket')).toEqual([DEFAULTS.control.group]);
+    expect(values(socket, 'Service', 'Socket')).toEqual(['consolidator.service']);
+  });
+
+  it('is required by the service, which takes it with Sockets=', () => {
+    expect(values(unit, 'Sockets')).toEqual(['consolidator.socket']);
+    expect(values(unit, 'Requires', 'Unit')).toEqual(['consolidator.socket']);
+    expect(values(unit, 'After', 'Unit').join(' ')).toContain('consolidator.socket');
+  });
+});
+
 describe('systemd/consolidator.sysusers.conf', () => {
-  it('creates the optional static user with systemd-sysusers', async () => {
+  it('creates the static user and the operator group with systemd-sysusers', async () => {
     const root = await mkdtemp(join(tmpdir(), 'consolidator-sysusers-'));
     roots.push(root);
     await mkdir(join(root, 'usr/lib/sysusers.d'), { recursive: true });
@@ -207,5 +239,7 @@ describe('systemd/consolidator.sysusers.conf', () => {
     expect(result.code).toBe(0);
     const passwd = await readFile(join(root, 'etc/passwd'), 'utf8');
     expect(passwd).toMatch(/^consolidator:x:\d+:\d+:[^:]*:\/var\/lib\/consolidator:\/usr\/sbin\/nologin$/m);
+    // The operator socket's group (consolidator.socket's SocketGroup=).
+    expect(await readFile(join(root, 'etc/group'), 'utf8')).toMatch(/^consolidator:x:\d+:$/m);
   });
 });

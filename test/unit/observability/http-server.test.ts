@@ -2,10 +2,12 @@ import { request } from 'node:http';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsolidatorError } from '../../../src/errors.js';
-import { MAX_BODY_BYTES, parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
+import bcrypt from 'bcryptjs';
+import { parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
 import type { HealthReport, HttpServerOptions, RunningHttpServer } from '../../../src/observability/http-server.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { ConsolidatorMetrics } from '../../../src/observability/metrics.js';
+import { startTestDaemon, testSetup, type TestDaemon } from '../../helpers/sim-daemon.js';
 
 interface Reply {
   status: number;
@@ -14,9 +16,9 @@ interface Reply {
 }
 
 /** One HTTP request with node:http (no keep-alive agent, so nothing outlives the test). */
-function call(server: RunningHttpServer, method: string, path: string, body?: string | Buffer): Promise<Reply> {
+function call(server: RunningHttpServer, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: server.address.host, port: server.address.port, method, path, agent: false }, (res) => {
+    const req = request({ host: server.address.host, port: server.address.port, method, path, agent: false, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -145,47 +147,33 @@ describe('the HTTP server', () => {
     expect((await call(server, 'GET', '/healthz')).status).toBe(200);
   });
 
-  it('passes the method and the parsed JSON body to an added route, and sends its answer', async () => {
-    const seen: unknown[] = [];
-    const { server } = await start({
-      routes: {
-        '/drain': async (req) => {
-          seen.push(req);
-          if (req.method !== 'POST') return { status: 405, body: { error: 'POST only' } };
-          return { status: 202, body: { accepted: req.body } };
-        },
-      },
-    });
-    const reply = await call(server, 'POST', '/drain', JSON.stringify({ host: 'kvm-01' }));
-    expect(reply.status).toBe(202);
-    expect(JSON.parse(reply.text)).toEqual({ accepted: { host: 'kvm-01' } });
-    expect((await call(server, 'GET', '/drain')).status).toBe(405);
-    expect(seen).toEqual([
-      { method: 'POST', body: { host: 'kvm-01' } },
-      { method: 'GET', body: undefined },
-    ]);
+  it('is read-only: every method but GET and HEAD is 405 with Allow: GET, HEAD, on any path', async () => {
+    const { server } = await start();
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+      for (const path of ['/metrics', '/status', '/operator/drain', '/anything']) {
+        const reply = await call(server, method, path, method === 'DELETE' || method === 'OPTIONS' ? undefined : '{}');
+        expect(reply.status, `${method} ${path}`).toBe(405);
+        expect(reply.headers.allow).toBe('GET, HEAD');
+      }
+    }
+    expect((await call(server, 'GET', '/operator/drain')).status).toBe(404);
   });
 
-  it('refuses a body that is not JSON (400) or larger than 64 KiB (413), without calling the route', async () => {
-    let calls = 0;
-    const { server } = await start({
-      routes: {
-        '/wake': async () => {
-          calls += 1;
-          return { status: 200, body: {} };
-        },
-      },
-    });
-    expect((await call(server, 'POST', '/wake', '{not json')).status).toBe(400);
-    expect((await call(server, 'POST', '/wake', Buffer.alloc(MAX_BODY_BYTES + 1, 0x20))).status).toBe(413);
-    expect((await call(server, 'POST', '/wake', Buffer.alloc(MAX_BODY_BYTES, 0x20))).status).toBe(200);
-    expect(calls).toBe(1);
-  });
-
-  it('refuses routes that would shadow its own paths', async () => {
-    const handler = async () => ({ status: 200, body: null });
-    await expect(start({ routes: { '/metrics': handler } })).rejects.toThrow(/reserved/);
-    await expect(start({ routes: { drain: handler } })).rejects.toThrow(/absolute path/);
+  it('asks for basic auth when the web config has users: 401 with WWW-Authenticate: Basic unless the password is right', async () => {
+    const hash = bcrypt.hashSync('right horse battery', 4);
+    const { server } = await start({ webConfig: { file: 'web.yml', basicAuthUsers: new Map([['prometheus', hash]]) } });
+    const as = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    for (const headers of [{}, as('prometheus', 'wrong'), as('nobody', 'right horse battery'), { Authorization: 'Bearer x' }]) {
+      const reply = await call(server, 'GET', '/metrics', undefined, headers);
+      expect(reply.status).toBe(401);
+      expect(reply.headers['www-authenticate']).toBe('Basic');
+      expect(reply.text).not.toContain('consolidator_');
+    }
+    const ok = await call(server, 'GET', '/metrics', undefined, as('prometheus', 'right horse battery'));
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('consolidator_info');
+    // Unauthenticated requests learn nothing, not even that the method is wrong.
+    expect((await call(server, 'POST', '/metrics', '{}')).status).toBe(401);
   });
 
   it('reports a port that is taken as a ConsolidatorError', async () => {
@@ -207,5 +195,32 @@ describe('the HTTP server', () => {
     const started = Date.now();
     await running.splice(0)[0]?.close();
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('the metrics listener of a running daemon', () => {
+  let t: TestDaemon | undefined;
+  afterEach(async () => {
+    await t?.daemon.stop();
+    t = undefined;
+  });
+
+  it('refuses the cross-origin text/plain drain-with-power-off a web page could send (405) and drains nothing', async () => {
+    t = await startTestDaemon({ setup: testSetup([{ id: 'h1' }, { id: 'h2' }, { id: 'h3' }], [{ id: 'a', host: 'h1', load: 0.2 }, { id: 'b', host: 'h2', load: 0.2 }]) });
+    const address = t.daemon.httpAddress;
+    if (!address) throw new Error('no http address');
+    // What a browser sends for a "simple" cross-origin request: no preflight, so the server must refuse it.
+    const response = await fetch(`http://127.0.0.1:${address.port}/operator/drain`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain', Origin: 'http://evil.example' },
+      body: JSON.stringify({ host: 'h1', powerOff: true }),
+    });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(t.daemon.state.isInMaintenance('h1')).toBe(false);
+    expect(t.datacenter.hostView('h1')?.power).toBe('on');
+    expect(t.datacenter.hostView('h1')?.vms.map((v) => v.id)).toEqual(['a']);
+    expect(t.datacenter.totals().migrations).toBe(0);
   });
 });
