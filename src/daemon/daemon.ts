@@ -214,24 +214,33 @@ export class Daemon implements OperatorApi {
       await this.deps.notifier.ready('reload rejected: keeping the last good policy');
       return false;
     }
-    // Let a running cycle end with the policy it started with.
-    await this.current?.catch(() => undefined);
+    // A running cycle or operator job ends with the policy and the drivers it started with: the new
+    // policy applies once neither runs, and no cycle or job starts while it is applied.
+    try {
+      await this.exclusive(() => this.apply(result.value));
+    } catch (e) {
+      this.log.warn('policy not applied: the daemon is stopping', { err: e });
+      return false;
+    }
+    await this.deps.notifier.ready(`reloaded: ${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+    return true;
+  }
+
+  private async apply(next: LoadedPolicy): Promise<void> {
     const before = this.loaded;
-    this.loaded = result.value;
-    if (JSON.stringify(before.hosts) !== JSON.stringify(result.value.hosts) || before.policy.hypervisor.driver !== result.value.policy.hypervisor.driver || before.policy.power.driver !== result.value.policy.power.driver) {
+    this.loaded = next;
+    if (JSON.stringify(before.hosts) !== JSON.stringify(next.hosts) || before.policy.hypervisor.driver !== next.policy.hypervisor.driver || before.policy.power.driver !== next.policy.power.driver) {
       const old = this.drivers;
       this.drivers = this.deps.buildDrivers(this.loaded);
       await old.close();
       this.buildRunner();
     }
-    if (before.policy.schedule !== result.value.policy.schedule || before.policy.timeZone !== result.value.policy.timeZone) {
+    if (before.policy.schedule !== next.policy.schedule || before.policy.timeZone !== next.policy.timeZone) {
       this.task?.stop();
       this.schedule();
     }
     this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
     this.log.info('policy reloaded', { mode: this.loaded.policy.mode, hosts: this.loaded.hosts.length });
-    await this.deps.notifier.ready(`reloaded: ${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
-    return true;
   }
 
   /**
