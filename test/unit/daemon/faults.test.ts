@@ -1,20 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
 import type { HostId } from '../../../src/model/ids.js';
-import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, writePolicy, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
 
-const HOSTS = ['h1', 'h2', 'h3', 'h4'].map((id) => ({ id }));
-const VMS: TestVm[] = [
-  { id: 'a', host: 'h1', load: 0.5 },
-  { id: 'b', host: 'h1', load: 0.5 },
-  { id: 'c', host: 'h2', load: 0.3 },
-  { id: 'd', host: 'h3', load: 0.3 },
-  { id: 'e', host: 'h4', load: 0.2 },
-];
-const VM_IDS = VMS.map((v) => v.id);
-const HOST_IDS = HOSTS.map((h) => h.id);
+const VM_IDS = THIN_VMS.map((v) => v.id);
+const HOST_IDS = THIN_HOSTS.map((h) => h.id);
 
 /** Records every power call and checks, at the moment of each power-off, that the host is empty. */
 function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[]; offWithVms: string[] }) {
@@ -36,11 +28,7 @@ function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[];
   });
 }
 
-let running: TestDaemon | undefined;
-afterEach(async () => {
-  await running?.daemon.stop();
-  running = undefined;
-});
+const startDaemon = daemonsStoppedAfterEach();
 
 /** Cycles until hosts are underloaded long enough to be drained (600 s), then one more. */
 async function warmUp(t: TestDaemon): Promise<void> {
@@ -49,8 +37,7 @@ async function warmUp(t: TestDaemon): Promise<void> {
 
 describe('the daemon under faults (simulated datacenter)', () => {
   it('a failed migration skips the power-off that depended on it and cools the hosts down', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     await warmUp(t);
     t.datacenter.faults.failNextMigration('simulated link failure');
     const report = await cycleAt(t, 1200);
@@ -70,8 +57,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
 
   it('a BMC that times out leaves the host on, recorded, and the cycle goes on', async () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), wrapDrivers: recordingPower(() => running as TestDaemon, calls) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS), wrapDrivers: recordingPower(() => t, calls) });
     await warmUp(t);
     for (const h of HOST_IDS) t.datacenter.faults.timeOutBmc(h, 1);
     const report = await cycleAt(t, 1200);
@@ -94,10 +80,10 @@ describe('the daemon under faults (simulated datacenter)', () => {
   it('a host that vanishes mid-drain is not powered off, and no VM is lost', async () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     let vanished: HostId | undefined;
-    running = await startTestDaemon({
-      setup: testSetup(HOSTS, VMS),
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
       wrapDrivers: (bundle) => {
-        const recorded = recordingPower(() => running as TestDaemon, calls)(bundle);
+        const recorded = recordingPower(() => t, calls)(bundle);
         return {
           ...recorded,
           hypervisor: {
@@ -110,7 +96,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
               const result = await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
               if (vanished === undefined) {
                 vanished = from;
-                (running as TestDaemon).datacenter.faults.vanishHost(from);
+                t.datacenter.faults.vanishHost(from);
               }
               return result;
             },
@@ -118,7 +104,6 @@ describe('the daemon under faults (simulated datacenter)', () => {
         };
       },
     });
-    const t = running;
     await warmUp(t);
     await cycleAt(t, 1200);
     expect(vanished).toBeDefined();
@@ -131,14 +116,13 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a truncated state file is reported and rebuilt; the daemon runs on', async () => {
-    const first = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    const first = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     await warmUp(first);
     await cycleAt(first, 1200);
     await first.daemon.stop();
     const file = join(first.dir, 'state.json');
     writeFileSync(file, readFileSync(file, 'utf8').slice(0, 40));
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), dir: first.dir, datacenter: first.datacenter });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS), dir: first.dir, datacenter: first.datacenter });
     const warning = logLines(t).find((l) => l['message'] === 'state not loaded');
     expect(String(warning?.['problem'])).toMatch(/state\.json is corrupt .*moved to .*state\.json\.corrupt-/);
     const report = await cycleAt(t, 1500);
@@ -149,8 +133,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a broken policy on reload is rejected with its errors and the last good policy stays', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     writePolicy(t, 'version: 1\nmode: enforced\nhosts: []\n');
     expect(await t.daemon.reload()).toBe(false);
     expect(t.daemon.policy.policy.mode).toBe('enforce');
@@ -165,8 +148,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a valid policy on reload takes effect at the next cycle', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     writePolicy(t, readFileSync(t.policyFile, 'utf8').replace('mode: enforce', 'mode: dry-run'));
     expect(await t.daemon.reload()).toBe(true);
     expect(t.daemon.policy.policy.mode).toBe('dry-run');
