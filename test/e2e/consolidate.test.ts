@@ -8,8 +8,9 @@
  * Invariants are checked against the hosts (their own libvirt, the BMCs' power hooks), never the daemon.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, type DaemonLogLine } from './daemon-process.js';
-import { E2eWorld, interestingMetrics, isEvent, metricValue, waitUntil } from './e2e-world.js';
+import { pause, waitFor } from '../helpers/wait-for.js';
+import type { DaemonLogLine, DaemonProcess } from './daemon-process.js';
+import { E2eWorld, interestingMetrics, isEvent, metricValue } from './e2e-world.js';
 
 const HOSTS = 5;
 const CPUS = 8;
@@ -28,17 +29,10 @@ const MID_MIGRATION_MS = 300;
 
 let world: E2eWorld;
 let daemon: DaemonProcess;
-const daemons: DaemonProcess[] = [];
 const perf: Record<string, number> = {};
 
 const h = (n: number) => world.host(n);
 const poweredOff = (n: number) => world.lab.host(n).initPid === undefined;
-
-async function startDaemon(label: string): Promise<DaemonProcess> {
-  const d = await DaemonProcess.start(world.policyFile, world.timeline, label);
-  daemons.push(d);
-  return d;
-}
 
 async function snapshotMetrics(heading: string): Promise<string> {
   const text = await world.metricsText();
@@ -60,32 +54,17 @@ beforeAll(async () => {
   await world.writePolicy(world.policy());
 }, 180_000);
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    const file = world?.timeline.write();
-    console.error(`\n----- e2e timeline (${file}) -----\n${world?.timeline.text() ?? ''}----- end of timeline -----`);
-  }
-});
+afterEach((ctx) => world?.timeline.printIfFailed(ctx));
 
 afterAll(async () => {
-  for (const d of daemons) await d.stop().catch(() => undefined);
-  for (const d of daemons) {
-    perf[`${d.label}.cpuSeconds`] = d.usage?.cpuSeconds ?? Number.NaN;
-    perf[`${d.label}.peakRssMiB`] = Math.round((d.usage?.peakRssKiB ?? 0) / 1024);
-    perf[`${d.label}.wallSeconds`] = Math.round(((d.exitedAtMs ?? Date.now()) - d.startedAtMs) / 1000);
-  }
-  if (world) {
-    world.timeline.add('perf', JSON.stringify(perf));
-    world.timeline.write();
-    await world.down();
-  }
+  await world?.down(perf);
 }, 120_000);
 
 describe('consolidator run on a real lab', () => {
   it('1. empties the underloaded hosts by live migration and powers them off through IPMI', async () => {
-    daemon = await startDaemon('daemon#1');
+    daemon = await world.startDaemon('daemon#1');
     await snapshotMetrics('metrics before');
-    await waitUntil('h3, h4 and h5 powered off', DAEMON_STEP_MS, () => [3, 4, 5].every(poweredOff));
+    await waitFor('h3, h4 and h5 powered off', { timeoutMs: DAEMON_STEP_MS }, () => [3, 4, 5].every(poweredOff));
     const firstOff = world.powerEvents.find((e) => e.to === 'off' && e.by === 'daemon');
     perf['msFromStartToFirstPowerOff'] = (firstOff?.atMs ?? Number.NaN) - daemon.startedAtMs;
     expect(await world.bmc(3).power()).toBe('off');
@@ -95,7 +74,7 @@ describe('consolidator run on a real lab', () => {
     const offs = world.powerEvents.filter((e) => e.to === 'off');
     expect(offs.map((e) => [e.host, e.by, e.held.length])).toEqual(expect.arrayContaining([[h(3), 'daemon', 0], [h(4), 'daemon', 0], [h(5), 'daemon', 0]]));
     // /metrics, once a cycle has recorded it.
-    await waitUntil('/metrics to show three hosts off', 30_000, async () => metricValue(await world.metricsText(), 'consolidator_hosts', { state: 'off' }) === 3);
+    await waitFor('/metrics to show three hosts off', { timeoutMs: 30_000 }, async () => metricValue(await world.metricsText(), 'consolidator_hosts', { state: 'off' }) === 3);
     const metrics = await snapshotMetrics('metrics after consolidation');
     expect(metricValue(metrics, 'consolidator_actions_executed_total', { type: 'migrate', result: 'ok' })).toBeGreaterThanOrEqual(6);
     expect(metricValue(metrics, 'consolidator_actions_executed_total', { type: 'power-off', result: 'ok' })).toBe(3);
@@ -117,7 +96,7 @@ describe('consolidator run on a real lab', () => {
     expect(String(on['what'])).toContain(wokenHost);
     expect(poweredOff(world.lab.byName(wokenHost).n)).toBe(false);
     // Load moves onto it, enough to bring h1 back under its target (three 1 GiB guests).
-    await waitUntil(`three guests on ${wokenHost}`, DAEMON_STEP_MS, async () => ((await world.guestsByHost()).get(wokenHost)?.length ?? 0) >= 3);
+    await waitFor(`three guests on ${wokenHost}`, { timeoutMs: DAEMON_STEP_MS }, async () => ((await world.guestsByHost()).get(wokenHost)?.length ?? 0) >= 3);
     await world.checkInvariants('wake-up');
     const migrated = daemon.lines.slice(since).filter((l) => l.message === 'migrate done').length;
     expect(migrated).toBe(3);
@@ -132,13 +111,13 @@ describe('consolidator run on a real lab', () => {
     const since = daemon.lines.length;
     // The driver's line: `virsh migrate` runs on the source now (a 1 GiB guest takes about 1.5 s).
     const started = await daemon.waitForLog((l) => l.message === 'migration started' && l['from'] === woken && l['component'] === 'virsh', DAEMON_STEP_MS, `a migration off ${woken}`, since);
-    await new Promise((r) => setTimeout(r, MID_MIGRATION_MS));
+    await pause(MID_MIGRATION_MS);
     await daemon.kill();
     world.timeline.add('test', `FAULT: daemon killed with SIGKILL while ${String(started['vm'])} migrated off ${woken}`);
     await world.checkInvariants('SIGKILL mid-drain');
-    daemon = await startDaemon('daemon#2');
+    daemon = await world.startDaemon('daemon#2');
     await daemon.waitForLog(isEvent('reconciled a plan interrupted by a restart'), DAEMON_STEP_MS, 'a reconciliation');
-    await waitUntil(`${woken} drained and powered off again`, DAEMON_STEP_MS, () => poweredOff(n));
+    await waitFor(`${woken} drained and powered off again`, { timeoutMs: DAEMON_STEP_MS }, () => poweredOff(n));
     await world.checkInvariants('restart after SIGKILL');
     expect(world.powerEvents.filter((e) => e.host === woken && e.to === 'off').at(-1)).toMatchObject({ by: 'daemon', held: [] });
   }, 200_000);
@@ -181,7 +160,7 @@ describe('consolidator run on a real lab', () => {
       const wokenHost = world.powerEvents.slice(eventsBefore).find((e) => e.to === 'on')?.host as string;
       expect(wokenHost).not.toBe(h(frozen));
       expect(String(on['what'])).toContain(wokenHost);
-      await waitUntil(`three guests on ${wokenHost}`, DAEMON_STEP_MS, async () => ((await world.guestsByHost()).get(wokenHost)?.length ?? 0) >= 3);
+      await waitFor(`three guests on ${wokenHost}`, { timeoutMs: DAEMON_STEP_MS }, async () => ((await world.guestsByHost()).get(wokenHost)?.length ?? 0) >= 3);
       await world.checkInvariants('BMC not answering');
       expect(poweredOff(frozen)).toBe(true);
       expect(await frozenBmc.power()).toBe('off');
@@ -211,7 +190,7 @@ describe('consolidator run on a real lab', () => {
     expect(world.powerEvents.slice(offBefore).filter((e) => e.host === h(2))).toEqual([]);
     expect(daemon.running).toBe(true);
     // Every line the daemons wrote was a JSON log line on stdout.
-    for (const d of daemons) expect(d.stderr, d.label).toBe('');
+    for (const d of world.daemons) expect(d.stderr, d.label).toBe('');
     perf['daemonPeakRssMiB'] = Math.round(((await daemon.sample())?.peakRssKiB ?? 0) / 1024);
     await snapshotMetrics('metrics at the end');
   }, 200_000);

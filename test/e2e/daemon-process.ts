@@ -28,6 +28,8 @@ export interface ProcessUsage {
 const USER_HZ = 100;
 const STOP_TIMEOUT_MS = 30_000;
 const SAMPLE_INTERVAL_MS = 1_000;
+const KIB_PER_MIB = 1024;
+const MS_PER_SECOND = 1000;
 
 /** Every daemon started by this process: killed when it exits, whatever happened to the test. */
 const alive = new Set<ChildProcess>();
@@ -151,6 +153,15 @@ export class DaemonProcess {
     await this.sample();
     this.signal('SIGKILL');
     await this.exited;
+  }
+
+  /** What it used, for the timeline's perf line: `<label>.cpuSeconds`, `.peakRssMiB`, `.wallSeconds`. */
+  perf(): Record<string, number> {
+    return {
+      [`${this.label}.cpuSeconds`]: this.usage?.cpuSeconds ?? Number.NaN,
+      [`${this.label}.peakRssMiB`]: Math.round((this.usage?.peakRssKiB ?? 0) / KIB_PER_MIB),
+      [`${this.label}.wallSeconds`]: Math.round(((this.exitedAtMs ?? Date.now()) - this.startedAtMs) / MS_PER_SECOND),
+    };
   }
 
   /** Reads RSS (VmRSS, VmHWM) and CPU time (utime + stime) from /proc. */

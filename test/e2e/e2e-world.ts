@@ -7,14 +7,15 @@
  */
 import { execFile } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { PolicyInput } from '../../src/config/schema.js';
+import { errorMessage } from '../../src/errors.js';
+import { freePort } from '../helpers/free-port.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { type Bmc, startBmc } from '../lab/bmc.js';
 import type { GuestSpec } from '../lab/domain-xml.js';
 import { Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/lab-shell.js';
-import { type DaemonLogLine, MAIN_JS, REPO_ROOT } from './daemon-process.js';
+import { DaemonProcess, type DaemonLogLine, MAIN_JS, REPO_ROOT } from './daemon-process.js';
 import { Timeline } from './timeline.js';
 
 export interface HostLoad {
@@ -47,7 +48,6 @@ const BMC_PORT = 623;
 const SETTLE_TIMEOUT_MS = 90_000;
 const SETTLE_POLL_MS = 1_000;
 const CLI_TIMEOUT_MS = 180_000;
-const WAIT_POLL_MS = 500;
 /** virsh list states that hold a guest (everything but a definition). */
 const INACTIVE_STATE = 'shut off';
 
@@ -58,6 +58,8 @@ export class E2eWorld {
   readonly powerEvents: PowerEvent[] = [];
   readonly violations: string[] = [];
   readonly load = new Map<number, HostLoad>();
+  /** Every daemon started with startDaemon, oldest first: down() stops them and records what they used. */
+  readonly daemons: DaemonProcess[] = [];
   /** Hosts the daemon powered off itself (the only ones it may power on). */
   private readonly autoOff = new Set<string>();
   private operatorDepth = 0;
@@ -94,6 +96,18 @@ export class E2eWorld {
       throw e;
     }
     return world;
+  }
+
+  /** Starts `consolidator run` on this world's policy file; down() stops it. */
+  async startDaemon(label = 'daemon'): Promise<DaemonProcess> {
+    const daemon = await DaemonProcess.start(this.policyFile, this.timeline, label);
+    this.daemons.push(daemon);
+    return daemon;
+  }
+
+  /** Stops every daemon started here (one that already exited stays as it is). */
+  async stopDaemons(): Promise<void> {
+    for (const d of this.daemons) await d.stop().catch((e: unknown) => this.timeline.add(d.label, `stop failed: ${errorMessage(e)}`));
   }
 
   host(n: number): string {
@@ -181,7 +195,7 @@ export class E2eWorld {
   async checkInvariants(step: string, timeoutMs = SETTLE_TIMEOUT_MS): Promise<Map<string, [string, string][]>> {
     let last = new Map<string, [string, string][]>();
     try {
-      await waitFor(`every guest running exactly once (${step})`, timeoutMs, SETTLE_POLL_MS, async () => {
+      await waitFor(`every guest running exactly once (${step})`, { timeoutMs, intervalMs: SETTLE_POLL_MS }, async () => {
         last = await this.placement();
         return [...this.guests.keys()].every((g) => last.get(g)?.length === 1) ? true : undefined;
       });
@@ -277,8 +291,17 @@ export class E2eWorld {
     });
   }
 
-  /** Stops everything this world started; safe after a failed start and when called twice. */
-  async down(): Promise<void> {
+  /**
+   * Stops everything this world started: the daemons first, then the timeline is written (with a perf
+   * line: what each daemon used, and `perf`), then the BMCs and the lab. Safe after a failed start and
+   * when called twice.
+   */
+  async down(perf: Readonly<Record<string, number>> = {}): Promise<void> {
+    await this.stopDaemons();
+    if (this.daemons.length > 0 || Object.keys(perf).length > 0) {
+      this.timeline.add('perf', JSON.stringify(Object.assign({}, ...this.daemons.map((d) => d.perf()), perf)));
+    }
+    this.timeline.write();
     clearInterval(this.loadTimer);
     this.loadTimer = undefined;
     for (const b of this.bmcs) {
@@ -385,31 +408,6 @@ export function interestingMetrics(text: string): string {
     .split('\n')
     .filter((l) => /^consolidator_(hosts|actions_executed_total|power_actions_total|estimated_power_saved_watts|cycles_total|errors_total|hosts_kept|hosts_needing_attention)\b/.test(l))
     .join('\n');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` until it is true; throws naming `what` at the deadline (a check that throws counts as false). */
-export function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = async () => {
-      if (await Promise.resolve().then(check).catch(() => false)) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      setTimeout(() => void poll(), WAIT_POLL_MS);
-    };
-    void poll();
-  });
 }
 
 /** A matcher for daemon log lines: this event, with these fields. */

@@ -9,8 +9,9 @@
  * Invariants are checked against the hosts themselves after each step.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess } from './daemon-process.js';
-import { E2eWorld, isEvent, waitUntil } from './e2e-world.js';
+import { pause, waitFor } from '../helpers/wait-for.js';
+import type { DaemonProcess } from './daemon-process.js';
+import { E2eWorld, isEvent } from './e2e-world.js';
 
 const CPUS = 8;
 const MEMORY_MIB = 16_384;
@@ -45,25 +46,17 @@ beforeAll(async () => {
   await world.startGuest(3, { name: 'p3b', memoryMiB: 1024, paused: true });
   await world.checkInvariants('setup');
   await world.writePolicy(world.policy({ migration: { bandwidthMiBps: FAT_CAP_MIBPS, timeoutSeconds: 60, nonConvergence: 'auto-converge', convergenceDeadlineSeconds: 10 } }));
-  daemon = await DaemonProcess.start(world.policyFile, world.timeline);
+  daemon = await world.startDaemon();
 }, 180_000);
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    const file = world?.timeline.write();
-    console.error(`\n----- e2e timeline (${file}) -----\n${world?.timeline.text() ?? ''}----- end of timeline -----`);
-  }
-});
+afterEach((ctx) => world?.timeline.printIfFailed(ctx));
 
 afterAll(async () => {
-  await daemon?.stop().catch(() => undefined);
-  if (world) {
-    world.timeline.add('perf', JSON.stringify({ cpuSeconds: daemon?.usage?.cpuSeconds, peakRssMiB: Math.round((daemon?.usage?.peakRssKiB ?? 0) / 1024) }));
-    world.timeline.write();
-    // A dirtying guest keeps a core busy: never leave one behind.
-    await world.removeGuest('dirty').catch(() => undefined);
-    await world.down();
-  }
+  if (!world) return;
+  await world.stopDaemons();
+  // A dirtying guest keeps a core busy: never leave one behind (it may never have been started).
+  await world.removeGuest('dirty').catch(() => undefined);
+  await world.down();
 }, 120_000);
 
 describe('migration faults on a real lab', () => {
@@ -71,7 +64,7 @@ describe('migration faults on a real lab', () => {
     const d = daemon as DaemonProcess;
     await d.waitForLog(isEvent('migration started', { vm: 'fat', to: h(2), component: 'actuator' }), STEP_MS, 'the migration of fat');
     // Let it copy for a while: mid-migration, guest pages in flight (it lasts about 8 s).
-    await new Promise((r) => setTimeout(r, 2_500));
+    await pause(2_500);
     const since = d.lines.length;
     await world.losePower(2);
     const failed = await d.waitForLog(isEvent('migrate failed'), 60_000, 'the failed migration', since);
@@ -88,7 +81,7 @@ describe('migration faults on a real lab', () => {
     expect(await world.bmc(2).power()).toBe('off');
 
     await world.restorePower(2);
-    await waitUntil(`${h(1)} drained and powered off`, STEP_MS, () => poweredOff(1));
+    await waitFor(`${h(1)} drained and powered off`, { timeoutMs: STEP_MS }, () => poweredOff(1));
     const placement = await world.checkInvariants('drain after the power came back');
     expect(placement.get('fat')).toEqual([[h(2), 'running']]);
     expect(world.powerEvents.filter((e) => e.to === 'off' && e.by !== 'test')).toEqual([expect.objectContaining({ host: h(1), by: 'daemon', held: [] })]);
@@ -110,7 +103,7 @@ describe('migration faults on a real lab', () => {
     expect(Number(finished['durationMs'])).toBeGreaterThan(CONVERGENCE_DEADLINE_SECONDS * 1000);
     // The driver said so when it paused the guest at the convergence deadline.
     expect(d.count((l) => l.message === 'guest paused to let the migration finish offline' && l['vm'] === 'dirty', since)).toBe(1);
-    await waitUntil(`${h(4)} powered off`, STEP_MS, () => poweredOff(4));
+    await waitFor(`${h(4)} powered off`, { timeoutMs: STEP_MS }, () => poweredOff(4));
     const placement = await world.checkInvariants('non-converging guest');
     expect(placement.get('dirty')?.[0]?.[1]).toBe('running');
     expect(placement.get('dirty')?.[0]?.[0]).not.toBe(h(4));

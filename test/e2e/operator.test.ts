@@ -6,7 +6,7 @@
  * done (a pinned VM, no room) is refused with its reason and changes nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, type DaemonLogLine } from './daemon-process.js';
+import type { DaemonLogLine, DaemonProcess } from './daemon-process.js';
 import { E2eWorld } from './e2e-world.js';
 
 const CPUS = 8;
@@ -17,7 +17,6 @@ const BUSY = { cpuCores: 3, memoryMiB: 4096 };
 const NO_ROOM_USED_MIB = 12_500;
 const GUEST_MIB = 1024;
 const EXIT_REFUSED = 2;
-
 
 let world: E2eWorld;
 let daemon: DaemonProcess | undefined;
@@ -43,23 +42,14 @@ beforeAll(async () => {
   ]);
   await world.checkInvariants('setup');
   await world.writePolicy(world.policy({ vmRules: { pinned: ['pin-*'], honourLibvirtMetadata: true } }));
-  daemon = await DaemonProcess.start(world.policyFile, world.timeline);
+  daemon = await world.startDaemon();
   await daemon.waitForLog((l: DaemonLogLine) => l.message === 'cycle finished', 30_000, 'a first cycle');
 }, 180_000);
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    const file = world?.timeline.write();
-    console.error(`\n----- e2e timeline (${file}) -----\n${world?.timeline.text() ?? ''}----- end of timeline -----`);
-  }
-});
+afterEach((ctx) => world?.timeline.printIfFailed(ctx));
 
 afterAll(async () => {
-  await daemon?.stop().catch(() => undefined);
-  if (world) {
-    world.timeline.write();
-    await world.down();
-  }
+  await world?.down();
 }, 120_000);
 
 describe('operator commands on a real lab, through the running daemon', () => {

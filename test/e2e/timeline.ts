@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TestContext } from 'vitest';
 import type { DaemonLogLine } from './daemon-process.js';
 
 const RESULTS_DIR = join(import.meta.dirname, '..', '..', 'test-results');
@@ -40,6 +41,13 @@ export class Timeline {
 
   text(): string {
     return `${this.entries.join('\n')}\n`;
+  }
+
+  /** For afterEach: after a failed test, writes the timeline and prints it, to show what led to the failure. */
+  printIfFailed(ctx: TestContext): void {
+    if (ctx.task.result?.state !== 'fail') return;
+    const file = this.write();
+    console.error(`\n----- e2e timeline (${file}) -----\n${this.text()}----- end of timeline -----`);
   }
 
   write(): string {

@@ -1,29 +1,21 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
+import { stopProcess } from './stop-process.js';
+import { waitFor, type WaitForOptions } from './wait-for.js';
 
 /** A real Prometheus (Debian package) for integration tests: started on loopback, stopped after. */
 const PROMETHEUS = '/usr/bin/prometheus';
 const SCRAPE_INTERVAL = '1s';
 const PROMETHEUS_READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
-const POLL_MS = 200;
-
-/** A port that was free a moment ago (Prometheus cannot report the port it picked for :0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+/**
+ * How the tests wait for Prometheus (ready, a query's answer): a look every 200 ms; a failed request
+ * ends the wait at once.
+ */
+export const PROMETHEUS_POLL = { intervalMs: 200, onProbeError: 'throw' } as const satisfies Omit<WaitForOptions, 'timeoutMs'>;
 
 export interface RunningPrometheus {
   readonly url: string;
@@ -78,12 +70,12 @@ export async function startPrometheus(target: string | readonly ScrapeJob[]): Pr
     url,
     log: () => log,
     stop: async () => {
-      await stopProcess(child);
+      await stopProcess(child, STOP_TIMEOUT_MS);
       await rm(dir, { recursive: true, force: true });
     },
   };
   try {
-    await waitFor('Prometheus /-/ready', PROMETHEUS_READY_TIMEOUT_MS, async () => {
+    await waitFor('Prometheus /-/ready', { timeoutMs: PROMETHEUS_READY_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
       if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}: ${log}`);
       const response = await fetch(`${url}/-/ready`).catch(() => undefined);
       return response?.status === 200 ? true : undefined;
@@ -93,27 +85,6 @@ export async function startPrometheus(target: string | readonly ScrapeJob[]): Pr
     throw e;
   }
   return handle;
-}
-
-/** SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_MS. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Polls `probe` until it returns a value, or throws naming what was awaited. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
 }
 
 export interface QueryResponse {

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { loadPolicyText } from '../../src/config/load.js';
 import type { PolicyInput } from '../../src/config/schema.js';
@@ -16,6 +17,7 @@ import { simulatedDrivers } from '../../src/sim/simulated-world.js';
 import { JsonFileStateStore } from '../../src/state/json-file-state-store.js';
 import type { StateStore } from '../../src/state/state-store.js';
 import { CapturedStream } from './capture.js';
+import { pause } from './wait-for.js';
 
 export interface TestHost {
   id: string;
@@ -33,11 +35,26 @@ export interface TestVm {
   load: number | ((sample: number) => number);
 }
 
+/** Hosts h1..hN with the test defaults. */
+export function testHosts(count: number): TestHost[] {
+  return Array.from({ length: count }, (_, i) => ({ id: `h${i + 1}` }));
+}
+
+/** Four hosts, thinly used: two VMs on h1, one on each of the others (the daemon empties some of them). */
+export const THIN_HOSTS: readonly TestHost[] = testHosts(4);
+export const THIN_VMS: readonly TestVm[] = [
+  { id: 'a', host: 'h1', load: 0.5 },
+  { id: 'b', host: 'h1', load: 0.5 },
+  { id: 'c', host: 'h2', load: 0.3 },
+  { id: 'd', host: 'h3', load: 0.3 },
+  { id: 'e', host: 'h4', load: 0.2 },
+];
+
 const SAMPLES = 288;
 const SAMPLE_SECONDS = 300;
 
 /** A small datacenter with constant or scripted demand, VMs where the test puts them. */
-export function testSetup(hosts: TestHost[], vms: TestVm[]): SimulationSetup {
+export function testSetup(hosts: readonly TestHost[], vms: readonly TestVm[]): SimulationSetup {
   const trace = (load: TestVm['load']) => {
     const out = new Float64Array(SAMPLES + 1);
     for (let i = 0; i <= SAMPLES; i++) out[i] = typeof load === 'number' ? load : load(i);
@@ -153,6 +170,22 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
   return { daemon, datacenter, dir, policyFile, logs, logger };
 }
 
+/**
+ * For a test file: registers an afterEach that stops every daemon started through the returned
+ * function during the test, whatever the test did (stopping twice is harmless).
+ */
+export function daemonsStoppedAfterEach(): (options: TestDaemonOptions) => Promise<TestDaemon> {
+  const started: TestDaemon[] = [];
+  afterEach(async () => {
+    for (const t of started.splice(0)) await t.daemon.stop();
+  });
+  return async (options) => {
+    const t = await startTestDaemon(options);
+    started.push(t);
+    return t;
+  };
+}
+
 export function placed(setup: SimulationSetup): SimulatedDatacenter {
   const datacenter = new SimulatedDatacenter(setup);
   datacenter.placeInitial('as-specified');
@@ -165,18 +198,38 @@ export function placed(setup: SimulationSetup): SimulatedDatacenter {
  * cycle runs, until the cycle ends. Then moves the clock to `untilSeconds` (the next cycle's time).
  */
 export async function cycleAt(t: TestDaemon, untilSeconds?: number, stepSeconds = 1): Promise<CycleReport> {
-  let done = false;
-  const running = t.daemon.runCycle().finally(() => {
-    done = true;
-  });
-  // About 200 simulated seconds per real second: disk writes and the event loop take real time.
-  for (let i = 0; !done && i < 100_000; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    if (!done) t.datacenter.advanceTo(t.datacenter.nowSeconds + stepSeconds);
-  }
-  const report = await running;
+  const report = await withClock(t.datacenter, t.daemon.runCycle(), { stepSeconds });
   if (untilSeconds !== undefined && untilSeconds > t.datacenter.nowSeconds) t.datacenter.advanceTo(untilSeconds);
   return report;
+}
+
+export interface ClockDrive {
+  /** Simulated seconds per step (default 1). */
+  readonly stepSeconds?: number;
+  /** Real time between two steps (default 5 ms: about 200 simulated seconds per real second). */
+  readonly pauseMs?: number;
+  /** Steps at the most (default 100,000). */
+  readonly maxSteps?: number;
+}
+
+/** Moves the simulated clock forward in small steps, as time passes in a real datacenter, until `done()`. */
+export async function advanceUntil(datacenter: SimulatedDatacenter, done: () => boolean, drive: ClockDrive = {}): Promise<void> {
+  const { stepSeconds = 1, pauseMs = 5, maxSteps = 100_000 } = drive;
+  // Disk writes and the event loop take real time: a real pause between the steps lets them happen.
+  for (let i = 0; !done() && i < maxSteps; i++) {
+    await pause(pauseMs);
+    if (!done()) datacenter.advanceTo(datacenter.nowSeconds + stepSeconds);
+  }
+}
+
+/** Drives the simulated clock while `job` runs (a cycle, an operator command), and returns its result. */
+export async function withClock<T>(datacenter: SimulatedDatacenter, job: Promise<T>, drive: ClockDrive = {}): Promise<T> {
+  let done = false;
+  const tracked = job.finally(() => {
+    done = true;
+  });
+  await advanceUntil(datacenter, () => done, drive);
+  return tracked;
 }
 
 /** The safety invariants on the simulated world: every VM on exactly one host that is on. */

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logLines, startTestDaemon, testSetup, type TestDaemon } from '../helpers/sim-daemon.js';
-import { stopProcess, waitFor } from '../helpers/prometheus.js';
+import { stopProcess } from '../helpers/stop-process.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The operator socket with real sockets and real processes: the built CLI (`npm run build` first)
@@ -156,7 +157,7 @@ describe('a stale operator socket', () => {
 describe('systemd socket activation', () => {
   let daemon: ChildProcess | undefined;
   afterAll(async () => {
-    if (daemon) await stopProcess(daemon);
+    if (daemon) await stopProcess(daemon, 5_000);
   });
 
   it('takes the socket named "control" from LISTEN_FDS and serves the CLI on it', async () => {
@@ -174,10 +175,10 @@ describe('systemd socket activation', () => {
     daemon.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     daemon.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     // systemd-socket-activate starts the daemon on the first connection (as systemd does on demand).
-    await waitFor('the socket to be listened on', 10_000, async () => (await stat(socket).catch(() => undefined))?.isSocket());
+    await waitFor('the socket to be listened on', { timeoutMs: 10_000, intervalMs: 200 }, async () => (await stat(socket).catch(() => undefined))?.isSocket());
     const trigger = connect({ path: socket });
     trigger.on('error', () => undefined);
-    await waitFor('the activated daemon to start', 20_000, async () => (output.includes('"message":"started"') ? true : undefined));
+    await waitFor('the activated daemon to start', { timeoutMs: 20_000, intervalMs: 200 }, async () => (output.includes('"message":"started"') ? true : undefined));
     trigger.destroy();
     expect(output).toContain('operator socket from systemd');
     const { stdout } = await run(process.execPath, [CLI, 'status', '--socket', socket, '--json']);

@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, query, startPrometheus, waitFor, type RunningPrometheus } from '../helpers/prometheus.js';
+import { freePort } from '../helpers/free-port.js';
+import { PROMETHEUS_POLL, query, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The built daemon as an operator runs it (`node dist/main.js run`, the README's demo command) on the
@@ -69,13 +71,13 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
     const prometheus = await startPrometheus(target);
     cleanups.push(() => prometheus.stop());
     try {
-      const off = await waitFor('hosts powered off, seen through Prometheus', CONSOLIDATION_TIMEOUT_MS, async () => {
+      const off = await waitFor('hosts powered off, seen through Prometheus', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
         const value = await numberOf(prometheus, 'consolidator_hosts{state="off"}');
         return value !== undefined && value > 0 ? value : undefined;
       });
       expect(off).toBeGreaterThan(0);
       expect(await numberOf(prometheus, 'sum(consolidator_actions_executed_total{type="migrate",result="ok"})')).toBeGreaterThan(0);
-      await waitFor('estimated watts saved in Prometheus', CONSOLIDATION_TIMEOUT_MS, async () => {
+      await waitFor('estimated watts saved in Prometheus', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
         const watts = await numberOf(prometheus, 'consolidator_estimated_power_saved_watts');
         return watts !== undefined && watts > 0 ? watts : undefined;
       });
@@ -86,10 +88,10 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       const good = await readFile(daemon.policyFile, 'utf8');
       await writeFile(daemon.policyFile, good.replace('mode: enforce', 'mode: enforced'));
       daemon.child.kill('SIGHUP');
-      await waitFor('the reload to be rejected', 10_000, async () => (daemon.output().includes('policy rejected on reload') ? true : undefined));
+      await waitFor('the reload to be rejected', { timeoutMs: 10_000, ...PROMETHEUS_POLL }, async () => (daemon.output().includes('policy rejected on reload') ? true : undefined));
       expect(daemon.output()).toMatch(/demo\.yaml:\d+:7 mode: must be one of \\?"enforce\\?", \\?"dry-run\\?", got \\?"enforced\\?"/);
       const cyclesBefore = await numberOf(prometheus, 'sum(consolidator_cycles_total)');
-      await waitFor('cycles to go on after the rejected reload', 15_000, async () => {
+      await waitFor('cycles to go on after the rejected reload', { timeoutMs: 15_000, ...PROMETHEUS_POLL }, async () => {
         const now = await numberOf(prometheus, 'sum(consolidator_cycles_total)');
         return now !== undefined && cyclesBefore !== undefined && now > cyclesBefore ? true : undefined;
       });

@@ -17,7 +17,8 @@ import { createPowerDriverRegistry } from '../../src/drivers/power/registry.js';
 import { SupervisedPower } from '../../src/actuator/supervised-power.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { CapturedStream } from '../helpers/capture.js';
-import { type Bmc, type PowerChange, pause, startBmcs } from '../lab/bmc.js';
+import { type Bmc, type PowerChange, startBmcs } from '../lab/bmc.js';
+import { pause } from '../helpers/wait-for.js';
 import { ConsolidatorError } from '../../src/errors.js';
 import { thrown } from '../helpers/thrown.js';
 

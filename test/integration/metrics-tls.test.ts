@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { query, startPrometheus, targets, waitFor, type RunningPrometheus } from '../helpers/prometheus.js';
+import { PROMETHEUS_POLL, query, startPrometheus, targets, type RunningPrometheus } from '../helpers/prometheus.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { startTestDaemon, testSetup, type TestDaemon } from '../helpers/sim-daemon.js';
 
 /**
@@ -68,14 +69,14 @@ describe('metrics over TLS with basic auth, scraped by a real Prometheus', () =>
   });
 
   it('scrapes with the right password (up == 1) and gets the daemon’s metrics', async () => {
-    await waitFor('up{job="right"} == 1', SCRAPE_TIMEOUT_MS, async () => ((await query(prometheus, 'up{job="right"}'))[0]?.value[1] === '1' ? true : undefined));
+    await waitFor('up{job="right"} == 1', { timeoutMs: SCRAPE_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => ((await query(prometheus, 'up{job="right"}'))[0]?.value[1] === '1' ? true : undefined));
     const info = await query(prometheus, 'consolidator_info{job="right"}');
     expect(info[0]?.metric['version']).toBe('test');
   });
 
   it('is refused with 401 with a wrong password or none (up == 0)', async () => {
     for (const job of ['wrong', 'anonymous']) {
-      const target = await waitFor(`a failed scrape of job ${job}`, SCRAPE_TIMEOUT_MS, async () => (await targets(prometheus)).find((x) => x.labels['job'] === job && x.health === 'down'));
+      const target = await waitFor(`a failed scrape of job ${job}`, { timeoutMs: SCRAPE_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => (await targets(prometheus)).find((x) => x.labels['job'] === job && x.health === 'down'));
       expect(target.lastError).toMatch(/401/);
       expect((await query(prometheus, `up{job="${job}"}`))[0]?.value[1]).toBe('0');
     }

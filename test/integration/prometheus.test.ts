@@ -6,7 +6,8 @@ import { startHttpServer } from '../../src/observability/http-server.js';
 import type { RunningHttpServer } from '../../src/observability/http-server.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { ConsolidatorMetrics } from '../../src/observability/metrics.js';
-import { query, startPrometheus, waitFor, type RunningPrometheus } from '../helpers/prometheus.js';
+import { PROMETHEUS_POLL, query, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The daemon's /metrics against the real Prometheus toolchain (Debian package `prometheus`):
@@ -79,7 +80,7 @@ function runWithStdin(command: string, args: string[], stdin: string): Promise<{
 
 /** Waits until `promql` returns exactly one sample equal to `expected`. */
 async function expectQueryValue(prometheus: RunningPrometheus, promql: string, expected: string): Promise<void> {
-  await waitFor(`${promql} == ${expected} in Prometheus`, QUERY_TIMEOUT_MS, async () => {
+  await waitFor(`${promql} == ${expected} in Prometheus`, { timeoutMs: QUERY_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
     const result = await query(prometheus, promql);
     return result.length === 1 && result[0]?.value[1] === expected ? true : undefined;
   });

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ssh2CommandRunner } from '../../src/drivers/exec/ssh2-command-runner.js';
 import { isConsolidatorError } from '../../src/errors.js';
 import { Lab } from '../lab/lab.js';
-import { labDrivers, RecordingLogger } from '../lab/lab-drivers.js';
+import { thrown } from '../helpers/thrown.js';
+import { pause, waitFor } from '../helpers/wait-for.js';
+import { labDrivers, RECONNECT_TIMEOUT_MS, RecordingLogger } from '../lab/lab-drivers.js';
 import { mustRunLocal } from '../lab/lab-shell.js';
 
 describe('Ssh2CommandRunner against real sshd', () => {
@@ -65,21 +67,18 @@ describe('Ssh2CommandRunner against real sshd', () => {
     const h2 = lab.host(2).name;
     await drivers.runner.run(h2, ['true'], { timeoutMs: 5_000 });
     const running = drivers.runner.run(h2, ['sh', '-c', 'echo started; sleep 1; echo done'], { timeoutMs: 3_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await pause(300);
     await lab.freeze(2);
     try {
       const started = Date.now();
-      const error = await running.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await thrown(running);
       expect(isConsolidatorError(error, 'COMMAND_TIMEOUT')).toBe(true);
       expect(String((error as Error).message)).toContain(h2);
       expect(Date.now() - started).toBeLessThan(4_000);
     } finally {
       await lab.thaw(2);
     }
-    const r = await retry(() => drivers.runner.run(h2, ['echo', 'back'], { timeoutMs: 5_000 }));
+    const r = await waitFor(`${h2} to run commands again after the thaw`, { timeoutMs: RECONNECT_TIMEOUT_MS }, () => drivers.runner.run(h2, ['echo', 'back'], { timeoutMs: 5_000 }));
     expect(r.stdout).toBe('back\n');
   });
 
@@ -159,18 +158,7 @@ describe('Ssh2CommandRunner against real sshd', () => {
     await expect(drivers.runner.run(h2, ['true'], { timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'SSH_CONNECT' });
     expect(Date.now() - started).toBeLessThan(5_000);
     await lab.powerOn(2);
-    const r = await retry(() => drivers.runner.run(h2, ['hostname'], { timeoutMs: 5_000 }));
+    const r = await waitFor(`${h2} to run commands again after power-on`, { timeoutMs: RECONNECT_TIMEOUT_MS }, () => drivers.runner.run(h2, ['hostname'], { timeoutMs: 5_000 }));
     expect(r.stdout.trim()).toBe(h2);
   });
 });
-
-async function retry<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}

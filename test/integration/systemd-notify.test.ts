@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSystemdNotifier, runSystemdNotify } from '../../src/daemon/systemd-notify.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { CapturedStream } from '../helpers/capture.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The notifier against the real systemd-notify binary, received by a stand-in for the service manager:
@@ -73,11 +74,7 @@ class Receiver {
 
   /** Waits until `count` datagrams were printed (the receiver prints after releasing a barrier, so a line can trail). */
   async waitForDatagrams(count: number): Promise<void> {
-    const deadline = Date.now() + DATAGRAM_TIMEOUT_MS;
-    while (this.datagrams.length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} datagrams, got ${JSON.stringify(this.datagrams)}`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+    await waitFor(`${count} datagrams`, { timeoutMs: DATAGRAM_TIMEOUT_MS, intervalMs: POLL_MS, seen: () => JSON.stringify(this.datagrams) }, () => this.datagrams.length >= count);
   }
 
   /** The payloads received so far, without the barriers. */

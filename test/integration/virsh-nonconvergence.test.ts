@@ -3,6 +3,7 @@ import type { MigrateOptions, MigrationProgress } from '../../src/drivers/hyperv
 import { isConsolidatorError } from '../../src/errors.js';
 import { Lab } from '../lab/lab.js';
 import { labDrivers, MIGRATE_DEFAULTS, never } from '../lab/lab-drivers.js';
+import { pause } from '../helpers/wait-for.js';
 
 /**
  * A guest that never stops dirtying memory (test/lab/dirty-rom.ts: an option ROM looping over 4 MiB
@@ -44,7 +45,7 @@ describe('non-converging migrations (a guest that keeps dirtying memory, 1 MiB/s
     // The ROM runs: the first dirtied dword counts up.
     const read = async () => Number.parseInt(/0x([0-9a-f]+)/.exec(await lab.virsh(1, ['qemu-monitor-command', name, '--hmp', 'xp /1wx 0x200000']))?.[1] ?? '0', 16);
     const first = await read();
-    await new Promise((r) => setTimeout(r, 200));
+    await pause(200);
     expect(await read()).toBeGreaterThan(first);
   }
 
@@ -93,7 +94,7 @@ describe('non-converging migrations (a guest that keeps dirtying memory, 1 MiB/s
     // The guest still runs its loop on the destination after post-copy.
     const read = async () => Number.parseInt(/0x([0-9a-f]+)/.exec(await lab.virsh(2, ['qemu-monitor-command', 'nc-postcopy', '--hmp', 'xp /1wx 0x200000']))?.[1] ?? '0', 16);
     const first = await read();
-    await new Promise((r) => setTimeout(r, 200));
+    await pause(200);
     expect(await read()).toBeGreaterThan(first);
     guests.push('nc-postcopy');
   });

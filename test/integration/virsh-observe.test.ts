@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../src/drivers/exec/command-runner.js';
 import { VirshHypervisor } from '../../src/drivers/hypervisor/virsh-hypervisor.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { HostFigures } from '../lab/fake-proc.js';
 import { Lab } from '../lab/lab.js';
-import { labDrivers, never } from '../lab/lab-drivers.js';
+import { labDrivers, never, RECONNECT_TIMEOUT_MS } from '../lab/lab-drivers.js';
 
 /** Three hosts, each with its own CPU count, memory and load, and their own guests. */
 const FIGURES: Record<number, HostFigures> = {
@@ -94,19 +95,7 @@ describe('VirshHypervisor.inspect on a real lab (sshd + libvirtd + QEMU)', () =>
     await lab.powerOff(3);
     await expect(drivers.hypervisor.inspect(lab.host(3).name, never())).rejects.toMatchObject({ code: 'SSH_CONNECT' });
     await lab.powerOn(3);
-    const obs = await retry(() => drivers.hypervisor.inspect(lab.host(3).name, never()));
+    const obs = await waitFor(`${lab.host(3).name} to be inspected again after power-on`, { timeoutMs: RECONNECT_TIMEOUT_MS }, () => drivers.hypervisor.inspect(lab.host(3).name, never()));
     expect(obs.capacity.cpu).toBe(4);
   });
 });
-
-/** The runner backs off after a failed connection: try again a few times. */
-async function retry<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}

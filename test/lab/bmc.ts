@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
 import { runProcess } from '../../src/drivers/power/run-process.js';
-import { sleep, waitUntil } from '../../src/util/wait-until.js';
+import { waitUntil } from '../../src/util/wait-until.js';
+import { stopProcess } from '../helpers/stop-process.js';
 
 export type ChassisPower = 'on' | 'off';
 
@@ -154,14 +155,13 @@ export async function startBmc(options: BmcOptions): Promise<Bmc> {
   });
   closeSync(out);
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('exit', () => running.delete(child));
   let spawnError: Error | undefined;
   child.once('error', (e) => {
     spawnError = e;
   });
 
-  const bmc = new RunningBmc({ ...options, port, user, password, passwordFile, dir, ownsDir, knobs, child, exited, systemUuid, guidHex });
+  const bmc = new RunningBmc({ ...options, port, user, password, passwordFile, dir, ownsDir, knobs, child, systemUuid, guidHex });
   try {
     await waitUntil({
       what: `ipmi_sim ${options.name} on ${options.address}:${port} to answer`,
@@ -208,7 +208,6 @@ interface RunningBmcInit extends BmcOptions {
   readonly ownsDir: boolean;
   readonly knobs: Pick<BmcOptions, Knob>;
   readonly child: ChildProcess;
-  readonly exited: Promise<void>;
 }
 
 class RunningBmc implements Bmc {
@@ -279,13 +278,7 @@ class RunningBmc implements Bmc {
     this.stopped = true;
     if (this.watcher !== undefined) clearInterval(this.watcher);
     for (const timer of this.timers) clearTimeout(timer);
-    const child = this.init.child;
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killLater = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await this.init.exited;
-      clearTimeout(killLater);
-    }
+    await stopProcess(this.init.child, STOP_GRACE_MS);
     await this.hooks.catch(() => undefined); // failures are reported by hooksSettled(); stop() must finish
     if (this.init.ownsDir && process.env['KEEP_LAB'] === undefined) await rm(this.dir, { recursive: true, force: true });
   }
@@ -360,11 +353,6 @@ export async function startBmcs(list: readonly BmcOptions[]): Promise<Bmc[]> {
     throw failed.reason;
   }
   return started;
-}
-
-/** Waits for `ms` without an outside signal (test helper). */
-export function pause(ms: number): Promise<void> {
-  return sleep(ms, new AbortController().signal, 'a pause');
 }
 
 async function writeKnobs(dir: string, knobs: Pick<BmcOptions, Knob>): Promise<void> {

@@ -47,6 +47,9 @@ export function labDrivers(
   return { logger, runner, hypervisor };
 }
 
+/** How long a lab host may take to answer the drivers again after a power-on or a thaw (the runner backs off after a failed connection). */
+export const RECONNECT_TIMEOUT_MS = 30_000;
+
 export const MIGRATE_DEFAULTS: MigrateOptions = {
   bandwidthMiBps: 0,
   timeoutMs: 60_000,

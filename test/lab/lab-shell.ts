@@ -42,25 +42,3 @@ export function runLocalSync(file: string, args: readonly string[]): string {
   const out = spawnSync(file, [...args], { encoding: 'utf8', timeout: LAB_COMMAND_TIMEOUT_MS });
   return out.stdout ?? '';
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` until it returns a value, or throws naming what was awaited. */
-export async function waitFor<T>(what: string, timeoutMs: number, intervalMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`lab: timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}

@@ -6,10 +6,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SshTarget } from '../../src/drivers/exec/ssh2-command-runner.js';
+import { pause, waitFor } from '../helpers/wait-for.js';
 import { domainXml, type GuestSpec } from './domain-xml.js';
 import { dirtyRom, type DirtyRomOptions } from './dirty-rom.js';
 import { advanceCounters, type CpuCounters, type HostFigures, initialCounters, procMeminfoText, procStatText } from './fake-proc.js';
-import { mustRunLocal, runLocal, runLocalSync, sleep, waitFor } from './lab-shell.js';
+import { mustRunLocal, runLocal, runLocalSync } from './lab-shell.js';
 
 /**
  * A lab of fake-but-real hypervisor hosts on this machine (see ../shared/lab/LAB.md for the facts it
@@ -460,13 +461,13 @@ export class Lab {
     );
     h.process = child;
     h.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const pid = await waitFor(`h${h.n} init`, HOST_BOOT_TIMEOUT_MS, POLL_MS, async () => {
+    const pid = await waitFor(`h${h.n} init`, { timeoutMs: HOST_BOOT_TIMEOUT_MS, intervalMs: POLL_MS }, async () => {
       if (child.exitCode !== null) throw new Error(`host init exited ${child.exitCode}; see ${h.dir}/init.out`);
       const text = await readFile(join(h.dir, 'init.pid'), 'utf8').catch(() => '');
       return text.trim() ? Number(text.trim()) : undefined;
     });
     h.initPid = pid;
-    await waitFor(`h${h.n} libvirtd and sshd`, HOST_BOOT_TIMEOUT_MS, POLL_MS, async () => {
+    await waitFor(`h${h.n} libvirtd and sshd`, { timeoutMs: HOST_BOOT_TIMEOUT_MS, intervalMs: POLL_MS }, async () => {
       if (child.exitCode !== null) throw new Error(`host init exited; see ${h.dir}/init.out`);
       const v = await runLocal('nsenter', ['-t', String(pid), '-m', '-u', '-n', 'virsh', '-c', 'qemu:///system', '-q', 'version'], { timeoutMs: 10_000 });
       if (v.exitCode !== 0) return undefined;
@@ -577,10 +578,10 @@ async function killNamespace(ns: string, initPid?: number): Promise<void> {
       if (round >= KILL_ROUNDS) throw new Error(`lab: processes in ${ns} survive SIGKILL: ${targets.join(' ')}`);
       for (const p of targets) killed.add(p);
       await runLocal('kill', ['-9', ...targets]);
-      await sleep(POLL_MS / 2);
+      await pause(POLL_MS / 2);
     }
     // Dead is not enough: wait until they are reaped (a zombie keeps its /proc entry).
-    for (let round = 0; round < KILL_ROUNDS && [...killed].some((p) => existsSync(`/proc/${p}`)); round++) await sleep(POLL_MS / 2);
+    for (let round = 0; round < KILL_ROUNDS && [...killed].some((p) => existsSync(`/proc/${p}`)); round++) await pause(POLL_MS / 2);
   }
 }
 
@@ -648,4 +649,3 @@ function installExitHook(): void {
   });
 }
 
-export { sleep };

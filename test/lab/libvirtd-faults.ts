@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from './lab.js';
-import { runLocal, waitFor } from './lab-shell.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { runLocal } from './lab-shell.js';
 
 /**
  * Faults of a lab host's libvirtd at the worst moment: stopped between two virsh calls of one remote
@@ -96,7 +97,7 @@ export async function startLibvirtd(lab: Lab, n: number): Promise<void> {
       if (restarted.get(h.dir) === child) restarted.delete(h.dir);
     });
   }
-  await waitFor(`h${n} libvirtd`, LIBVIRTD_WAIT_MS, POLL_MS, async () => {
+  await waitFor(`h${n} libvirtd`, { timeoutMs: LIBVIRTD_WAIT_MS, intervalMs: POLL_MS }, async () => {
     const v = await runLocal('nsenter', ['-t', String(h.initPid), '-m', '-u', '-n', 'virsh', '-c', 'qemu:///system', '-q', 'version'], { timeoutMs: 10_000 });
     return v.exitCode === 0 ? true : undefined;
   });
@@ -114,7 +115,7 @@ export async function startStrayQemu(lab: Lab, n: number, guestName: string): Pr
     ['-t', String(h.initPid), '-m', '-u', '-n', 'qemu-system-x86_64', '-name', `guest=${guestName},debug-threads=on`, '-accel', 'tcg', '-m', '16', '-S', '-display', 'none', '-nodefaults', '-no-user-config'],
     { stdio: 'ignore' },
   );
-  await waitFor(`stray QEMU ${guestName} on h${n}`, LIBVIRTD_WAIT_MS, POLL_MS, async () => {
+  await waitFor(`stray QEMU ${guestName} on h${n}`, { timeoutMs: LIBVIRTD_WAIT_MS, intervalMs: POLL_MS, onProbeError: 'throw' }, async () => {
     if (child.exitCode !== null) throw new Error(`stray QEMU exited ${child.exitCode}`);
     const cmdline = await readFile(`/proc/${child.pid}/cmdline`, 'utf8').catch(() => '');
     return cmdline.startsWith('qemu-system') ? true : undefined;

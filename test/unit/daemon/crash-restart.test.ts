@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
 import type { HostId } from '../../../src/model/ids.js';
 import type { StateStore } from '../../../src/state/state-store.js';
-import { cycleAt, placed, startTestDaemon, testSetup, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { advanceUntil, cycleAt, placed, startTestDaemon, testHosts, testSetup, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
 
-const HOSTS = ['h1', 'h2', 'h3', 'h4', 'h5'].map((id) => ({ id }));
+const HOSTS = testHosts(5);
 const VMS: TestVm[] = [
   { id: 'a', host: 'h1', load: 0.5 },
   { id: 'b', host: 'h1', load: 0.4 },
@@ -97,10 +97,7 @@ describe('restart safety: killed at any point of a cycle, then restarted', () =>
       await first.daemon.stop();
       current = doomed;
       void doomed.daemon.runCycle();
-      for (let i = 0; i < 400 && !kill.dead; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 2));
-        datacenter.advanceTo(datacenter.nowSeconds + 1);
-      }
+      await advanceUntil(datacenter, () => kill.dead, { pauseMs: 2, maxSteps: 400 });
       datacenter.advanceTo(datacenter.nowSeconds + 120); // what was under way finishes (or not) on its own
       // Restart: a fresh daemon on the same state directory and the same datacenter.
       const restarted = await startTestDaemon({ setup, datacenter, dir: first.dir, wrapDrivers: (b) => watched(() => current as TestDaemon, record)(b) });

@@ -1,34 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { describe, expect, it } from 'vitest';
+import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations } from '../../helpers/sim-daemon.js';
 
-const HOSTS = ['h1', 'h2', 'h3', 'h4'].map((id) => ({ id }));
-/** Four hosts, thinly used: two VMs on h1, one on each of the others. */
-const VMS: TestVm[] = [
-  { id: 'a', host: 'h1', load: 0.5 },
-  { id: 'b', host: 'h1', load: 0.5 },
-  { id: 'c', host: 'h2', load: 0.3 },
-  { id: 'd', host: 'h3', load: 0.3 },
-  { id: 'e', host: 'h4', load: 0.2 },
-];
-
-let running: TestDaemon | undefined;
-afterEach(async () => {
-  await running?.daemon.stop();
-  running = undefined;
-});
+const startDaemon = daemonsStoppedAfterEach();
 
 describe('the daemon on a simulated datacenter', () => {
   it('empties underloaded hosts, powers them off, and keeps every VM running exactly once', async () => {
-    const setup = testSetup(HOSTS, VMS);
-    running = await startTestDaemon({ setup });
-    const t = running;
+    const setup = testSetup(THIN_HOSTS, THIN_VMS);
+    const t = await startDaemon({ setup });
     // Underloaded for 600 s before a host is emptied: cycles at 0, 300, 600, 900 s.
     for (const at of [300, 600, 900, 1200]) await cycleAt(t, at);
     const last = await cycleAt(t);
     expect(last.result).toBe('ok');
-    const off = HOSTS.filter((h) => t.datacenter.hostView(h.id)?.power === 'off').map((h) => h.id);
+    const off = THIN_HOSTS.filter((h) => t.datacenter.hostView(h.id)?.power === 'off').map((h) => h.id);
     expect(off.length).toBeGreaterThanOrEqual(2);
-    expect(worldViolations(t.datacenter, VMS.map((v) => v.id), HOSTS.map((h) => h.id))).toEqual([]);
+    expect(worldViolations(t.datacenter, THIN_VMS.map((v) => v.id), THIN_HOSTS.map((h) => h.id))).toEqual([]);
     expect(t.daemon.state.poweredOffByUs().sort()).toEqual(off.sort());
     const metrics = await t.daemon.registry.metrics();
     expect(metrics).toMatch(/consolidator_hosts\{state="off"\} [2-3]/);
@@ -39,14 +24,13 @@ describe('the daemon on a simulated datacenter', () => {
 
   it('a scheduled tick that comes while a cycle runs is skipped and counted, never run alongside it', async () => {
     let tick: (() => Promise<void>) | undefined;
-    running = await startTestDaemon({
-      setup: testSetup(HOSTS, VMS),
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
       scheduler: (_expression, _timeZone, job) => {
         tick = job;
         return { stop: () => undefined };
       },
     });
-    const t = running;
     const fire = tick as () => Promise<void>;
     const first = t.daemon.runCycle();
     await fire();
@@ -63,11 +47,10 @@ describe('the daemon on a simulated datacenter', () => {
   });
 
   it('in dry-run mode plans and logs, and touches nothing', async () => {
-    const setup = testSetup(HOSTS, VMS);
-    running = await startTestDaemon({ setup, policy: { mode: 'dry-run' } });
-    const t = running;
+    const setup = testSetup(THIN_HOSTS, THIN_VMS);
+    const t = await startDaemon({ setup, policy: { mode: 'dry-run' } });
     for (const at of [300, 600, 900, 1200]) await cycleAt(t, at);
-    expect(HOSTS.every((h) => t.datacenter.hostView(h.id)?.power === 'on')).toBe(true);
+    expect(THIN_HOSTS.every((h) => t.datacenter.hostView(h.id)?.power === 'on')).toBe(true);
     expect(t.datacenter.totals().migrations).toBe(0);
     expect(logLines(t).some((l) => typeof l['message'] === 'string' && l['message'].startsWith('would migrate'))).toBe(true);
     expect(t.daemon.state.recentHistory(100).some((h) => h.result === 'dry-run')).toBe(true);

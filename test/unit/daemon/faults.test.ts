@@ -1,21 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
 import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
-import { cycleAt, logLines, startTestDaemon, testSetup, worldViolations, writePolicy, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
 
-const HOSTS = ['h1', 'h2', 'h3', 'h4'].map((id) => ({ id }));
-const VMS: TestVm[] = [
-  { id: 'a', host: 'h1', load: 0.5 },
-  { id: 'b', host: 'h1', load: 0.5 },
-  { id: 'c', host: 'h2', load: 0.3 },
-  { id: 'd', host: 'h3', load: 0.3 },
-  { id: 'e', host: 'h4', load: 0.2 },
-];
-const VM_IDS = VMS.map((v) => v.id);
-const HOST_IDS = HOSTS.map((h) => h.id);
+const VM_IDS = THIN_VMS.map((v) => v.id);
+const HOST_IDS = THIN_HOSTS.map((h) => h.id);
 
 /** Records every power call and checks, at the moment of each power-off, that the host is empty. */
 function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[]; offWithVms: string[] }) {
@@ -27,21 +19,17 @@ function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[];
         log.on.push(h);
         return bundle.power.powerOn(h, s);
       },
-      powerOff: (h, mode, s) => {
+      powerOff: (h, mode, s, options) => {
         const vms = t().datacenter.hostView(h)?.vms ?? [];
         if (vms.length > 0) log.offWithVms.push(`${h}: ${vms.map((v) => v.id).join(',')}`);
         log.off.push(h);
-        return bundle.power.powerOff(h, mode, s);
+        return bundle.power.powerOff(h, mode, s, options);
       },
     },
   });
 }
 
-let running: TestDaemon | undefined;
-afterEach(async () => {
-  await running?.daemon.stop();
-  running = undefined;
-});
+const startDaemon = daemonsStoppedAfterEach();
 
 /** Cycles until hosts are underloaded long enough to be drained (600 s), then one more. */
 async function warmUp(t: TestDaemon): Promise<void> {
@@ -50,8 +38,7 @@ async function warmUp(t: TestDaemon): Promise<void> {
 
 describe('the daemon under faults (simulated datacenter)', () => {
   it('a failed migration skips the power-off that depended on it and cools the hosts down', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     await warmUp(t);
     t.datacenter.faults.failNextMigration('simulated link failure');
     const report = await cycleAt(t, 1200);
@@ -78,8 +65,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
 
   it('a BMC that times out leaves the host on, recorded, and the cycle goes on', async () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), wrapDrivers: recordingPower(() => running as TestDaemon, calls) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS), wrapDrivers: recordingPower(() => t, calls) });
     await warmUp(t);
     for (const h of HOST_IDS) t.datacenter.faults.timeOutBmc(h, 1);
     const report = await cycleAt(t, 1200);
@@ -102,10 +88,10 @@ describe('the daemon under faults (simulated datacenter)', () => {
   it('a host that vanishes mid-drain is not powered off, and no VM is lost', async () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     let vanished: HostId | undefined;
-    running = await startTestDaemon({
-      setup: testSetup(HOSTS, VMS),
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
       wrapDrivers: (bundle) => {
-        const recorded = recordingPower(() => running as TestDaemon, calls)(bundle);
+        const recorded = recordingPower(() => t, calls)(bundle);
         return {
           ...recorded,
           hypervisor: {
@@ -118,7 +104,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
               const result = await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
               if (vanished === undefined) {
                 vanished = from;
-                (running as TestDaemon).datacenter.faults.vanishHost(from);
+                t.datacenter.faults.vanishHost(from);
               }
               return result;
             },
@@ -126,7 +112,6 @@ describe('the daemon under faults (simulated datacenter)', () => {
         };
       },
     });
-    const t = running;
     await warmUp(t);
     await cycleAt(t, 1200);
     expect(vanished).toBeDefined();
@@ -142,10 +127,11 @@ describe('the daemon under faults (simulated datacenter)', () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     let failSaves = false;
     let saves = 0;
-    running = await startTestDaemon({
-      setup: testSetup(HOSTS, VMS),
+    let ref: TestDaemon | undefined;
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
       policy: { safety: { minHostsOn: 1, hostCooldownSeconds: 1800, vmCooldownSeconds: 1800, maxMigrationsPerCycle: 20, maxConcurrentMigrations: 1, maxConcurrentMigrationsPerHost: 1 } },
-      wrapDrivers: recordingPower(() => running as TestDaemon, calls),
+      wrapDrivers: recordingPower(() => ref as TestDaemon, calls),
       wrapStore: (store) => ({
         load: () => store.load(),
         save: async (state) => {
@@ -155,7 +141,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
         },
       }),
     });
-    const t = running;
+    ref = t;
     await warmUp(t);
     failSaves = true;
     const report = await cycleAt(t, 1200);
@@ -183,11 +169,12 @@ describe('the daemon under faults (simulated datacenter)', () => {
     const SELF = '4c4c4544-0042-3510-8048-b4c04f4e3232';
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     // Every host is underloaded: without the check, h4 (the controller's host) would be emptied too.
-    running = await startTestDaemon({
-      setup: testSetup(HOSTS, VMS),
+    let ref: TestDaemon | undefined;
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
       selfUuid: SELF.toUpperCase(),
       wrapDrivers: (bundle) => {
-        const recorded = recordingPower(() => running as TestDaemon, calls)(bundle);
+        const recorded = recordingPower(() => ref as TestDaemon, calls)(bundle);
         const withUuid = <T extends { name: string }>(d: T): T => (d.name === 'e' ? { ...d, uuid: SELF } : d);
         return {
           ...recorded,
@@ -205,7 +192,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
         };
       },
     });
-    const t = running;
+    ref = t;
     await warmUp(t);
     for (const at of [1200, 1500, 1800]) {
       const report = await cycleAt(t, at);
@@ -219,14 +206,13 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a truncated state file is reported and rebuilt; the daemon runs on', async () => {
-    const first = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
+    const first = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     await warmUp(first);
     await cycleAt(first, 1200);
     await first.daemon.stop();
     const file = join(first.dir, 'state.json');
     writeFileSync(file, readFileSync(file, 'utf8').slice(0, 40));
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), dir: first.dir, datacenter: first.datacenter });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS), dir: first.dir, datacenter: first.datacenter });
     const warning = logLines(t).find((l) => l['message'] === 'state not loaded');
     expect(String(warning?.['problem'])).toMatch(/state\.json is corrupt .*moved to .*state\.json\.corrupt-/);
     const report = await cycleAt(t, 1500);
@@ -237,8 +223,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a broken policy on reload is rejected with its errors and the last good policy stays', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     writePolicy(t, 'version: 1\nmode: enforced\nhosts: []\n');
     expect(await t.daemon.reload()).toBe(false);
     expect(t.daemon.policy.policy.mode).toBe('enforce');
@@ -253,8 +238,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
   });
 
   it('a valid policy on reload takes effect at the next cycle', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
     writePolicy(t, readFileSync(t.policyFile, 'utf8').replace('mode: enforce', 'mode: dry-run'));
     expect(await t.daemon.reload()).toBe(true);
     expect(t.daemon.policy.policy.mode).toBe('dry-run');

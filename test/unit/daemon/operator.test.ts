@@ -1,12 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli.js';
 import { captureIo } from '../../helpers/capture.js';
-import { cycleAt, startTestDaemon, testSetup, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { cycleAt, daemonsStoppedAfterEach, testHosts, testSetup, withClock, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
 
 /** Roomy: h1 can be drained onto the others. */
-const HOSTS = ['h1', 'h2', 'h3'].map((id) => ({ id }));
+const HOSTS = testHosts(3);
 const VMS: TestVm[] = [
   { id: 'a', host: 'h1', load: 0.5 },
   { id: 'b', host: 'h1', load: 0.5 },
@@ -16,24 +16,7 @@ const VMS: TestVm[] = [
 const VM_IDS = VMS.map((v) => v.id);
 const HOST_IDS = HOSTS.map((h) => h.id);
 
-let running: TestDaemon | undefined;
-afterEach(async () => {
-  await running?.daemon.stop();
-  running = undefined;
-});
-
-/** Drives the simulated clock while an operator job runs. */
-async function withClock<T>(t: TestDaemon, job: Promise<T>): Promise<T> {
-  let done = false;
-  const tracked = job.finally(() => {
-    done = true;
-  });
-  for (let i = 0; !done && i < 100_000; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    if (!done) t.datacenter.advanceTo(t.datacenter.nowSeconds + 1);
-  }
-  return tracked;
-}
+const startDaemon = daemonsStoppedAfterEach();
 
 /** A copy of the test daemon's policy whose metrics.listen is where it really listens, for the CLI. */
 function cliPolicy(t: TestDaemon): string {
@@ -45,10 +28,9 @@ function cliPolicy(t: TestDaemon): string {
 
 describe('operator jobs on the simulated datacenter', () => {
   it('drain moves every VM off, powers the host off on request, and the daemon leaves it alone', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
     await cycleAt(t, 300);
-    const result = await withClock(t, t.daemon.drain('h1', { powerOff: true, dryRun: false }));
+    const result = await withClock(t.datacenter, t.daemon.drain('h1', { powerOff: true, dryRun: false }));
     expect(result.refused).toBe(false);
     expect(result.ok).toBe(true);
     expect(t.datacenter.hostView('h1')?.vms).toEqual([]);
@@ -65,9 +47,8 @@ describe('operator jobs on the simulated datacenter', () => {
   });
 
   it('drain --dry-run shows the moves and does nothing', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS) });
-    const t = running;
-    const result = await withClock(t, t.daemon.drain('h1', { powerOff: false, dryRun: true }));
+    const t = await startDaemon({ setup: testSetup(HOSTS, VMS) });
+    const result = await withClock(t.datacenter, t.daemon.drain('h1', { powerOff: false, dryRun: true }));
     expect(result.refused).toBe(false);
     if (result.refused) return;
     expect(result.actions.map((a) => (a.type === 'migrate' ? a.vm : a.type)).sort()).toEqual(['a', 'b']);
@@ -76,29 +57,27 @@ describe('operator jobs on the simulated datacenter', () => {
   });
 
   it('drain refuses, with reasons, a pinned VM, no room, and an unknown host', async () => {
-    running = await startTestDaemon({
+    const t = await startDaemon({
       setup: testSetup(HOSTS, [...VMS, { id: 'db-1', host: 'h2', load: 0.1 }, { id: 'huge', host: 'h3', load: 0.9, vcpus: 14 }]),
       policy: { vmRules: { pinned: ['db-*'] } },
     });
-    const t = running;
     await cycleAt(t, 300);
-    const pinned = await withClock(t, t.daemon.drain('h2', { powerOff: false, dryRun: false }));
+    const pinned = await withClock(t.datacenter, t.daemon.drain('h2', { powerOff: false, dryRun: false }));
     expect(pinned).toMatchObject({ ok: false, refused: true });
     if (!pinned.refused) return;
     expect(pinned.reasons).toContain('VM db-1 is pinned (by a vmRules.pinned rule, libvirt metadata, or its state): move it by hand or unpin it');
-    const noRoom = await withClock(t, t.daemon.drain('h3', { powerOff: false, dryRun: false }));
+    const noRoom = await withClock(t.datacenter, t.daemon.drain('h3', { powerOff: false, dryRun: false }));
     expect(noRoom.refused && noRoom.reasons.some((r) => /^VM huge \(.*\) fits on no other host under the policy's targets$/.test(r))).toBe(true);
-    const unknown = await withClock(t, t.daemon.drain('h9', { powerOff: false, dryRun: false }));
+    const unknown = await withClock(t.datacenter, t.daemon.drain('h9', { powerOff: false, dryRun: false }));
     expect(unknown.refused && unknown.reasons).toEqual(['no host named h9 in the policy']);
     expect(t.datacenter.totals().migrations).toBe(0);
   });
 
   it('wake powers a host on and waits for its hypervisor; undrain ends maintenance', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
-    const t = running;
-    await withClock(t, t.daemon.drain('h1', { powerOff: true, dryRun: false }));
+    const t = await startDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
+    await withClock(t.datacenter, t.daemon.drain('h1', { powerOff: true, dryRun: false }));
     expect(t.datacenter.hostView('h1')?.power).toBe('off');
-    const woken = await withClock(t, t.daemon.wake('h1'));
+    const woken = await withClock(t.datacenter, t.daemon.wake('h1'));
     expect(woken).toEqual({ ok: true, message: 'h1 is on and its hypervisor answers (still in maintenance: consolidator undrain to use it)' });
     expect(t.datacenter.hostView('h1')?.power).toBe('on');
     expect(await t.daemon.undrain('h1')).toEqual({ ok: true, message: 'h1 is back in service' });
@@ -106,8 +85,7 @@ describe('operator jobs on the simulated datacenter', () => {
   });
 
   it('the CLI talks to the running daemon: status, plan, drain, history', async () => {
-    running = await startTestDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
-    const t = running;
+    const t = await startDaemon({ setup: testSetup(HOSTS, VMS), policy: { consolidation: { enabled: false } } });
     await cycleAt(t, 300);
     const policy = cliPolicy(t);
 
@@ -123,7 +101,7 @@ describe('operator jobs on the simulated datacenter', () => {
     expect(plan.stdout.text).toContain('Hosts on: 3 -> 3');
 
     const drain = captureIo();
-    const drained = withClock(t, runCli(['drain', 'h1', '--power-off', '--policy', policy], drain));
+    const drained = withClock(t.datacenter, runCli(['drain', 'h1', '--power-off', '--policy', policy], drain));
     expect(await drained).toBe(0);
     expect(drain.stdout.text).toContain('Drained h1; it is in maintenance until "consolidator undrain h1".');
 

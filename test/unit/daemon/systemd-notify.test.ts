@@ -3,6 +3,7 @@ import { createSystemdNotifier, watchdogIntervalMs } from '../../../src/daemon/s
 import type { NotifyRunner } from '../../../src/daemon/systemd-notify.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { CapturedStream } from '../../helpers/capture.js';
+import { pause } from '../../helpers/wait-for.js';
 
 const PID = 4242;
 
@@ -12,7 +13,7 @@ function fakeRunner(behaviour: { delayMs?: (call: number) => number; fail?: 'exi
   const run: NotifyRunner = async (argv, env) => {
     const index = calls.length;
     calls.push({ argv, socket: env.NOTIFY_SOCKET });
-    await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs?.(index) ?? 0));
+    await pause(behaviour.delayMs?.(index) ?? 0);
     if (behaviour.fail === 'throw') throw new Error('cannot run systemd-notify: spawn systemd-notify ENOENT');
     return behaviour.fail === 'exit' ? { code: 1, stderr: 'Failed to notify init system: Connection refused\n' } : { code: 0, stderr: '' };
   };

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { MigrateOptions } from '../../../src/drivers/hypervisor/hypervisor-driver.js';
-import { isConsolidatorError } from '../../../src/errors.js';
+import { ConsolidatorError, isConsolidatorError } from '../../../src/errors.js';
 import { SimulatedDatacenter } from '../../../src/sim/simulated-datacenter.js';
 import { SimulatedHypervisor } from '../../../src/sim/simulated-hypervisor.js';
 import { SimulatedPower } from '../../../src/sim/simulated-power.js';
+import { thrown } from '../../helpers/thrown.js';
 import { host, tinySetup, vm } from './tiny-setup.js';
 
 const OPTIONS: MigrateOptions = {
@@ -30,15 +31,6 @@ function world() {
 }
 
 const signal = new AbortController().signal;
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-}
 
 describe('SimulatedHypervisor', () => {
   it('inspects a host: capacity, use and domains', async () => {
@@ -82,14 +74,14 @@ describe('SimulatedHypervisor', () => {
     datacenter.advanceTo(311);
     await migration;
     expect(await hypervisor.residentGuests('h0', signal)).toEqual(['v0']);
-    expect(isConsolidatorError(await rejection(hypervisor.residentGuests('h2', signal)), 'SSH_CONNECT')).toBe(true);
+    expect(isConsolidatorError(await thrown(hypervisor.residentGuests('h2', signal)), 'SSH_CONNECT')).toBe(true);
     expect(await hypervisor.hostUuid('h0', signal)).toBeUndefined();
   });
 
   it('a scripted failure fails the next migration and leaves the VM where it runs', async () => {
     const { datacenter, hypervisor } = world();
     datacenter.faults.failNextMigration('link down');
-    const error = await rejection(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, signal));
+    const error = await thrown(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, signal));
     expect(isConsolidatorError(error, 'MIGRATION_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/link down/);
     expect(datacenter.vmHost('v1')).toBe('h0');
@@ -103,7 +95,7 @@ describe('SimulatedHypervisor', () => {
   it('aborting a migration leaves the VM at its source and releases the destination', async () => {
     const { datacenter, hypervisor } = world();
     const controller = new AbortController();
-    const migration = rejection(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, controller.signal));
+    const migration = thrown(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, controller.signal));
     controller.abort();
     expect(isConsolidatorError(await migration, 'ABORTED')).toBe(true);
     datacenter.advanceTo(320);
@@ -113,7 +105,7 @@ describe('SimulatedHypervisor', () => {
 
   it('abortMigration cancels an in-flight migration', async () => {
     const { datacenter, hypervisor } = world();
-    const migration = rejection(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, signal));
+    const migration = thrown(hypervisor.migrate('v1', 'h0', 'h1', OPTIONS, signal));
     await hypervisor.abortMigration('v1', 'h0', signal);
     expect(isConsolidatorError(await migration, 'ABORTED')).toBe(true);
     datacenter.advanceTo(320);
@@ -124,7 +116,7 @@ describe('SimulatedHypervisor', () => {
     const { datacenter, hypervisor, power } = world();
     await power.powerOn('h2', signal);
     const controller = new AbortController();
-    const waiting = rejection(hypervisor.migrate('v0', 'h0', 'h2', OPTIONS, controller.signal));
+    const waiting = thrown(hypervisor.migrate('v0', 'h0', 'h2', OPTIONS, controller.signal));
     controller.abort();
     expect(isConsolidatorError(await waiting, 'ABORTED')).toBe(true);
     const migration = hypervisor.migrate('v1', 'h0', 'h2', OPTIONS, signal);
@@ -138,7 +130,7 @@ describe('SimulatedHypervisor', () => {
 
   it('a migration longer than its timeout fails with MIGRATION_TIMEOUT', async () => {
     const { datacenter, hypervisor } = world();
-    const migration = rejection(hypervisor.migrate('v1', 'h0', 'h1', { ...OPTIONS, timeoutMs: 5_000 }, signal));
+    const migration = thrown(hypervisor.migrate('v1', 'h0', 'h1', { ...OPTIONS, timeoutMs: 5_000 }, signal));
     datacenter.advanceTo(320);
     expect(isConsolidatorError(await migration, 'MIGRATION_TIMEOUT')).toBe(true);
     expect(datacenter.vmHost('v1')).toBe('h0');
@@ -146,7 +138,7 @@ describe('SimulatedHypervisor', () => {
 
   it('refuses a migration onto a powered-off host', async () => {
     const { hypervisor } = world();
-    const error = await rejection(hypervisor.migrate('v1', 'h0', 'h2', OPTIONS, signal));
+    const error = await thrown(hypervisor.migrate('v1', 'h0', 'h2', OPTIONS, signal));
     expect(isConsolidatorError(error, 'MIGRATION_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/target-off/);
     expect(await hypervisor.preflight('v1', 'h0', 'h2', signal)).toEqual({ ok: false, problems: ['h2 is powered off'] });
@@ -156,8 +148,8 @@ describe('SimulatedHypervisor', () => {
   it('a vanished host cannot be inspected', async () => {
     const { datacenter, hypervisor, power } = world();
     datacenter.faults.vanishHost('h0');
-    expect(isConsolidatorError(await rejection(hypervisor.inspect('h0', signal)), 'SSH_CONNECT')).toBe(true);
-    expect(isConsolidatorError(await rejection(power.status('h0', signal)), 'BMC_UNREACHABLE')).toBe(true);
+    expect(isConsolidatorError(await thrown(hypervisor.inspect('h0', signal)), 'SSH_CONNECT')).toBe(true);
+    expect(isConsolidatorError(await thrown(power.status('h0', signal)), 'BMC_UNREACHABLE')).toBe(true);
     datacenter.faults.restoreHost('h0');
     await expect(hypervisor.inspect('h0', signal)).resolves.toMatchObject({ host: 'h0' });
   });
@@ -166,14 +158,14 @@ describe('SimulatedHypervisor', () => {
     const { hypervisor } = world();
     const controller = new AbortController();
     controller.abort();
-    expect(isConsolidatorError(await rejection(hypervisor.inspect('h0', controller.signal)), 'ABORTED')).toBe(true);
+    expect(isConsolidatorError(await thrown(hypervisor.inspect('h0', controller.signal)), 'ABORTED')).toBe(true);
   });
 });
 
 describe('SimulatedPower', () => {
   it('refuses to power off a host that still holds domains', async () => {
     const { datacenter, power } = world();
-    const error = await rejection(power.powerOff('h0', 'soft', signal));
+    const error = await thrown(power.powerOff('h0', 'soft', signal));
     expect(isConsolidatorError(error, 'POWER_FAILED')).toBe(true);
     expect((error as Error).message).toMatch(/still holds 2 domain/);
     expect(datacenter.hostView('h0')?.power).toBe('on');
@@ -185,7 +177,7 @@ describe('SimulatedPower', () => {
     await power.powerOff('h1', 'soft', signal);
     expect(await power.status('h1', signal)).toBe('off');
     expect(await power.powerReadingWatts('h1', signal)).toBe(0);
-    const error = await rejection(hypervisor.inspect('h1', signal));
+    const error = await thrown(hypervisor.inspect('h1', signal));
     expect(isConsolidatorError(error, 'SSH_CONNECT')).toBe(true);
     expect((error as Error).message).toMatch(/powered off/);
   });
@@ -195,7 +187,7 @@ describe('SimulatedPower', () => {
     await power.powerOn('h2', signal);
     expect(await power.status('h2', signal)).toBe('on');
     expect(await power.powerReadingWatts('h2', signal)).toBe(120);
-    expect((await rejection(hypervisor.inspect('h2', signal)) as Error).message).toMatch(/booting/);
+    expect((await thrown(hypervisor.inspect('h2', signal))).message).toMatch(/booting/);
     datacenter.advanceTo(360);
     await expect(hypervisor.inspect('h2', signal)).resolves.toMatchObject({ host: 'h2', domains: [] });
   });
@@ -203,8 +195,8 @@ describe('SimulatedPower', () => {
   it('a host that ignores soft-off is re-checked before it is powered off hard', async () => {
     const { datacenter, power } = world();
     power.ignoringSoftOff.add('h1');
-    const refusal = new Error('a domain arrived');
-    expect(await rejection(power.powerOff('h1', 'soft', signal, { beforeHardOff: () => Promise.reject(refusal) }))).toBe(refusal);
+    const refusal = new ConsolidatorError('GUESTS_PRESENT', 'a domain arrived');
+    expect(await thrown(power.powerOff('h1', 'soft', signal, { beforeHardOff: () => Promise.reject(refusal) }))).toBe(refusal);
     expect(datacenter.hostView('h1')?.power).toBe('on');
     let checked = 0;
     await power.powerOff('h1', 'soft', signal, { beforeHardOff: async () => void (checked += 1) });
@@ -215,8 +207,8 @@ describe('SimulatedPower', () => {
   it('a scripted BMC timeout fails the next calls to that BMC only', async () => {
     const { datacenter, power } = world();
     datacenter.faults.timeOutBmc('h1', 2);
-    expect(isConsolidatorError(await rejection(power.status('h1', signal)), 'POWER_TIMEOUT')).toBe(true);
-    expect(isConsolidatorError(await rejection(power.powerOff('h1', 'hard', signal)), 'POWER_TIMEOUT')).toBe(true);
+    expect(isConsolidatorError(await thrown(power.status('h1', signal)), 'POWER_TIMEOUT')).toBe(true);
+    expect(isConsolidatorError(await thrown(power.powerOff('h1', 'hard', signal)), 'POWER_TIMEOUT')).toBe(true);
     expect(await power.status('h0', signal)).toBe('on');
     expect(await power.status('h1', signal)).toBe('on');
   });

@@ -3,6 +3,7 @@ import { PowerAttention, emptyAttentionState, hostsNeedingAttention, needsAttent
 import { ConsolidatorError, isConsolidatorError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { CapturedStream } from '../../helpers/capture.js';
+import { thrownSync } from '../../helpers/thrown.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 
@@ -56,12 +57,8 @@ describe('PowerAttention', () => {
     [{ version: 1, hosts: { h1: { reason: 'BootTimeout', sinceMs: 1, errorCode: 'NOPE', message: '' } } }, 'hosts.h1.errorCode'],
     [{ version: 1 }, 'hosts'],
   ])('rejects a corrupt state naming %s', (value, path) => {
-    try {
-      parseAttentionState(value);
-      expect.unreachable();
-    } catch (e) {
-      expect(isConsolidatorError(e, 'STATE_CORRUPT')).toBe(true);
-      expect((e as Error).message).toContain(path);
-    }
+    const e = thrownSync(() => parseAttentionState(value));
+    expect(isConsolidatorError(e, 'STATE_CORRUPT')).toBe(true);
+    expect(e.message).toContain(path);
   });
 });

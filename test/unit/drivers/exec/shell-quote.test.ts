@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { shellQuote, shellQuoteWord } from '../../../../src/drivers/exec/shell-quote.js';
 import { isConsolidatorError } from '../../../../src/errors.js';
+import { thrownSync } from '../../../helpers/thrown.js';
 
 /** Runs `printf '%s\0' <quoted argv>` in a real shell and returns the words it received. */
 function wordsSeenBy(shell: string, argv: readonly string[]): string[] {
@@ -40,11 +41,7 @@ describe('shellQuoteWord', () => {
 
   it('refuses a NUL byte', () => {
     expect(() => shellQuoteWord('a\0b')).toThrow(/NUL/);
-    try {
-      shellQuoteWord('\0');
-    } catch (e) {
-      expect(isConsolidatorError(e, 'INTERNAL')).toBe(true);
-    }
+    expect(isConsolidatorError(thrownSync(() => shellQuoteWord('\0')), 'INTERNAL')).toBe(true);
   });
 
   it('refuses an empty argv', () => {

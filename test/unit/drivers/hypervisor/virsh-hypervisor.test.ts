@@ -6,6 +6,7 @@ import type { MigrateOptions, MigrationProgress } from '../../../../src/drivers/
 import { VirshHypervisor } from '../../../../src/drivers/hypervisor/virsh-hypervisor.js';
 import { ConsolidatorError, isConsolidatorError } from '../../../../src/errors.js';
 import { silentLogger } from '../../../../src/observability/logger.js';
+import { pause } from '../../../helpers/wait-for.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/virsh', name), 'utf8');
 const ok = (stdout: string, stderr = ''): ExecResult => ({ stdout, stderr, exitCode: 0 });
@@ -254,7 +255,7 @@ describe('VirshHypervisor.migrate, scripted', () => {
   it('pause policy: suspend at the deadline; the VM arrives and runs', async () => {
     const { runner, hv } = scriptedHosts({
       migrate: async () => {
-        await new Promise((r) => setTimeout(r, 60));
+        await pause(60);
         return ok('');
       },
       arrive: 'paused',
@@ -268,7 +269,7 @@ describe('VirshHypervisor.migrate, scripted', () => {
   it('pause policy, failed migration: the guest we paused is resumed on the source', async () => {
     const { runner, hv } = scriptedHosts({
       migrate: async () => {
-        await new Promise((r) => setTimeout(r, 60));
+        await pause(60);
         return fail(fixture('migrate-destination-off.stderr.txt'));
       },
     });
@@ -282,7 +283,7 @@ describe('VirshHypervisor.migrate, scripted', () => {
   it('postcopy policy: migrate-postcopy at the deadline, never aborted past the timeout', async () => {
     const { runner, hv } = scriptedHosts({
       migrate: async () => {
-        await new Promise((r) => setTimeout(r, 80));
+        await pause(80);
         return ok('');
       },
     });

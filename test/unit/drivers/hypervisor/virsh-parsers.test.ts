@@ -22,18 +22,13 @@ import {
   type VirshFailure,
 } from '../../../../src/drivers/hypervisor/virsh-parsers.js';
 import { isConsolidatorError } from '../../../../src/errors.js';
+import { thrownSync } from '../../../helpers/thrown.js';
 
 /** Output captured from the lab (real sshd, libvirt 9.0.0, QEMU 7.2); see test/fixtures/virsh/README.md. */
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/virsh', name), 'utf8');
 
 function expectParseError(fn: () => unknown) {
-  try {
-    fn();
-  } catch (e) {
-    expect(isConsolidatorError(e, 'PARSE')).toBe(true);
-    return;
-  }
-  throw new Error('expected a PARSE error');
+  expect(isConsolidatorError(thrownSync(fn), 'PARSE')).toBe(true);
 }
 
 describe('parseProcStat', () => {

@@ -7,6 +7,7 @@ import {
   parseSystemGuid,
 } from '../../../../src/drivers/power/ipmitool-parsers.js';
 import { isConsolidatorError } from '../../../../src/errors.js';
+import { thrownSync } from '../../../helpers/thrown.js';
 import { type FixtureName, fixture, fixtureNames } from './ipmitool-fixtures.js';
 
 describe('ipmitool parsers over real output', () => {
@@ -122,13 +123,7 @@ describe('ipmitool parsers over real output', () => {
     ['control', () => parseChassisPowerControl(fixture('chassis-power-status-on').stdout)],
     ['dcmi', () => parseDcmiPowerReading('')],
   ])('throws PARSE on output it does not know (%s)', (_name, parse) => {
-    let thrown: unknown;
-    try {
-      parse();
-    } catch (e) {
-      thrown = e;
-    }
-    expect(isConsolidatorError(thrown, 'PARSE')).toBe(true);
+    expect(isConsolidatorError(thrownSync(parse), 'PARSE')).toBe(true);
   });
 
   it('keeps unknown failures as they are, without chatter', () => {

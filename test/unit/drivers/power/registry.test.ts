@@ -2,22 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { IpmitoolPower } from '../../../../src/drivers/power/ipmitool-power.js';
 import type { PowerDriver } from '../../../../src/drivers/power/power-driver.js';
 import { PowerDriverRegistry, createPowerDriverRegistry } from '../../../../src/drivers/power/registry.js';
-import { ConsolidatorError } from '../../../../src/errors.js';
 import { silentLogger } from '../../../../src/observability/logger.js';
+import { thrownSync } from '../../../helpers/thrown.js';
 import { testPolicy } from './policy.js';
 
 const { policy, hosts } = testPolicy(1);
 const deps = { policy, hosts, logger: silentLogger };
-
-function unknownDriverError(f: () => unknown): ConsolidatorError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConsolidatorError) return e;
-    throw e;
-  }
-  throw new Error('expected UNKNOWN_DRIVER');
-}
 
 describe('the power driver registry', () => {
   it('creates the ipmitool driver by name', () => {
@@ -27,14 +17,14 @@ describe('the power driver registry', () => {
   });
 
   it('lists the valid names for an unknown one', () => {
-    const e = unknownDriverError(() => createPowerDriverRegistry().create('redfish', deps));
+    const e = thrownSync(() => createPowerDriverRegistry().create('redfish', deps));
     expect(e.code).toBe('UNKNOWN_DRIVER');
     expect(e.message).toBe('power driver "redfish" is not a power driver; valid: ipmitool');
     expect(e.details).toMatchObject({ kind: 'power', name: 'redfish', valid: 'ipmitool' });
   });
 
   it('says so when a known name has no registered factory', () => {
-    const e = unknownDriverError(() => createPowerDriverRegistry().create('simulated', deps));
+    const e = thrownSync(() => createPowerDriverRegistry().create('simulated', deps));
     expect(e.message).toBe('power driver "simulated" is not available in this program; valid: ipmitool');
   });
 
