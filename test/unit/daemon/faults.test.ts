@@ -127,11 +127,10 @@ describe('the daemon under faults (simulated datacenter)', () => {
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     let failSaves = false;
     let saves = 0;
-    let ref: TestDaemon | undefined;
     const t = await startDaemon({
       setup: testSetup(THIN_HOSTS, THIN_VMS),
       policy: { safety: { minHostsOn: 1, hostCooldownSeconds: 1800, vmCooldownSeconds: 1800, maxMigrationsPerCycle: 20, maxConcurrentMigrations: 1, maxConcurrentMigrationsPerHost: 1 } },
-      wrapDrivers: recordingPower(() => ref as TestDaemon, calls),
+      wrapDrivers: recordingPower(() => t, calls),
       wrapStore: (store) => ({
         load: () => store.load(),
         save: async (state) => {
@@ -141,7 +140,6 @@ describe('the daemon under faults (simulated datacenter)', () => {
         },
       }),
     });
-    ref = t;
     await warmUp(t);
     failSaves = true;
     const report = await cycleAt(t, 1200);
@@ -169,12 +167,11 @@ describe('the daemon under faults (simulated datacenter)', () => {
     const SELF = '4c4c4544-0042-3510-8048-b4c04f4e3232';
     const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
     // Every host is underloaded: without the check, h4 (the controller's host) would be emptied too.
-    let ref: TestDaemon | undefined;
     const t = await startDaemon({
       setup: testSetup(THIN_HOSTS, THIN_VMS),
       selfUuid: SELF.toUpperCase(),
       wrapDrivers: (bundle) => {
-        const recorded = recordingPower(() => ref as TestDaemon, calls)(bundle);
+        const recorded = recordingPower(() => t, calls)(bundle);
         const withUuid = <T extends { name: string }>(d: T): T => (d.name === 'e' ? { ...d, uuid: SELF } : d);
         return {
           ...recorded,
@@ -192,7 +189,6 @@ describe('the daemon under faults (simulated datacenter)', () => {
         };
       },
     });
-    ref = t;
     await warmUp(t);
     for (const at of [1200, 1500, 1800]) {
       const report = await cycleAt(t, at);
