@@ -12,6 +12,7 @@ import { SupervisedPower } from '../actuator/supervised-power.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
 import { ConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
+import type { PlanInput, PlanResult } from '../planner/types.js';
 import { startHttpServer, type HealthReport, type RunningHttpServer } from '../observability/http-server.js';
 import { startControlSocket, type RouteHandler, type RunningControlSocket } from './control-socket.js';
 import type { Logger } from '../observability/logger.js';
@@ -74,6 +75,8 @@ export interface DaemonDeps {
   readonly lock?: StateLock;
   /** The system UUID of the machine the daemon runs on: its own VM is protected (see readOwnSystemUuid). */
   readonly selfUuid?: string;
+  /** The cycle's planner (tests force plans that break invariants); planCycle by default. */
+  readonly planner?: (input: PlanInput) => PlanResult;
 }
 
 /** Cycles missed before /healthz fails. */
@@ -389,6 +392,7 @@ export class Daemon implements OperatorApi {
       metrics: this.metrics,
       nowMs: this.nowMs,
       realNowMs: this.realNowMs,
+      ...(this.deps.planner ? { planner: this.deps.planner } : {}),
       onStepDone: () => void this.deps.notifier.watchdog(),
     });
   }

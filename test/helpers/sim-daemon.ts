@@ -109,6 +109,8 @@ export interface TestDaemonOptions {
   scheduler?: Scheduler;
   /** The system UUID of the machine the daemon "runs on". */
   selfUuid?: string;
+  /** Replaces the planner (to force plans that break an invariant). */
+  planner?: DaemonDeps['planner'];
 }
 
 export interface TestDaemon {
@@ -164,6 +166,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
     stopGraceMs: 5_000,
     bootPollIntervalMs: 1,
     ...(options.selfUuid !== undefined ? { selfUuid: options.selfUuid } : {}),
+    ...(options.planner ? { planner: options.planner } : {}),
   };
   const daemon = new Daemon(deps);
   await daemon.start();

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
 import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
+import { planCycle } from '../../../src/planner/plan-cycle.js';
+import type { SimulatedPower } from '../../../src/sim/simulated-power.js';
 import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
 
 const VM_IDS = THIN_VMS.map((v) => v.id);
@@ -182,6 +184,8 @@ describe('the daemon under faults (simulated datacenter)', () => {
               return { ...o, domains: o.domains.map(withUuid) };
             },
             listDomains: async (h, s) => (await bundle.hypervisor.listDomains(h, s)).map(withUuid),
+            residentGuests: (h, s) => bundle.hypervisor.residentGuests(h, s),
+            hostUuid: (h, s) => bundle.hypervisor.hostUuid(h, s),
             preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
             abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
             migrate: (vm, from, to, options, s, onProgress) => bundle.hypervisor.migrate(vm, from, to, options, s, onProgress),
@@ -199,6 +203,74 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(calls.off).not.toContain('h4');
     expect(t.datacenter.hostView('h4')?.vms.map((v) => v.id)).toContain('e');
     expect(logLines(t).some((l) => String(l['message']).startsWith('the daemon runs in this VM') && l['vm'] === 'e')).toBe(true);
+  });
+
+  it('a plan that breaks an invariant runs nothing: no migration, no power action', async () => {
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    let breakPlans = false;
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
+      wrapDrivers: recordingPower(() => t, calls),
+      // The real plan, plus a power-off of h1 while it still runs a and b (power-off-not-empty).
+      planner: (input) => {
+        const plan = planCycle(input);
+        if (!breakPlans) return plan;
+        return { ...plan, actions: [...plan.actions, { id: '99-power-off-h1', type: 'power-off', host: 'h1', estimatedSavingWatts: 100, dependsOn: [] }] };
+      },
+    });
+    await warmUp(t);
+    breakPlans = true;
+    const before = HOST_IDS.map((h) => t.datacenter.hostView(h)?.vms.map((v) => v.id).sort().join(','));
+    const report = await cycleAt(t, 1200);
+    expect(report.result).toBe('failed');
+    expect(report.error?.code).toBe('INVARIANT_VIOLATED');
+    expect(report.violations.map((v) => v.invariant)).toContain('power-off-not-empty');
+    expect(report.outcomes).toEqual([]);
+    expect(calls.off).toEqual([]);
+    expect(HOST_IDS.map((h) => t.datacenter.hostView(h)?.vms.map((v) => v.id).sort().join(','))).toEqual(before);
+    expect(t.daemon.state.interrupted).toBeUndefined();
+    expect(logLines(t).some((l) => l['message'] === 'plan breaks an invariant: nothing runs this cycle' && l['invariant'] === 'power-off-not-empty')).toBe(true);
+    expect(await t.daemon.registry.metrics()).toMatch(/consolidator_errors_total\{code="INVARIANT_VIOLATED"\} 1/);
+  });
+
+  it('a host that ignores the soft power-off is re-checked before the hard one: a guest that arrived meanwhile stops it', async () => {
+    const arrived: string[] = [];
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
+      wrapDrivers: (bundle) => {
+        for (const h of HOST_IDS) (bundle.power as SimulatedPower).ignoringSoftOff.add(h);
+        return {
+          ...bundle,
+          power: {
+            ...bundle.power,
+            status: (h, s) => bundle.power.status(h, s),
+            powerOn: (h, s) => bundle.power.powerOn(h, s),
+            powerOff: (h, mode, s, options) =>
+              bundle.power.powerOff(h, mode, s, {
+                beforeHardOff: async (signal) => {
+                  // While the host ignored the ACPI request, someone migrated a guest onto it by hand.
+                  const guest = VM_IDS.find((vm) => t.datacenter.vmHost(vm) !== h && t.datacenter.hostView(t.datacenter.vmHost(vm) ?? '')?.power === 'on');
+                  if (guest !== undefined && arrived.length === 0 && t.datacenter.startMigration(guest, t.datacenter.vmHost(guest) ?? '', h) === undefined) arrived.push(`${guest}->${h}`);
+                  await options?.beforeHardOff?.(signal);
+                },
+              }),
+          },
+        };
+      },
+    });
+    await warmUp(t);
+    const report = await cycleAt(t, 1200);
+    const offs = report.outcomes.filter((o) => o.action.type === 'power-off');
+    expect(arrived).toHaveLength(1);
+    const target = (arrived[0] as string).split('->')[1] as HostId;
+    const refused = offs.find((o) => o.action.type === 'power-off' && o.action.host === target);
+    expect(refused?.result).toBe('failed');
+    expect(refused?.result === 'failed' ? refused.errorCode : undefined).toBe('GUESTS_PRESENT');
+    expect(t.datacenter.hostView(target)?.power).toBe('on');
+    expect(t.daemon.state.state.attention.hosts[target]?.reason).toBe('GuestsAtHardOff');
+    expect(t.daemon.state.poweredOffByUs()).not.toContain(target);
+    t.datacenter.advanceTo(t.datacenter.nowSeconds + 600);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
   });
 
   it('a truncated state file is reported and rebuilt; the daemon runs on', async () => {
