@@ -58,7 +58,8 @@ describe('shellQuote round-trips through real shells', () => {
         }),
         { numRuns: 150 },
       );
-    });
+      // 150 real shell processes: seconds on a loaded 2-core machine, not a unit test's usual 5.
+    }, 60_000);
   }
 
   it('a quoted word is never split, expanded or executed', () => {
