@@ -1,6 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LoadedPolicy } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { readOwnSystemUuid } from '../daemon/self-identity.js';
@@ -30,7 +30,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
   const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
   const clock = world?.clock;
   // The demo's simulated hosts hold no VM the daemon could run in.
-  const self = world ? undefined : await readOwnSystemUuid(options.env);
+  const self = world ? undefined : await readOwnSystemUuid(dirname(loaded.policy.control.socket));
   if (self?.uuid === undefined && self !== undefined) {
     logger.warn('cannot tell which VM the daemon runs in: if it runs in a VM on a managed host, list that VM in vmRules.protected', { problem: self.problem });
   }

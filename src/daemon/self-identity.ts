@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /** Where Linux shows the SMBIOS system UUID (root-only on most systems). */
 const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
-/** The copy the unit's privileged ExecStartPre leaves in the runtime directory (the daemon is not root). */
+/** The copy the unit's privileged ExecStartPre leaves beside the control socket (the daemon is not root). */
 const RUNTIME_COPY = 'product_uuid';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -11,11 +11,12 @@ export type SelfIdentity = { readonly uuid: string; readonly source: string } | 
 
 /**
  * The system UUID of the machine the daemon runs on: when that machine is a VM on a managed host, the
- * domain with this UUID is the controller itself, and its host must never be powered off. Read from
- * the runtime directory's copy (systemd's RUNTIME_DIRECTORY) first, then from sysfs.
+ * domain with this UUID is the controller itself, and its host must never be powered off. sysfs
+ * shows it to root only, so the unit copies it into `runtimeDirectory` (where the control socket is)
+ * before the daemon starts; read from there first, then from sysfs.
  */
-export async function readOwnSystemUuid(env: NodeJS.ProcessEnv): Promise<SelfIdentity> {
-  const candidates = [...(env['RUNTIME_DIRECTORY'] ? env['RUNTIME_DIRECTORY'].split(':').map((d) => join(d, RUNTIME_COPY)) : []), DMI_PRODUCT_UUID];
+export async function readOwnSystemUuid(runtimeDirectory: string): Promise<SelfIdentity> {
+  const candidates = [join(runtimeDirectory, RUNTIME_COPY), DMI_PRODUCT_UUID];
   const problems: string[] = [];
   for (const file of candidates) {
     try {
