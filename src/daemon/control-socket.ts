@@ -110,7 +110,10 @@ export async function startControlSocket(options: ControlSocketOptions): Promise
     activated: false,
     close: async () => {
       await closeServer(server);
-      await unlink(options.path).catch((e: unknown) => log.warn('operator socket not removed', { path: options.path, err: e }));
+      // node removes the socket file when the server closes; one left behind is removed here.
+      await unlink(options.path).catch((e: unknown) => {
+        if ((e as { code?: string }).code !== 'ENOENT') log.warn('operator socket not removed', { path: options.path, err: e });
+      });
     },
   };
 }
