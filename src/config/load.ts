@@ -10,15 +10,9 @@ import { checkSemantics, type PolicyProblem } from './semantics.js';
 import { resolveHosts, type ResolvedHost } from './resolve.js';
 import { closest, knownKeysAt } from './suggest.js';
 import { checkWebConfigFiles, loadWebConfigFile, type WebConfig } from './web-config.js';
+import { formatIssue, type PolicyIssue } from './policy-issue.js';
 
-/** One problem in a policy file, with where it is. */
-export interface PolicyIssue {
-  readonly file: string;
-  readonly line: number;
-  readonly col: number;
-  readonly path: string;
-  readonly message: string;
-}
+export { formatIssue, type PolicyIssue };
 
 export interface LoadedPolicy {
   readonly file: string;
@@ -32,10 +26,6 @@ export interface LoadedPolicy {
 }
 
 export type LoadResult = { ok: true; value: LoadedPolicy } | { ok: false; issues: readonly PolicyIssue[] };
-
-export function formatIssue(issue: PolicyIssue): string {
-  return `${issue.file}:${issue.line}:${issue.col} ${issue.path}: ${issue.message}`;
-}
 
 /** Loads and checks a policy file. Expected problems come back as data, every one of them at once. */
 export async function loadPolicyFile(file: string): Promise<LoadResult> {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { errorMessage } from '../errors.js';
-import type { PolicyIssue } from './load.js';
+import type { PolicyIssue } from './policy-issue.js';
 import { formatPath, locate, type PolicyPath } from './locate.js';
 
 /**
