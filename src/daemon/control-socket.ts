@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { ConsolidatorError, errorMessage } from '../errors.js';
+import { pathOf, sendJson } from '../observability/http-json.js';
 import type { Logger } from '../observability/logger.js';
 import { claimedCredentials, kernelPeerCredentials, type PeerCredentials } from './peer-credentials.js';
 
@@ -72,7 +73,6 @@ const OWNER_ONLY_MODE = 0o600;
 const CREATE_UMASK = 0o177;
 const PROBE_TIMEOUT_MS = 2_000;
 const HEADERS_TIMEOUT_MS = 10_000;
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 export async function startControlSocket(options: ControlSocketOptions): Promise<RunningControlSocket> {
   const log = options.logger.child({ component: 'control' });
@@ -318,16 +318,4 @@ function closeServer(server: Server): Promise<void> {
     server.close((e) => (e === undefined ? resolve() : reject(e)));
     server.closeAllConnections();
   });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body ?? null)}\n`;
-  res.writeHead(status, { 'Content-Type': JSON_CONTENT_TYPE, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const end = url.search(/[?#]/);
-  return end === -1 ? url : url.slice(0, end);
 }

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { ClientAuthType, WebConfig, WebTlsConfig } from '../config/web-config.js';
 import { ConsolidatorError, errorMessage } from '../errors.js';
 import { BasicAuthVerifier, parseBasicAuthorization } from './basic-auth.js';
+import { pathOf, sendJson } from './http-json.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -62,7 +63,6 @@ const MAX_PORT = 65_535;
 
 const PATHS = ['/metrics', '/healthz', '/status'] as const;
 const READ_METHODS = ['GET', 'HEAD'];
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /** Parses `127.0.0.1:9464`, `localhost:9464` or `[::1]:9464`. */
 export function parseListenAddress(listen: string): ListenAddress {
@@ -208,16 +208,4 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
   } else {
     sendJson(res, 200, await options.status());
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body ?? null)}\n`;
-  res.writeHead(status, { 'Content-Type': JSON_CONTENT_TYPE, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const end = url.search(/[?#]/);
-  return end === -1 ? url : url.slice(0, end);
 }
