@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
+import type { HypervisorDriver } from '../../../src/drivers/hypervisor/hypervisor-driver.js';
 import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
 import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
@@ -27,6 +28,24 @@ function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[];
       },
     },
   });
+}
+
+/**
+ * The bundle's hypervisor with some calls replaced and every other one passed on. Not `{ ...base }`:
+ * the simulated hypervisor is a class instance, and a spread drops its methods (a power-off would then
+ * fail on the missing residentGuests with INTERNAL instead of running).
+ */
+function hypervisorWith(base: HypervisorDriver, overrides: Partial<HypervisorDriver>): HypervisorDriver {
+  return {
+    inspect: (h, s) => base.inspect(h, s),
+    listDomains: (h, s) => base.listDomains(h, s),
+    residentGuests: (h, s) => base.residentGuests(h, s),
+    hostUuid: (h, s) => base.hostUuid(h, s),
+    preflight: (vm, from, to, s) => base.preflight(vm, from, to, s),
+    migrate: (vm, from, to, options, s, onProgress) => base.migrate(vm, from, to, options, s, onProgress),
+    abortMigration: (vm, from, s) => base.abortMigration(vm, from, s),
+    ...overrides,
+  };
 }
 
 const startDaemon = daemonsStoppedAfterEach();
@@ -94,12 +113,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
         const recorded = recordingPower(() => t, calls)(bundle);
         return {
           ...recorded,
-          hypervisor: {
-            ...bundle.hypervisor,
-            inspect: (h, s) => bundle.hypervisor.inspect(h, s),
-            listDomains: (h, s) => bundle.hypervisor.listDomains(h, s),
-            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
-            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
+          hypervisor: hypervisorWith(bundle.hypervisor, {
             migrate: async (vm, from, to, options, s, onProgress) => {
               const result = await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
               if (vanished === undefined) {
@@ -108,7 +122,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
               }
               return result;
             },
-          },
+          }),
         };
       },
     });
@@ -175,17 +189,13 @@ describe('the daemon under faults (simulated datacenter)', () => {
         const withUuid = <T extends { name: string }>(d: T): T => (d.name === 'e' ? { ...d, uuid: SELF } : d);
         return {
           ...recorded,
-          hypervisor: {
-            ...bundle.hypervisor,
+          hypervisor: hypervisorWith(bundle.hypervisor, {
             inspect: async (h, s) => {
               const o = await bundle.hypervisor.inspect(h, s);
               return { ...o, domains: o.domains.map(withUuid) };
             },
             listDomains: async (h, s) => (await bundle.hypervisor.listDomains(h, s)).map(withUuid),
-            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
-            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
-            migrate: (vm, from, to, options, s, onProgress) => bundle.hypervisor.migrate(vm, from, to, options, s, onProgress),
-          },
+          }),
         };
       },
     });
