@@ -2,10 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DriverBundle } from '../../../src/drivers/driver-bundle.js';
+import type { HypervisorDriver } from '../../../src/drivers/hypervisor/hypervisor-driver.js';
 import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
-import { planCycle } from '../../../src/planner/plan-cycle.js';
 import type { SimulatedPower } from '../../../src/sim/simulated-power.js';
+import { planCycle } from '../../../src/planner/plan-cycle.js';
 import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
 
 const VM_IDS = THIN_VMS.map((v) => v.id);
@@ -29,6 +30,24 @@ function recordingPower(t: () => TestDaemon, log: { off: HostId[]; on: HostId[];
       },
     },
   });
+}
+
+/**
+ * The bundle's hypervisor with some calls replaced and every other one passed on. Not `{ ...base }`:
+ * the simulated hypervisor is a class instance, and a spread drops its methods (a power-off would then
+ * fail on the missing residentGuests with INTERNAL instead of running).
+ */
+function hypervisorWith(base: HypervisorDriver, overrides: Partial<HypervisorDriver>): HypervisorDriver {
+  return {
+    inspect: (h, s) => base.inspect(h, s),
+    listDomains: (h, s) => base.listDomains(h, s),
+    residentGuests: (h, s) => base.residentGuests(h, s),
+    hostUuid: (h, s) => base.hostUuid(h, s),
+    preflight: (vm, from, to, s) => base.preflight(vm, from, to, s),
+    migrate: (vm, from, to, options, s, onProgress) => base.migrate(vm, from, to, options, s, onProgress),
+    abortMigration: (vm, from, s) => base.abortMigration(vm, from, s),
+    ...overrides,
+  };
 }
 
 const startDaemon = daemonsStoppedAfterEach();
@@ -96,12 +115,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
         const recorded = recordingPower(() => t, calls)(bundle);
         return {
           ...recorded,
-          hypervisor: {
-            ...bundle.hypervisor,
-            inspect: (h, s) => bundle.hypervisor.inspect(h, s),
-            listDomains: (h, s) => bundle.hypervisor.listDomains(h, s),
-            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
-            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
+          hypervisor: hypervisorWith(bundle.hypervisor, {
             migrate: async (vm, from, to, options, s, onProgress) => {
               const result = await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
               if (vanished === undefined) {
@@ -110,7 +124,7 @@ describe('the daemon under faults (simulated datacenter)', () => {
               }
               return result;
             },
-          },
+          }),
         };
       },
     });
@@ -177,19 +191,13 @@ describe('the daemon under faults (simulated datacenter)', () => {
         const withUuid = <T extends { name: string }>(d: T): T => (d.name === 'e' ? { ...d, uuid: SELF } : d);
         return {
           ...recorded,
-          hypervisor: {
-            ...bundle.hypervisor,
+          hypervisor: hypervisorWith(bundle.hypervisor, {
             inspect: async (h, s) => {
               const o = await bundle.hypervisor.inspect(h, s);
               return { ...o, domains: o.domains.map(withUuid) };
             },
             listDomains: async (h, s) => (await bundle.hypervisor.listDomains(h, s)).map(withUuid),
-            residentGuests: (h, s) => bundle.hypervisor.residentGuests(h, s),
-            hostUuid: (h, s) => bundle.hypervisor.hostUuid(h, s),
-            preflight: (vm, from, to, s) => bundle.hypervisor.preflight(vm, from, to, s),
-            abortMigration: (vm, from, s) => bundle.hypervisor.abortMigration(vm, from, s),
-            migrate: (vm, from, to, options, s, onProgress) => bundle.hypervisor.migrate(vm, from, to, options, s, onProgress),
-          },
+          }),
         };
       },
     });
@@ -203,6 +211,60 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(calls.off).not.toContain('h4');
     expect(t.datacenter.hostView('h4')?.vms.map((v) => v.id)).toContain('e');
     expect(logLines(t).some((l) => String(l['message']).startsWith('the daemon runs in this VM') && l['vm'] === 'e')).toBe(true);
+  });
+
+  it('a BMC that reports another machine’s system UUID: that power-off fails IDENTITY_MISMATCH, the host stays on, marked', async () => {
+    const MISWIRED: HostId = 'h3';
+    /** What each host itself reports (its DMI product_uuid), and what its BMC reports: h3's BMC is another machine's. */
+    const hostUuid = (h: HostId) => `d31d0000-0000-4000-8000-0000000000${h.slice(1).padStart(2, '0')}`;
+    const bmcUuid = (h: HostId) => (h === MISWIRED ? '4c4c4544-0051-3410-8051-b5c04f375931' : hostUuid(h));
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    const asked: HostId[] = [];
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
+      wrapDrivers: (bundle) => {
+        const recorded = recordingPower(() => t, calls)(bundle);
+        return {
+          ...recorded,
+          power: {
+            ...recorded.power,
+            systemUuid: async (h) => {
+              asked.push(h);
+              return bmcUuid(h);
+            },
+          },
+          hypervisor: hypervisorWith(bundle.hypervisor, {
+            inspect: async (h, s) => ({ ...(await bundle.hypervisor.inspect(h, s)), systemUuid: hostUuid(h).toUpperCase() }),
+          }),
+        };
+      },
+    });
+    await warmUp(t);
+    const report = await cycleAt(t, 1200);
+    const offs = report.outcomes.filter((o) => o.action.type === 'power-off');
+    const refused = offs.find((o) => o.action.type === 'power-off' && o.action.host === MISWIRED);
+    expect(refused?.result).toBe('failed');
+    if (refused?.result !== 'failed') return;
+    expect(refused.errorCode).toBe('IDENTITY_MISMATCH');
+    // The other hosts' BMCs are theirs: their power-offs went through, after the same check.
+    expect(offs.filter((o) => o !== refused).map((o) => o.result)).toEqual(offs.filter((o) => o !== refused).map(() => 'ok'));
+    expect(offs.length).toBeGreaterThan(1);
+    expect(asked).toContain(MISWIRED);
+    // No power-off of h3 reached the datacenter: it stays on (empty by now: its VM was moved first).
+    expect(calls.off).not.toContain(MISWIRED);
+    expect(t.datacenter.hostView(MISWIRED)?.power).toBe('on');
+    expect(t.daemon.state.poweredOffByUs()).not.toContain(MISWIRED);
+    expect(t.daemon.state.hostsNeedingAttention()).toEqual([MISWIRED]);
+    expect(t.daemon.state.state.attention.hosts[MISWIRED]).toMatchObject({ reason: 'IdentityMismatch', errorCode: 'IDENTITY_MISMATCH' });
+    expect(t.daemon.state.state.attention.hosts[MISWIRED]?.message).toContain(`its BMC reports system UUID ${bmcUuid(MISWIRED)}, but ${MISWIRED} itself reports ${hostUuid(MISWIRED)}`);
+    const metrics = await t.daemon.registry.metrics();
+    expect(metrics).toMatch(/consolidator_action_failures_total\{type="power-off",code="IDENTITY_MISMATCH"\} 1/);
+    expect(metrics).toMatch(/consolidator_hosts_needing_attention\{host="h3",reason="IdentityMismatch"\} 1/);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+    // Later cycles leave it alone until an operator looks.
+    await cycleAt(t, 1500);
+    expect(calls.off).not.toContain(MISWIRED);
+    expect(t.datacenter.hostView(MISWIRED)?.power).toBe('on');
   });
 
   it('a plan that breaks an invariant runs nothing: no migration, no power action', async () => {
