@@ -7,7 +7,8 @@ import { ConsolidatorError } from '../../../src/errors.js';
 import type { HostId } from '../../../src/model/ids.js';
 import type { SimulatedPower } from '../../../src/sim/simulated-power.js';
 import { planCycle } from '../../../src/planner/plan-cycle.js';
-import { cycleAt, daemonsStoppedAfterEach, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
+import { parse, stringify } from 'yaml';
+import { advanceUntil, cycleAt, daemonsStoppedAfterEach, withClock, logLines, testSetup, THIN_HOSTS, THIN_VMS, worldViolations, writePolicy, type TestDaemon } from '../../helpers/sim-daemon.js';
 
 const VM_IDS = THIN_VMS.map((v) => v.id);
 const HOST_IDS = THIN_HOSTS.map((h) => h.id);
@@ -332,6 +333,55 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(t.daemon.state.state.attention.hosts[target]?.reason).toBe('GuestsAtHardOff');
     expect(t.daemon.state.poweredOffByUs()).not.toContain(target);
     t.datacenter.advanceTo(t.datacenter.nowSeconds + 600);
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+  });
+
+  it('a reload that changes the hosts waits for a running drain: its drivers are never closed under it', async () => {
+    let migrating = 0;
+    const closes: { migrating: number }[] = [];
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
+      wrapDrivers: (bundle) => ({
+        ...bundle,
+        hypervisor: hypervisorWith(bundle.hypervisor, {
+          migrate: async (vm, from, to, options, s, onProgress) => {
+            migrating++;
+            try {
+              return await bundle.hypervisor.migrate(vm, from, to, options, s, onProgress);
+            } finally {
+              migrating--;
+            }
+          },
+        }),
+        close: async () => {
+          closes.push({ migrating });
+          await bundle.close();
+        },
+      }),
+    });
+    await warmUp(t);
+    const drain = t.daemon.drain('h1', { powerOff: false, dryRun: false });
+    let drained = false;
+    void drain.finally(() => {
+      drained = true;
+    });
+    // Once a migration of the drain runs, the operator edits the hosts and reloads.
+    await advanceUntil(t.datacenter, () => migrating > 0);
+    const policy = parse(readFileSync(t.policyFile, 'utf8')) as { hosts: { labels?: Record<string, string> }[] };
+    (policy.hosts[0] as { labels?: Record<string, string> }).labels = { rack: 'r1' };
+    writePolicy(t, stringify(policy));
+    let reloaded = false;
+    const reload = t.daemon.reload().then((ok) => {
+      reloaded = true;
+      expect(drained).toBe(true);
+      return ok;
+    });
+    const result = await withClock(t.datacenter, drain);
+    expect(result.ok).toBe(true);
+    expect(await reload).toBe(true);
+    expect(reloaded).toBe(true);
+    expect(closes).toEqual([{ migrating: 0 }]);
+    expect(t.daemon.policy.hosts[0]?.labels).toEqual({ rack: 'r1' });
     expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
   });
 
