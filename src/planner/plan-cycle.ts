@@ -355,7 +355,7 @@ class CyclePlanner {
     if (this.frozen[c.h]) return { reason: this.frozenReason(c.h), detail: `underloaded (${use}) but ${this.frozenText(c.h)}` };
     const cooldown = this.hostCooldowns.get(host.id);
     if (cooldown) return { reason: 'Cooldown', detail: `underloaded (${use}) but ${cooldown.reason} recently; left alone until ${new Date(cooldown.untilMs).toISOString()}` };
-    if (this.needsAttention.has(host.id)) return { reason: 'NeedsAttention', detail: 'failed to power on earlier: an operator must clear it before it is powered off again' };
+    if (this.needsAttention.has(host.id)) return { reason: 'NeedsAttention', detail: 'marked for an operator (a failed power-on or boot, a BMC identity mismatch, or guests at a hard power-off: see consolidator status); never powered off automatically until cleared' };
     const guarded = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).protected === true);
     if (guarded !== undefined) {
       return { reason: 'ProtectedVm', detail: `underloaded (${use}) but it runs ${(this.ws.vms[guarded] as VmSnapshot).id}, a protected VM: its host is never emptied or powered off` };

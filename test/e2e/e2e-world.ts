@@ -14,7 +14,7 @@ import { freePort } from '../helpers/free-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { type Bmc, startBmc } from '../lab/bmc.js';
 import type { GuestSpec } from '../lab/domain-xml.js';
-import { Lab } from '../lab/lab.js';
+import { Lab, labProductUuid } from '../lab/lab.js';
 import { DaemonProcess, type DaemonLogLine, MAIN_JS, REPO_ROOT } from './daemon-process.js';
 import { Timeline } from './timeline.js';
 
@@ -324,6 +324,8 @@ export class E2eWorld {
       // Unique per lab: the lab's subnet octet is unique on this machine.
       address: `127.77.${this.lab.subnetOctet}.${n}`,
       port: BMC_PORT,
+      // The BMC of a host reports that host's system UUID, as on real hardware (checked before every power action).
+      systemUuid: labProductUuid(n),
       dir: join(this.lab.dir, 'bmc', `h${n}`),
       onPowerOff: async (change) => {
         const by = change.via === 'test' ? 'test' : this.operatorDepth > 0 ? 'operator' : 'daemon';
