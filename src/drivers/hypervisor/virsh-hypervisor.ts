@@ -80,6 +80,9 @@ interface HostSample {
  * policy, aborts it with `virsh domjobabort` at its timeout, and verifies where the VM is before it
  * returns or throws.
  */
+/** The host's own system libvirt (never a user's session). */
+const LOCAL_SYSTEM_URI = 'qemu:///system';
+
 export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
   private readonly settings: VirshHypervisorSettings;
   private readonly log: Logger;
@@ -220,8 +223,12 @@ export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
   // Internals shared with Migration
 
   /** Runs a short command with the default timeout. */
+  /**
+   * Every command on a host goes through here, with libvirt's system URI set: without it, virsh run by
+   * a non-root SSH user talks to qemu:///session and sees none of the host's guests.
+   */
   run(host: HostId, argv: readonly string[], signal: AbortSignal, timeoutMs = this.settings.commandTimeoutMs): Promise<ExecResult> {
-    return this.deps.runner.run(host, argv, { timeoutMs, signal });
+    return this.deps.runner.run(host, ['env', `LIBVIRT_DEFAULT_URI=${LOCAL_SYSTEM_URI}`, ...argv], { timeoutMs, signal });
   }
 
   get config(): VirshHypervisorSettings {

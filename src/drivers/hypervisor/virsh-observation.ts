@@ -217,6 +217,8 @@ export function residentGuestsScript(): string {
     'out=$(virsh list --all 2>&1); status=$?',
     `echo '${m} list'; printf '%s\\n' "$out"`,
     `echo '${m} exit list'; echo "$status"`,
+    // A run-state directory that exists but cannot be listed hides guests: the check fails.
+    `if [ -d /run/libvirt/qemu ] && ! ls /run/libvirt/qemu >/dev/null 2>&1; then echo '${m} runstate-unreadable'; fi`,
     `echo '${m} runstate'`,
     'for f in /run/libvirt/qemu/*.xml /run/libvirt/qemu/*.pid; do',
     '  [ -f "$f" ] || continue',
@@ -229,11 +231,15 @@ export function residentGuestsScript(): string {
     '  esac',
     'done',
     'procs=$(pgrep -a qemu); status=$?',
-    'me=$(readlink /proc/$$/ns/net)',
+    'me=$(readlink /proc/$$/ns/net 2>/dev/null)',
     `echo '${m} qemu'`,
+    // A process is left out only when its network namespace is known to be another one: a link that
+    // cannot be read (another user's process) counts it in.
     'printf \'%s\\n\' "$procs" | while IFS= read -r line; do',
     '  p=${line%% *}',
-    '  [ -n "$p" ] && [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$me" ] && printf \'%s\\n\' "$line"',
+    '  [ -n "$p" ] || continue',
+    '  ns=$(readlink "/proc/$p/ns/net" 2>/dev/null)',
+    '  if [ -z "$me" ] || [ -z "$ns" ] || [ "$ns" = "$me" ]; then printf \'%s\\n\' "$line"; fi',
     'done',
     // pgrep: 0 found, 1 none, anything else failed.
     `echo '${m} exit qemu'; echo "$status"`,
@@ -258,7 +264,8 @@ export function parseResidentGuests(host: HostId, r: { readonly stdout: string; 
     new ConsolidatorError('GUEST_COUNT_UNCERTAIN', `cannot tell which guests run on ${host}: ${why}`, { details: { host, ...details } });
   if (r.exitCode !== 0 || !sections.has('end')) {
     throw uncertain(`the check ${r.exitCode === 0 ? 'ended early' : `exited ${r.exitCode ?? 'by signal'}`}${stderrSummary(r.stderr)}`, { failed: 'script' });
-  }
+  }  if (sections.has('runstate-unreadable')) throw uncertain('libvirt\'s run-state directory /run/libvirt/qemu cannot be read by the SSH user', { failed: 'runstate' });
+
   const listStatus = sections.get('exit list')?.trim();
   const listText = sections.get('list') ?? '';
   if (listStatus !== '0' || /^error:/m.test(listText)) {

@@ -14,11 +14,16 @@ const fail = (stderr: string): ExecResult => ({ stdout: '', stderr, exitCode: 1 
 
 type Handler = (host: string, argv: readonly string[], options: RunOptions) => ExecResult | Promise<ExecResult>;
 
-/** A CommandRunner that answers from a script, and records every call. */
+/** Every command runs against the host's system libvirt, whoever the SSH user is. */
+const SYSTEM_URI_PREFIX = ['env', 'LIBVIRT_DEFAULT_URI=qemu:///system'];
+
+/** A CommandRunner that answers from a script, and records every call (without the URI prefix it checks). */
 class FakeCommandRunner implements CommandRunner {
   readonly calls: { host: string; argv: readonly string[] }[] = [];
   constructor(private readonly handler: Handler) {}
-  async run(host: string, argv: readonly string[], options: RunOptions): Promise<ExecResult> {
+  async run(host: string, full: readonly string[], options: RunOptions): Promise<ExecResult> {
+    expect(full.slice(0, 2)).toEqual(SYSTEM_URI_PREFIX);
+    const argv = full.slice(2);
     this.calls.push({ host, argv });
     return this.handler(host, argv, options);
   }
@@ -151,6 +156,12 @@ describe('VirshHypervisor.residentGuests and hostUuid over captured output', () 
       code: 'GUEST_COUNT_UNCERTAIN',
       message: expect.stringMatching(/virsh list --all shows db1 \(paused\), web1 \(running\) not shut off; the host shows web1 \(QEMU pid \d+, run-state xml, run-state pid \d+ alive\)/),
     });
+  });
+
+  it('a run-state directory the SSH user cannot list: GUEST_COUNT_UNCERTAIN, never an empty host', async () => {
+    // What a non-root SSH user sees: no domains in its view, no readable run-state, no QEMU it may inspect.
+    const text = '@@consolidator list\n Id   Name   State\n--------------------\n@@consolidator exit list\n0\n@@consolidator runstate-unreadable\n@@consolidator runstate\n@@consolidator qemu\n@@consolidator exit qemu\n1\n@@consolidator end\n';
+    await expect(hvWith(text).residentGuests('h1.lab', never())).rejects.toMatchObject({ code: 'GUEST_COUNT_UNCERTAIN', message: expect.stringMatching(/run-state directory .* cannot be read/) });
   });
 
   it('hostUuid: lower-case, undefined without the file', async () => {
