@@ -52,6 +52,8 @@ export class LiveActuator implements Actuator {
     let migrationsRunning = 0;
     let migrationsStarted = 0;
     let saveFailure: string | undefined;
+    // Power-offs under way count against minHostsOn before they end: two must not both see room for one.
+    const powerOffs = { running: 0 };
 
     const end = async (outcome: ActionOutcome): Promise<void> => {
       outcomes.set(outcome.action.id, outcome);
@@ -114,7 +116,7 @@ export class LiveActuator implements Actuator {
           bump(action, 1);
         }
         pending.splice(i, 1);
-        const started = this.run(action, ctx).then(async (outcome) => {
+        const started = this.run(action, ctx, powerOffs).then(async (outcome) => {
           if (action.type === 'migrate') bump(action, -1);
           await end(outcome);
           running.delete(action.id);
@@ -134,13 +136,14 @@ export class LiveActuator implements Actuator {
   }
 
   /** Runs one step to its outcome; never throws. */
-  private async run(action: Action, ctx: ExecutionContext): Promise<ActionOutcome> {
+  private async run(action: Action, ctx: ExecutionContext, powerOffs: { running: number }): Promise<ActionOutcome> {
     const startMs = this.deps.nowMs();
     const log = this.log.child({ cycle: ctx.cycle, action: action.id });
     try {
       // Saved before anything is touched: if this save fails, the step does not start.
       await ctx.stepStarted(action);
-      const skipped = action.type === 'migrate' ? await this.migrate(action, ctx, log) : action.type === 'power-off' ? await this.powerOff(action, ctx, log) : await this.powerOn(action, ctx, log);
+      const skipped =
+        action.type === 'migrate' ? await this.migrate(action, ctx, log) : action.type === 'power-off' ? await this.powerOff(action, ctx, log, powerOffs) : await this.powerOn(action, ctx, log);
       const durationMs = this.deps.nowMs() - startMs;
       if (skipped) {
         log.warn(`${action.type} skipped`, { what: describe(action), reason: skipped.reason, detail: skipped.detail });
@@ -219,12 +222,13 @@ export class LiveActuator implements Actuator {
     return undefined;
   }
 
-  private async powerOff(action: PowerOffAction, ctx: ExecutionContext, log: Logger): Promise<Skip | undefined> {
+  private async powerOff(action: PowerOffAction, ctx: ExecutionContext, log: Logger, powerOffs: { running: number }): Promise<Skip | undefined> {
     const { hypervisor, power } = this.deps;
     const { safety } = ctx.policy;
     if (ctx.isMaintenance(action.host)) return skip('Maintenance', `${action.host} is now in maintenance`);
     if (ctx.isExcluded(action.host)) return skip('Excluded', `${action.host} is excluded by the policy`);
-    if (ctx.hostsOn() - 1 < safety.minHostsOn) return skip('MinHostsOn', `only ${ctx.hostsOn()} hosts on; minHostsOn is ${safety.minHostsOn}`);
+    const staying = ctx.hostsOn() - powerOffs.running;
+    if (staying - 1 < safety.minHostsOn) return skip('MinHostsOn', `only ${staying} hosts on or staying on; minHostsOn is ${safety.minHostsOn}`);
     if (ctx.powerActionsLast24h(action.host) + 1 > safety.maxPowerActionsPerHostPerDay) {
       return skip('PowerBudgetExhausted', `${action.host} reached ${safety.maxPowerActionsPerHostPerDay} power actions in 24 h`);
     }
@@ -234,7 +238,12 @@ export class LiveActuator implements Actuator {
     const residents = [...(await hypervisor.residentGuests(action.host, ctx.signal))];
     if (residents.length > 0) return skip('GuestsPresent', `${action.host} still runs ${residents.sort().join(', ')}`);
     log.info('powering off', { host: action.host, estimatedSavingWatts: action.estimatedSavingWatts });
-    await power.powerOff(action.host, 'soft', ctx.signal, { beforeHardOff: (signal) => this.recheckBeforeHardOff(action.host, ctx, signal, log) });
+    powerOffs.running++;
+    try {
+      await power.powerOff(action.host, 'soft', ctx.signal, { beforeHardOff: (signal) => this.recheckBeforeHardOff(action.host, ctx, signal, log) });
+    } finally {
+      powerOffs.running--;
+    }
     ctx.onPoweredOff(action.host);
     return undefined;
   }
@@ -251,6 +260,8 @@ export class LiveActuator implements Actuator {
     } catch (e) {
       // A host that finished shutting down no longer answers: that is what the hard power-off was for.
       if ((await this.deps.power.status(host, signal)) === 'off') return;
+      log.error('hard power-off cancelled: the guests on the host cannot be counted', { host, err: e });
+      ctx.markAttention(host, 'GuestsAtHardOff', e);
       throw e;
     }
     if (residents.length === 0) return;

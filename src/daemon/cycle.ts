@@ -218,11 +218,13 @@ export class CycleRunner {
   private reconcilePower(interrupted: NonNullable<StateKeeper['interrupted']>, snapshot: ClusterSnapshot, log: Logger): void {
     const { keeper } = this.deps;
     const power = new Map(snapshot.hosts.map((h) => [h.id, h.power]));
+    const reachable = new Set(snapshot.hosts.filter((h) => h.reachable).map((h) => h.id));
     const where = new Map(snapshot.vms.map((vm) => [vm.id, vm.host]));
     for (const step of interrupted.steps) {
       if (step.status !== 'running' && step.status !== 'pending') continue;
-      // We asked the BMC for this power-off before the crash: if the host is off, it is ours to wake.
-      if (step.type === 'power-off' && step.status === 'running' && step.host && power.get(step.host) === 'off') keeper.markPoweredOff(step.host);
+      // We asked the BMC for this power-off before the crash: the host is ours to wake, whether it is
+      // off already or still going down (on, no longer answering); only one that answers is not.
+      if (step.type === 'power-off' && step.status === 'running' && step.host && (power.get(step.host) === 'off' || !reachable.has(step.host))) keeper.markPoweredOff(step.host);
       const landed = step.type === 'migrate' && step.vm !== undefined && where.get(step.vm) === step.to;
       keeper.recordOutcome(interrupted.cycle, step, {
         result: 'interrupted',

@@ -83,7 +83,25 @@ export interface DaemonDeps {
 const HEALTHY_INTERVALS = 3;
 /** Health interval when the schedule cannot be parsed (it always can: the policy was validated). */
 const DEFAULT_INTERVAL_SECONDS = 300;
-const DEFAULT_STOP_GRACE_MS = 60_000;
+/** Beyond the longest step, for the abort and its verification. */
+const STOP_MARGIN_SECONDS = 30;
+
+/**
+ * How long a stop lets running steps finish before aborting them: the longest a step may take (a
+ * migration up to its timeout; a power-off up to the soft-off timeout plus the read-back), so a
+ * restart does not cut a soft power-off short and leave the host going dark unrecorded. The unit's
+ * TimeoutStopSec must be longer.
+ */
+/** Everything buildDrivers reads from a policy: drivers are rebuilt on a reload when any of it changes. */
+function driverInputs(loaded: LoadedPolicy): unknown {
+  const { hypervisor, power, vmRules } = loaded.policy;
+  return { hosts: loaded.hosts, hypervisor, power, readPinnedMetadata: vmRules.honourLibvirtMetadata };
+}
+
+function stopGraceMsFor(loaded: LoadedPolicy): number {
+  const { migration, power } = loaded.policy;
+  return (Math.max(migration.timeoutSeconds, power.softOffTimeoutSeconds + power.verifyTimeoutSeconds) + STOP_MARGIN_SECONDS) * 1000;
+}
 const DEFAULT_BOOT_POLL_MS = 5_000;
 /** Hosts observed at once. */
 const OBSERVE_CONCURRENCY = 16;
@@ -218,7 +236,12 @@ export class Daemon implements OperatorApi {
       return false;
     }
     // A running cycle or operator job ends with the policy and the drivers it started with: the new
-    // policy applies once neither runs, and no cycle or job starts while it is applied.
+    // policy applies once neither runs, and no cycle or job starts while it is applied. systemd hears
+    // at once that the policy is valid, rather than after a drain that may take hours.
+    if (this.current || this.job) {
+      this.log.info('policy valid: it applies once the running cycle or operator command ends');
+      await this.deps.notifier.ready('reload accepted: applies after the running cycle or operator command');
+    }
     try {
       await this.exclusive(() => this.apply(result.value));
     } catch (e) {
@@ -232,7 +255,7 @@ export class Daemon implements OperatorApi {
   private async apply(next: LoadedPolicy): Promise<void> {
     const before = this.loaded;
     this.loaded = next;
-    if (JSON.stringify(before.hosts) !== JSON.stringify(next.hosts) || before.policy.hypervisor.driver !== next.policy.hypervisor.driver || before.policy.power.driver !== next.policy.power.driver) {
+    if (JSON.stringify(driverInputs(before)) !== JSON.stringify(driverInputs(next))) {
       const old = this.drivers;
       this.drivers = this.deps.buildDrivers(this.loaded);
       await old.close();
@@ -258,7 +281,7 @@ export class Daemon implements OperatorApi {
     this.drainController.abort();
     const running = this.current ?? this.job;
     if (running) {
-      const grace = this.deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+      const grace = this.deps.stopGraceMs ?? stopGraceMsFor(this.loaded);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'deadline'>((resolve) => {
         timer = setTimeout(() => resolve('deadline'), grace);
@@ -305,6 +328,8 @@ export class Daemon implements OperatorApi {
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.stopping) throw new ConsolidatorError('ABORTED', 'the daemon is stopping');
     while (this.current || this.job) await (this.current ?? this.job)?.catch(() => undefined);
+    // A job that waited behind a cycle must not start once a stop has begun: the drivers are closing.
+    if (this.stopping) throw new ConsolidatorError('ABORTED', 'the daemon is stopping');
     const run = fn();
     this.job = run;
     try {
@@ -325,6 +350,7 @@ export class Daemon implements OperatorApi {
       logger: this.deps.logger,
       nowMs: this.nowMs,
       signal: this.stopController.signal,
+      drainSignal: this.drainController.signal,
       bootPollIntervalMs: this.deps.bootPollIntervalMs ?? DEFAULT_BOOT_POLL_MS,
       onProgress: (progress) => {
         this.jobProgress = progress;

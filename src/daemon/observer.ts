@@ -55,6 +55,8 @@ export class ClusterObserver {
   private readonly hostResidents = new Map<HostId, string>();
   /** Hosts whose BMC said "off" at their last observation. */
   private readonly seenOff = new Set<HostId>();
+  /** Hosts whose system UUID is the daemon's own: it runs on them, on bare metal. */
+  private readonly selfHosts = new Set<HostId>();
   /** Hosts where the daemon's own VM was seen (logged once). */
   private readonly selfSeenOn = new Set<HostId>();
   private readonly log: Logger;
@@ -81,6 +83,10 @@ export class ClusterObserver {
         const obs = result.observation;
         capacities[resolved.name] = obs.capacity;
         if (obs.systemUuid !== undefined) systemUuids[resolved.name] = obs.systemUuid.toLowerCase();
+        if (this.deps.selfUuid !== undefined && obs.systemUuid?.toLowerCase() === this.deps.selfUuid && !this.selfHosts.has(resolved.name)) {
+          this.selfHosts.add(resolved.name);
+          this.log.info('the daemon runs on this host: observed only, never emptied or powered off', { host: resolved.name });
+        }
         const capacity = {
           cpu: Math.max(0, obs.capacity.cpu - resolved.reserve.cpus),
           memory: Math.max(0, obs.capacity.memory - resolved.reserve.memoryMiB),
@@ -141,7 +147,7 @@ export class ClusterObserver {
     return { snapshot: { takenAtMs: nowMs, hosts, vms }, failures, capacities, systemUuids };
   }
 
-  /** Forgets samples (after a policy reload that changes windows, or in tests). */
+  /** Forgets samples (tests). */
   reset(): void {
     this.hostResidents.clear();
     this.seenOff.clear();
@@ -208,7 +214,8 @@ export class ClusterObserver {
       reachable,
       capacity,
       samples,
-      excluded: resolved.exclude,
+      // The host the daemon itself runs on (bare metal) is treated as excluded: observed, never touched.
+      excluded: resolved.exclude || this.selfHosts.has(resolved.name),
       maintenance,
       labels: resolved.labels,
       powerModel: resolved.powerModel,

@@ -43,6 +43,8 @@ export interface OperatorDeps {
   readonly logger: Logger;
   readonly nowMs: () => number;
   readonly signal: AbortSignal;
+  /** Aborted first on a graceful stop: no new step of the job starts. */
+  readonly drainSignal: AbortSignal;
   readonly bootPollIntervalMs: number;
   readonly onProgress: (progress: JobProgress) => void;
   readonly onStepDone?: () => void;
@@ -70,6 +72,12 @@ export async function planOnce(deps: OperatorDeps): Promise<PlanNowResult> {
 export async function drainHost(deps: OperatorDeps, host: HostId, options: { readonly powerOff: boolean; readonly dryRun: boolean }): Promise<DrainResult> {
   const { keeper, loaded, logger } = deps;
   const log = logger.child({ component: 'drain', host });
+  if (keeper.interrupted) {
+    // Its migrations may still run as libvirt jobs: the next cycle aborts them and reconciles.
+    const reasons = [`a plan interrupted by a restart (${keeper.interrupted.cycle}) is not reconciled yet: the daemon's next cycle does it; retry after it`];
+    log.warn('drain refused', { reasons });
+    return { ok: false, refused: true, reasons };
+  }
   const input = await observeForPlanning(deps);
   const plan = planDrain(input, host, { powerOff: options.powerOff });
   if (!plan.ok) {
@@ -117,7 +125,7 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
     input,
     cycle: job,
     signal: deps.signal,
-    drainSignal: deps.signal,
+    drainSignal: deps.drainSignal,
     drainingHost: host,
     onStepDone: () => deps.onStepDone?.(),
   });

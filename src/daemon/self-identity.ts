@@ -3,8 +3,10 @@ import { join } from 'node:path';
 
 /** Where Linux shows the SMBIOS system UUID (root-only on most systems). */
 const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
-/** The copy the unit's privileged ExecStartPre leaves beside the control socket (the daemon is not root). */
+/** The copy the unit's privileged ExecStartPre leaves (the daemon is not root): see systemd/consolidator.service. */
 const RUNTIME_COPY = 'product_uuid';
+/** Where the unit writes it: the directory of the default control socket. */
+const UNIT_RUNTIME_DIRECTORY = '/run/consolidator';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export type SelfIdentity = { readonly uuid: string; readonly source: string } | { readonly uuid: undefined; readonly problem: string };
@@ -16,7 +18,7 @@ export type SelfIdentity = { readonly uuid: string; readonly source: string } | 
  * before the daemon starts; read from there first, then from sysfs.
  */
 export async function readOwnSystemUuid(runtimeDirectory: string): Promise<SelfIdentity> {
-  const candidates = [join(runtimeDirectory, RUNTIME_COPY), DMI_PRODUCT_UUID];
+  const candidates = [...new Set([join(runtimeDirectory, RUNTIME_COPY), join(UNIT_RUNTIME_DIRECTORY, RUNTIME_COPY)]), DMI_PRODUCT_UUID];
   const problems: string[] = [];
   for (const file of candidates) {
     try {

@@ -20,8 +20,7 @@ export type ActionResult = (typeof ACTION_RESULTS)[number];
  * - PowerBudgetExhausted: the host reached its power actions per day.
  * - GuestsPresent: the fresh query before a power-off found a guest on the host.
  * - NotPoweredOffByUs: a power-on of a host consolidator did not power off.
- * - NeedsAttention: the host is marked for an operator; nothing automatic touches its power.
- * - StateNotSaved: a save of the state failed during this execution: nothing new starts until one succeeds.
+ * - StateNotSaved: a save of the state failed during this execution: no new step of it starts.
  */
 export const SKIP_REASONS = [
   'DependencyNotOk',
@@ -37,7 +36,6 @@ export const SKIP_REASONS = [
   'PowerBudgetExhausted',
   'GuestsPresent',
   'NotPoweredOffByUs',
-  'NeedsAttention',
   'StateNotSaved',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
@@ -47,7 +45,7 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
  * the host on. BootTimeout: on, but its hypervisor did not answer within power.bootTimeoutSeconds
  * (marked by whoever waits for the boot: the actuator). IdentityMismatch: its BMC reports another
  * machine's system UUID than the host does (a mis-wired inventory). GuestsAtHardOff: a guest appeared
- * while it shut down, so the hard power-off was not sent.
+ * while it shut down, or its guests could not be counted then, so the hard power-off was not sent.
  */
 export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout', 'IdentityMismatch', 'GuestsAtHardOff'] as const;
 export type AttentionReason = (typeof ATTENTION_REASONS)[number];

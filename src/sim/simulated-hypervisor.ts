@@ -53,13 +53,6 @@ export class SimulatedHypervisor implements HypervisorDriver {
     return settle(() => this.reachableHost(host, signal).vms.map((vm) => vm.id));
   }
 
-  /** Simulated hosts have no SMBIOS system UUID. */
-  hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
-    return settle(() => {
-      this.reachableHost(host, signal);
-      return undefined;
-    });
-  }
 
   preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult> {
     return settle(() => {

@@ -125,8 +125,6 @@ export class StateKeeper {
     return this.capacity;
   }
 
-
-
   /** The system UUID a host last reported, if it ever did. */
   systemUuidOf(host: HostId): string | undefined {
     return this.systemUuids[host];
@@ -137,7 +135,6 @@ export class StateKeeper {
     this.capacity = { ...this.capacity, ...observed.capacities };
     this.systemUuids = { ...this.systemUuids, ...observed.systemUuids };
   }
-
 
   powerActionsLast24h(): Record<HostId, number> {
     return powerActionsLast24hByHost(this.deps.recorder.record, this.deps.nowMs());

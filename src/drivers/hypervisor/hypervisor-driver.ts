@@ -96,11 +96,6 @@ export interface HypervisorDriver {
    * sources agree that nothing runs.
    */
   residentGuests(host: HostId, signal: AbortSignal): Promise<readonly VmId[]>;
-  /**
-   * The host's SMBIOS system UUID (what its BMC reports as the system GUID), lower-case; undefined
-   * when the host does not expose one. Also in HostObservation.systemUuid, at no extra cost.
-   */
-  hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined>;
   preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult>;
   migrate(
     vm: VmId,

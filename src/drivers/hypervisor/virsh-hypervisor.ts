@@ -29,7 +29,7 @@ import {
   type ProcStat,
 } from './virsh-parsers.js';
 import { Migration, type Location, type MigrationDriver } from './virsh-migration.js';
-import { hostUuidScript, observeScript, parseObservation, parseProductUuid, parseResidentGuests, residentGuestsScript } from './virsh-observation.js';
+import { observeScript, parseObservation, parseResidentGuests, residentGuestsScript } from './virsh-observation.js';
 
 export interface VirshHypervisorSettings {
   /** Timeout of one short remote command (observation, domstate, domjobinfo, suspend, ...). */
@@ -108,12 +108,6 @@ export class VirshHypervisor implements HypervisorDriver, MigrationDriver {
     assertHostName(host);
     const r = await this.run(host, ['sh', '-c', residentGuestsScript()], signal);
     return parseResidentGuests(host, r);
-  }
-
-  async hostUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
-    assertHostName(host);
-    const r = await this.run(host, ['sh', '-c', hostUuidScript()], signal);
-    return parseProductUuid(r.stdout);
   }
 
   async preflight(vm: VmId, from: HostId, to: HostId, signal: AbortSignal): Promise<PreflightResult> {

@@ -194,11 +194,6 @@ export function parseProductUuid(text: string): string | undefined {
   return UUID.test(value) ? value : undefined;
 }
 
-/** Reads the DMI system UUID; prints nothing when the file is absent or unreadable. */
-export function hostUuidScript(): string {
-  return `cat ${PRODUCT_UUID_PATH} 2>/dev/null; exit 0`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Resident guests: the check just before a power-off.
 

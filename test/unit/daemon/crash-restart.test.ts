@@ -38,7 +38,6 @@ class KillSwitch {
       migrate: (vm, f, t, o, s, p) => this.gate(() => b.hypervisor.migrate(vm, f, t, o, s, p)),
       abortMigration: (vm, f, s) => this.gate(() => b.hypervisor.abortMigration(vm, f, s)),
       residentGuests: (h, s) => this.gate(() => b.hypervisor.residentGuests(h, s)),
-      hostUuid: (h, s) => this.gate(() => b.hypervisor.hostUuid(h, s)),
     },
     power: {
       status: (h, s) => this.gate(() => b.power.status(h, s)),

@@ -43,7 +43,6 @@ function hypervisorWith(base: HypervisorDriver, overrides: Partial<HypervisorDri
     inspect: (h, s) => base.inspect(h, s),
     listDomains: (h, s) => base.listDomains(h, s),
     residentGuests: (h, s) => base.residentGuests(h, s),
-    hostUuid: (h, s) => base.hostUuid(h, s),
     preflight: (vm, from, to, s) => base.preflight(vm, from, to, s),
     migrate: (vm, from, to, options, s, onProgress) => base.migrate(vm, from, to, options, s, onProgress),
     abortMigration: (vm, from, s) => base.abortMigration(vm, from, s),
@@ -382,6 +381,44 @@ describe('the daemon under faults (simulated datacenter)', () => {
     expect(reloaded).toBe(true);
     expect(closes).toEqual([{ migrating: 0 }]);
     expect(t.daemon.policy.hosts[0]?.labels).toEqual({ rack: 'r1' });
+    expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
+  });
+
+  it('on bare metal: the host whose system UUID is the daemon\'s own is observed only, never emptied or powered off', async () => {
+    const SELF = 'd31d0000-0000-4000-8000-000000000004';
+    const calls = { off: [] as HostId[], on: [] as HostId[], offWithVms: [] as string[] };
+    const t = await startDaemon({
+      setup: testSetup(THIN_HOSTS, THIN_VMS),
+      selfUuid: SELF,
+      wrapDrivers: (bundle) => {
+        const recorded = recordingPower(() => t, calls)(bundle);
+        return {
+          ...recorded,
+          hypervisor: hypervisorWith(bundle.hypervisor, {
+            inspect: async (h, s) => ({ ...(await bundle.hypervisor.inspect(h, s)), systemUuid: `d31d0000-0000-4000-8000-00000000000${h.slice(1)}` }),
+          }),
+        };
+      },
+    });
+    await warmUp(t);
+    for (const at of [1200, 1500]) {
+      const report = await cycleAt(t, at);
+      expect(report.plan?.verdicts.find((v) => v.host === 'h4')?.reason).toBe('Excluded');
+    }
+    expect(calls.off.length).toBeGreaterThan(0);
+    expect(calls.off).not.toContain('h4');
+    expect(logLines(t).some((l) => l['message'] === 'the daemon runs on this host: observed only, never emptied or powered off' && l['host'] === 'h4')).toBe(true);
+  });
+
+  it('an operator command queued behind a cycle does not start once a stop has begun', async () => {
+    const t = await startDaemon({ setup: testSetup(THIN_HOSTS, THIN_VMS) });
+    await warmUp(t);
+    const cycle = t.daemon.runCycle();
+    const drain = t.daemon.drain('h1', { powerOff: true, dryRun: false });
+    const stopped = t.daemon.stop();
+    await withClock(t.datacenter, Promise.allSettled([cycle, stopped]));
+    await expect(drain).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(t.daemon.state.isInMaintenance('h1')).toBe(false);
     expect(worldViolations(t.datacenter, VM_IDS, HOST_IDS)).toEqual([]);
   });
 

@@ -124,12 +124,11 @@ describe('VirshHypervisor.inspect over captured observation output', () => {
     const hv = new VirshHypervisor({ runner, logger: silentLogger });
     await expect(hv.inspect('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
     await expect(hv.residentGuests('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
-    await expect(hv.hostUuid('a b', never())).rejects.toMatchObject({ code: 'INVALID_NAME' });
     expect(runner.calls).toHaveLength(0);
   });
 });
 
-describe('VirshHypervisor.residentGuests and hostUuid over captured output', () => {
+describe('VirshHypervisor.residentGuests over captured output', () => {
   const hvWith = (stdout: string) => new VirshHypervisor({ runner: new FakeCommandRunner(() => ok(stdout)), logger: silentLogger });
 
   it('both sources agree: the guests not shut off', async () => {
@@ -164,10 +163,6 @@ describe('VirshHypervisor.residentGuests and hostUuid over captured output', () 
     await expect(hvWith(text).residentGuests('h1.lab', never())).rejects.toMatchObject({ code: 'GUEST_COUNT_UNCERTAIN', message: expect.stringMatching(/run-state directory .* cannot be read/) });
   });
 
-  it('hostUuid: lower-case, undefined without the file', async () => {
-    expect(await hvWith('D31D0000-ABCD-4000-8000-0000000000A1\n').hostUuid('h1.lab', never())).toBe('d31d0000-abcd-4000-8000-0000000000a1');
-    expect(await hvWith('').hostUuid('h1.lab', never())).toBeUndefined();
-  });
 });
 
 /**
