@@ -9,7 +9,7 @@ import { ConsolidatorError } from '../errors.js';
  * quirk needed to reproduce its published figures. Sources (paths under Cloudslab/cloudsim,
  * E = examples/power, C = cloudsim): E/Constants.java, E/Helper.java, C/power/PowerDatacenter.java,
  * C/HostDynamicWorkload.java, C/VmSchedulerTimeSharedOverSubscription.java; details in
- * /work/shared/data/planetlab/REFERENCE.md and cloudsim-model.json.
+ * ../shared/data/planetlab/REFERENCE.md and cloudsim-model.json.
  */
 export const CLOUDSIM = {
   hostCount: 800,

@@ -3,7 +3,6 @@
  * namespace with sshd and libvirtd, test/lab/lab.ts), so an IPMI power-off really stops the host and
  * an IPMI power-on brings its sshd back.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveHosts } from '../../src/config/resolve.js';
 import { PolicySchema } from '../../src/config/schema.js';
@@ -12,12 +11,11 @@ import { waitUntil } from '../../src/util/wait-until.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { type Bmc, startBmc } from '../lab/bmc.js';
 import { Lab } from '../lab/lab.js';
+import { sshBanner } from '../helpers/ssh-banner.js';
 
 /** This file's BMC: its own loopback address and port, apart from ipmi-power.test.ts. */
 const BMC_ADDRESS = '127.0.1.221';
 const BMC_PORT = 6232;
-const SSH_PORT = 22;
-const PROBE_TIMEOUT_MS = 1000;
 const PROBE_INTERVAL_MS = 200;
 const MS_PER_SECOND = 1000;
 /** A lab host boots in about 0.5 s on an idle machine; both cores may be busy in CI. */
@@ -29,19 +27,6 @@ let power: IpmitoolPower;
 let hostName = '';
 let hostAddress = '';
 
-/** What the host's port 22 says: its SSH banner, or why there is none. */
-function sshBanner(address: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port: SSH_PORT });
-    const done = (what: string) => {
-      socket.destroy();
-      resolve(what);
-    };
-    socket.setTimeout(PROBE_TIMEOUT_MS, () => done('no answer'));
-    socket.once('data', (data) => done(data.toString('utf8').split('\r\n')[0] ?? ''));
-    socket.once('error', (e) => done(e.message));
-  });
-}
 
 beforeAll(async () => {
   lab = await Lab.start({ hosts: 1 });

@@ -6,7 +6,6 @@
  * another machine (a swapped inventory) is refused before anything reaches it; a BMC without a GUID
  * leaves nothing to compare.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SupervisedPower } from '../../src/actuator/supervised-power.js';
 import { resolveHosts } from '../../src/config/resolve.js';
@@ -20,14 +19,13 @@ import { thrown } from '../helpers/thrown.js';
 import { type Bmc, startBmcs } from '../lab/bmc.js';
 import { Lab, labProductUuid } from '../lab/lab.js';
 import { labDrivers, never, RecordingLogger } from '../lab/lab-drivers.js';
+import { sshBanner } from '../helpers/ssh-banner.js';
 
 /** This file's BMCs: their own loopback addresses and port, apart from the other IPMI tests. */
 const BMC_PORT = 6233;
 const BMC_ADDRESS = (n: number) => `127.0.1.${230 + n}`;
 /** What SMBIOS (and a BMC copying it) uses for "no UUID set". */
 const UNSET_UUID = '00000000-0000-0000-0000-000000000000';
-const SSH_PORT = 22;
-const PROBE_TIMEOUT_MS = 1000;
 const VERIFY_INTERVAL_MS = 200;
 /** A lab host shuts down in well under a second on an idle machine; both cores may be busy in CI. */
 const POWER = { softOffTimeoutSeconds: 10, verifyTimeoutSeconds: 10, bootTimeoutSeconds: 60, ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 } };
@@ -46,19 +44,6 @@ const bmc = (name: string): Bmc => {
 };
 const signal = () => AbortSignal.timeout(60_000);
 
-/** What the host's port 22 says: its SSH banner, or why there is none. */
-function sshBanner(address: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port: SSH_PORT });
-    const done = (what: string) => {
-      socket.destroy();
-      resolve(what);
-    };
-    socket.setTimeout(PROBE_TIMEOUT_MS, () => done('no answer'));
-    socket.once('data', (data) => done(data.toString('utf8').split('\r\n')[0] ?? ''));
-    socket.once('error', (e) => done(e.message));
-  });
-}
 
 /** Every chassis request other than "get" (power, shutdown, reset, ...) and every real power change a BMC saw since `sinceMs`. */
 async function commandsSince(b: Bmc, sinceMs: number): Promise<string[]> {
