@@ -10,10 +10,24 @@ import bcrypt from 'bcryptjs';
  *
  * An unknown user is checked against a decoy hash, so the answer takes as long as for a known one and
  * the response time does not tell which user names exist. Digest comparisons are constant-time.
+ *
+ * The listener may face the network and bcrypt runs on the daemon's one event loop (bcryptjs is pure
+ * JS; its async compare yields only between slices of up to 100 ms). So at most
+ * MAX_CONCURRENT_COMPARES compares run at once, and a request that would need one more is answered
+ * 'busy' at once, without bcrypt: a flood of wrong passwords cannot stall migration polling, verify
+ * deadlines or the watchdog feed. A cached success needs no compare and is accepted even then, so the
+ * real Prometheus keeps scraping. Known and unknown users meet the limit alike, so 'busy' tells
+ * nothing about user names either.
  */
 
 /** Distinct (user, password) pairs remembered; more are verified each time (Prometheus uses one). */
 const CACHE_ENTRIES = 100;
+/**
+ * bcrypt compares in flight at once. bcryptjs runs each one in slices of up to 100 ms between which
+ * the loop turns, and every compare in flight adds a slice to a turn: one bounds a stall at about
+ * 100 ms. One is enough, as Prometheus's own scrapes are answered from the cache after the first.
+ */
+export const MAX_CONCURRENT_COMPARES = 1;
 /** A valid bcrypt hash of a random string nobody knows, at the usual cost 10. */
 const DECOY_HASH = '$2y$10$QE.478PylM0/81djYAPNneL5ya4y7L4/UJNjxOSr3j/PKS2f9Ciu2';
 
@@ -33,27 +47,55 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** What a request's credentials got: 'busy' when verifying them would need a bcrypt compare over the limit. */
+export type BasicAuthVerdict = 'accepted' | 'refused' | 'busy';
+
+/** Checks a password against a bcrypt hash; bcryptjs's async compare unless a test counts the calls. */
+export type HashCompare = (password: string, hash: string) => Promise<boolean>;
+
+export interface BasicAuthVerifierDeps {
+  readonly compare?: HashCompare;
+}
+
 export class BasicAuthVerifier {
   /** digest(user, password, hash) of pairs bcrypt accepted, oldest first. Failures are not cached: each costs a bcrypt, which also slows guessing. */
   private readonly verified = new Set<string>();
+  private readonly compare: HashCompare;
+  private comparesInFlight = 0;
 
-  constructor(private readonly users: ReadonlyMap<string, string>) {}
+  constructor(
+    private readonly users: ReadonlyMap<string, string>,
+    deps: BasicAuthVerifierDeps = {},
+  ) {
+    this.compare = deps.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+  }
 
   get enabled(): boolean {
     return this.users.size > 0;
   }
 
-  async verify(credentials: BasicCredentials | undefined): Promise<boolean> {
-    if (!this.enabled) return true;
-    if (credentials === undefined) return false;
+  async verify(credentials: BasicCredentials | undefined): Promise<BasicAuthVerdict> {
+    if (!this.enabled) return 'accepted';
+    if (credentials === undefined) return 'refused';
     const known = this.users.get(credentials.user);
     const hash = known ?? DECOY_HASH;
     const key = digest(credentials.user, credentials.password, hash);
-    if (known !== undefined && this.isCached(key)) return true;
-    const verdict = await bcrypt.compare(credentials.password, hash);
-    if (!verdict || known === undefined) return false;
+    // The cache is walked for unknown users too (their decoy key is never in it), so a fast 'busy'
+    // takes as long for them as for a known user.
+    const cached = this.isCached(key);
+    if (known !== undefined && cached) return 'accepted';
+    // Counted before the first await, so concurrent requests see each other.
+    if (this.comparesInFlight >= MAX_CONCURRENT_COMPARES) return 'busy';
+    this.comparesInFlight++;
+    let matches: boolean;
+    try {
+      matches = await this.compare(credentials.password, hash);
+    } finally {
+      this.comparesInFlight--;
+    }
+    if (!matches || known === undefined) return 'refused';
     this.remember(key);
-    return true;
+    return 'accepted';
   }
 
   private isCached(key: Buffer): boolean {

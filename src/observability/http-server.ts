@@ -7,7 +7,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { ClientAuthType, WebConfig, WebTlsConfig } from '../config/web-config.js';
 import { ConsolidatorError, errorMessage } from '../errors.js';
-import { BasicAuthVerifier, parseBasicAuthorization } from './basic-auth.js';
+import { BasicAuthVerifier, parseBasicAuthorization, type HashCompare } from './basic-auth.js';
 import { pathOf, sendJson } from './http-json.js';
 import type { Logger } from './logger.js';
 
@@ -40,6 +40,8 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   /** TLS and basic auth (metrics.webConfigFile); plain HTTP without authentication when absent. */
   readonly webConfig?: WebConfig;
+  /** How basic-auth passwords are checked against their bcrypt hashes: bcryptjs by default; tests count the compares through it. */
+  readonly basicAuthCompare?: HashCompare;
 }
 
 export interface ListenAddress {
@@ -60,6 +62,8 @@ export interface RunningHttpServer {
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_PORT = 65_535;
+/** Retry-After of a 429 (a password check over the limit); one compare takes about 100 ms. */
+const RETRY_AFTER_SECONDS = 1;
 
 const PATHS = ['/metrics', '/healthz', '/status'] as const;
 const READ_METHODS = ['GET', 'HEAD'];
@@ -78,7 +82,7 @@ export function parseListenAddress(listen: string): ListenAddress {
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { host, port } = parseListenAddress(options.listen);
   const log = options.logger.child({ component: 'http' });
-  const auth = new BasicAuthVerifier(options.webConfig?.basicAuthUsers ?? new Map());
+  const auth = new BasicAuthVerifier(options.webConfig?.basicAuthUsers ?? new Map(), options.basicAuthCompare ? { compare: options.basicAuthCompare } : {});
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res, options, auth).catch((e: unknown) => {
@@ -183,7 +187,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
   // Nothing here reads a body; drain it so the connection can be reused.
   req.resume();
 
-  if (!(await auth.verify(parseBasicAuthorization(req.headers.authorization)))) {
+  const verdict = await auth.verify(parseBasicAuthorization(req.headers.authorization));
+  if (verdict === 'busy') {
+    // Another password check is already running (a flood of wrong passwords, most likely): answered
+    // at once without bcrypt, so the event loop stays free; a cached scrape is not refused this way.
+    res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
+    sendJson(res, 429, { error: 'too many requests: a password check is already running, retry shortly' });
+    return;
+  }
+  if (verdict === 'refused') {
     res.setHeader('WWW-Authenticate', 'Basic');
     sendJson(res, 401, { error: 'unauthorized' });
     return;

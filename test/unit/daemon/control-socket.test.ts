@@ -42,14 +42,14 @@ describe('BasicAuthVerifier', () => {
   it('accepts the right password, refuses others and unknown users, and verifies a good pair with bcrypt only once', async () => {
     const verifier = new BasicAuthVerifier(new Map([['prometheus', bcrypt.hashSync('s3cret', 12)]]));
     const started = Date.now();
-    expect(await verifier.verify({ user: 'prometheus', password: 's3cret' })).toBe(true);
+    expect(await verifier.verify({ user: 'prometheus', password: 's3cret' })).toBe('accepted');
     const first = Date.now() - started;
     const again = Date.now();
-    for (let i = 0; i < 20; i++) expect(await verifier.verify({ user: 'prometheus', password: 's3cret' })).toBe(true);
+    for (let i = 0; i < 20; i++) expect(await verifier.verify({ user: 'prometheus', password: 's3cret' })).toBe('accepted');
     expect(Date.now() - again).toBeLessThan(first);
-    expect(await verifier.verify({ user: 'prometheus', password: 'wrong' })).toBe(false);
-    expect(await verifier.verify({ user: 'nobody', password: 's3cret' })).toBe(false);
-    expect(await verifier.verify(undefined)).toBe(false);
+    expect(await verifier.verify({ user: 'prometheus', password: 'wrong' })).toBe('refused');
+    expect(await verifier.verify({ user: 'nobody', password: 's3cret' })).toBe('refused');
+    expect(await verifier.verify(undefined)).toBe('refused');
   });
 
   it('parses the Authorization header', () => {

@@ -1,8 +1,9 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsolidatorError } from '../../../src/errors.js';
 import bcrypt from 'bcryptjs';
+import { MAX_CONCURRENT_COMPARES, type HashCompare } from '../../../src/observability/basic-auth.js';
 import { parseListenAddress, startHttpServer } from '../../../src/observability/http-server.js';
 import type { HealthReport, HttpServerOptions, RunningHttpServer } from '../../../src/observability/http-server.js';
 import { silentLogger } from '../../../src/observability/logger.js';
@@ -15,10 +16,10 @@ interface Reply {
   text: string;
 }
 
-/** One HTTP request with node:http (no keep-alive agent, so nothing outlives the test). */
-function call(server: RunningHttpServer, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+/** One HTTP request with node:http (no keep-alive agent unless one is given, so nothing outlives the test). */
+function call(server: RunningHttpServer, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, agent: Agent | false = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: server.address.host, port: server.address.port, method, path, agent: false, headers }, (res) => {
+    const req = request({ host: server.address.host, port: server.address.port, method, path, agent, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -195,6 +196,105 @@ describe('the HTTP server', () => {
     const started = Date.now();
     await running.splice(0)[0]?.close();
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('basic auth under a flood of wrong passwords', () => {
+  const FLOOD_REQUESTS = 50;
+  /** Loose on purpose (2 shared cores): one bcryptjs slice is at most ~100 ms; without the limit the loop stalls for seconds. */
+  const MAX_LOOP_LAG_MS = 300;
+  const as = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+  const agents: Agent[] = [];
+  afterEach(() => {
+    for (const agent of agents.splice(0)) agent.destroy();
+  });
+
+  it('runs at most MAX_CONCURRENT_COMPARES bcrypt compares, answers the rest 429 with Retry-After at once, and keeps the cached scraper and the event loop going', { timeout: 60_000 }, async () => {
+    // The usual cost 10 (the decoy hash's too): about 100 ms of bcryptjs per compare.
+    const hash = bcrypt.hashSync('right horse battery', 10);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let compares = 0;
+    let compareStarted = () => {};
+    const countingCompare: HashCompare = async (password, against) => {
+      compares++;
+      compareStarted();
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        return await bcrypt.compare(password, against);
+      } finally {
+        inFlight--;
+      }
+    };
+    const { server } = await start({ webConfig: { file: 'web.yml', basicAuthUsers: new Map([['prometheus', hash]]) }, basicAuthCompare: countingCompare });
+    const right = as('prometheus', 'right horse battery');
+    // Prometheus keeps its connection open; its first scrape costs one compare, then its credentials are cached.
+    const prometheus = new Agent({ keepAlive: true, maxSockets: 1 });
+    // The attacker opens its connections first (requests without credentials: 401 without bcrypt) and then
+    // sends every guess at once, so they all reach the server in the same turn of its event loop. (Fresh
+    // connections are accepted about one per turn, which spreads a flood out by itself.)
+    const attacker = new Agent({ keepAlive: true, maxSockets: FLOOD_REQUESTS });
+    agents.push(prometheus, attacker);
+    expect((await call(server, 'GET', '/metrics', undefined, right, prometheus)).status).toBe(200);
+    const opened = await Promise.all(Array.from({ length: FLOOD_REQUESTS }, () => call(server, 'GET', '/metrics', undefined, {}, attacker)));
+    expect(opened.every((r) => r.status === 401)).toBe(true);
+    compares = 0;
+    maxInFlight = 0;
+    const firstCompare = new Promise<void>((resolve) => (compareStarted = resolve));
+
+    // Event-loop lag: a chain of setTimeout(0) for as long as the flood lasts, each one's delay measured.
+    let flooding = true;
+    let maxLagMs = 0;
+    let firstLagMs: number | undefined;
+    const sampled = new Promise<void>((resolve) => {
+      const sample = () => {
+        const scheduled = performance.now();
+        setTimeout(() => {
+          const lag = performance.now() - scheduled;
+          firstLagMs ??= lag;
+          maxLagMs = Math.max(maxLagMs, lag);
+          if (flooding) sample();
+          else resolve();
+        }, 0);
+      };
+      sample();
+    });
+
+    const floodStarted = performance.now();
+    // Wrong passwords for the real user and for unknown ones (the decoy hash): both need a compare.
+    const flood = Array.from({ length: FLOOD_REQUESTS }, (_, i) => call(server, 'GET', '/metrics', undefined, i % 5 === 0 ? as(`nobody${i}`, 'guess') : as('prometheus', `guess ${i}`), attacker));
+    // While the flood's first compare runs, the real Prometheus scrapes again with its cached credentials.
+    await Promise.race([firstCompare, Promise.all(flood)]);
+    const scrapeSent = performance.now();
+    const scrape = await call(server, 'GET', '/metrics', undefined, right, prometheus);
+    const scrapeMs = performance.now() - scrapeSent;
+    const replies = await Promise.all(flood);
+    const floodMs = performance.now() - floodStarted;
+    flooding = false;
+    await sampled;
+
+    const tooMany = replies.filter((r) => r.status === 429);
+    const unauthorized = replies.filter((r) => r.status === 401);
+    console.log(
+      `flood of ${FLOOD_REQUESTS}: ${tooMany.length} x 429, ${unauthorized.length} x 401 in ${floodMs.toFixed(0)} ms; ${compares} compares, at most ${maxInFlight} at once; ` +
+        `cached scrape ${scrape.status} in ${scrapeMs.toFixed(0)} ms; setTimeout(0) lag first ${firstLagMs?.toFixed(1)} ms, max ${maxLagMs.toFixed(1)} ms`,
+    );
+
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toContain('consolidator_info');
+    expect(scrapeMs).toBeLessThan(1000);
+    expect(compares).toBeGreaterThan(0);
+    expect(maxInFlight).toBeLessThanOrEqual(MAX_CONCURRENT_COMPARES);
+    expect(tooMany.length).toBeGreaterThan(FLOOD_REQUESTS / 2);
+    expect(tooMany.length + unauthorized.length).toBe(FLOOD_REQUESTS);
+    // Every request that was not turned away ran exactly one compare; the 429s ran none.
+    expect(unauthorized.length).toBe(compares);
+    for (const reply of tooMany) {
+      expect(reply.headers['retry-after']).toBe('1');
+      expect(reply.headers['www-authenticate']).toBeUndefined();
+      expect(reply.text).not.toContain('consolidator_');
+    }
+    expect(maxLagMs).toBeLessThan(MAX_LOOP_LAG_MS);
   });
 });
 
