@@ -229,12 +229,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Contro
   const caller = callerOf(req, options);
   const started = Date.now();
   const body = await readJsonBody(req);
-  let answer: RouteResponse;
-  if (!body.ok) answer = { status: body.status, body: { error: body.error } };
-  else answer = await route({ method, body: body.value });
-  // Logged before the answer: every command a client saw answered has its audit line.
   const credentials = await caller;
-  audit.info('operator command', {
+  const who = {
     command: path.replace(/^\/operator\//, ''),
     args: body.ok ? auditArgs(body.value) : undefined,
     method,
@@ -243,6 +239,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Contro
     callerPid: credentials.pid,
     ...(credentials.otherPids ? { callerOtherPids: credentials.otherPids } : {}),
     callerIdFrom: credentials.source,
+  };
+  // A command that acts can take hours (a drain) and the daemon may die during it: who asked is
+  // written before it starts, and the outcome when it ends.
+  audit.info('operator command received', who);
+  let answer: RouteResponse;
+  if (!body.ok) answer = { status: body.status, body: { error: body.error } };
+  else answer = await route({ method, body: body.value });
+  // Logged before the answer: every command a client saw answered has its audit line.
+  audit.info('operator command', {
+    ...who,
     outcome: outcomeOf(answer),
     status: answer.status,
     durationMs: Date.now() - started,

@@ -116,6 +116,13 @@ describe('the operator socket', () => {
       expect(line['callerPid']).toEqual(expect.any(Number));
       expect(line['durationMs']).toEqual(expect.any(Number));
     }
+    // Who asked is written before the command runs, too (a drain can take hours, and the daemon may die).
+    const lines = logLines(t);
+    const received = lines.filter((l) => l['message'] === 'operator command received');
+    expect(received.map((l) => l['command'])).toEqual(['plan', 'drain']);
+    expect(received[1]).toMatchObject({ args: { host: 'h9' }, callerUid: NOBODY, callerIdFrom: 'kernel' });
+    const at = (message: string) => lines.findIndex((l) => l['message'] === message && l['command'] === 'drain');
+    expect(at('operator command received')).toBeLessThan(at('operator command'));
     // /status is read-only and not audited.
     await cliAs([gid], ['status', '--socket', socket]);
     expect(logLines(t).filter((l) => l['message'] === 'operator command')).toHaveLength(2);
