@@ -32,6 +32,8 @@ export class SupervisedPower implements PowerDriver {
   private readonly log: Logger;
   private readonly nowMs: () => number;
   private readonly hostSystemUuid: (host: HostId) => string | undefined;
+  /** Hosts already warned about: no system UUID to check their BMC against. */
+  private readonly uncheckedHosts = new Set<HostId>();
 
   constructor(deps: SupervisedPowerDeps) {
     this.hostSystemUuid = deps.hostSystemUuid ?? (() => undefined);
@@ -94,7 +96,14 @@ export class SupervisedPower implements PowerDriver {
    */
   private async checkIdentity(host: HostId, what: string, signal: AbortSignal): Promise<void> {
     const expected = this.hostSystemUuid(host);
-    if (expected === undefined || this.driver.systemUuid === undefined) return;
+    if (this.driver.systemUuid === undefined) return;
+    if (expected === undefined) {
+      if (!this.uncheckedHosts.has(host)) {
+        this.uncheckedHosts.add(host);
+        this.log.warn('power action without an identity check: the host has not reported a system UUID (/sys/class/dmi/id/product_uuid)', { host, action: what });
+      }
+      return;
+    }
     const reported = await this.driver.systemUuid(host, signal);
     if (reported === undefined || reported === expected) return;
     const error = new ConsolidatorError(
