@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// The projects run one after another: unit (files in parallel, on as many workers as vitest gives),
+// then integration, then e2e (each one file at a time). An explicit groupOrder for each: vitest puts a
+// project with fileParallelism off and the default groupOrder (0) in a group of its own that runs
+// after every other, so integration would otherwise run last, after e2e.
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +22,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -29,7 +34,7 @@ export default defineConfig({
           testTimeout: 240_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { LoadedPolicy } from '../config/load.js';
 import { ConsolidatorError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,6 +19,21 @@ export interface SimulatedWorld {
   readonly datacenter: SimulatedDatacenter;
   readonly clock: SimulationClock;
   readonly horizonSeconds: number;
+}
+
+/**
+ * When the trace starts, as a date: the policy's `traceStartsAt`, else the workload folder's name when
+ * it is a date (PlanetLab folders are named 20110303), else midnight UTC of `nowMs`'s day.
+ */
+export function traceEpochMs(traceStartsAt: string | undefined, workload: string, nowMs: number): number {
+  if (traceStartsAt !== undefined) return Date.parse(traceStartsAt);
+  const named = /^(\d{4})(\d{2})(\d{2})$/.exec(basename(workload));
+  if (named) {
+    const ms = Date.UTC(Number(named[1]), Number(named[2]) - 1, Number(named[3]));
+    if (!Number.isNaN(ms)) return ms;
+  }
+  const day = new Date(nowMs);
+  return Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
 }
 
 /**
@@ -50,7 +65,7 @@ export async function buildSimulatedWorld(loaded: LoadedPolicy): Promise<Simulat
       return { ...h, id: host.name, powerModel: host.powerModel, bootSeconds: host.bootSeconds };
     }),
   };
-  const datacenter = new SimulatedDatacenter(setup);
+  const datacenter = new SimulatedDatacenter(setup, { epochMs: traceEpochMs(sim.traceStartsAt, sim.workload, Date.now()) });
   datacenter.placeInitial(setup.initialPlacement);
   datacenter.advanceTo(Math.max(sim.startAtSeconds, 1));
   const clock = new SimulationClock({ datacenter, speedup: sim.speedup, tickMs: SIMULATION_TICK_MS, horizonSeconds: setup.horizonSeconds });

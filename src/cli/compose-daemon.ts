@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { LoadedPolicy } from '../config/load.js';
@@ -18,12 +18,17 @@ export interface ComposedDaemon {
   readonly daemon: Daemon;
   readonly world: SimulatedWorld | undefined;
   readonly stateDirectory: string;
+  /**
+   * Call once the daemon has stopped: removes the temporary state directory of a simulated world
+   * (nothing for a real one, whose state must survive).
+   */
+  readonly dispose: () => Promise<void>;
 }
 
 /**
  * The composition root of a daemon: drivers for the policy (the simulated world for the simulated
  * drivers), the state store and its lock, systemd notification. A simulated world is new every time,
- * so its state lives in a fresh temporary directory and never touches a real one.
+ * so its state lives in a fresh temporary directory, removed by dispose(), and never touches a real one.
  */
 export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv }): Promise<ComposedDaemon> {
   const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
@@ -47,5 +52,8 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     ...(self?.uuid !== undefined ? { selfUuid: self.uuid } : {}),
     ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
   });
-  return { daemon, world, stateDirectory };
+  const dispose = async (): Promise<void> => {
+    if (world) await rm(stateDirectory, { recursive: true, force: true });
+  };
+  return { daemon, world, stateDirectory, dispose };
 }

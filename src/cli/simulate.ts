@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { formatIssue, loadPolicyFile } from '../config/load.js';
 import { PolicySchema, type Policy } from '../config/schema.js';
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
@@ -56,7 +56,7 @@ export const simulateCommand: Command = {
     hosts: { type: 'string', valueName: 'N', help: `number of hosts (default: ${CLOUDSIM.hostCount} for cloudsim, one per VM for trace)` },
     'host-type': { type: 'string', valueName: 'FILE', help: 'YAML host type for the trace setup: cores, memoryMiB, powerCurveWatts, bootSeconds' },
     memory: { type: 'string', valueName: 'admitted|observed', help: 'memory the planner sees: as the setup admits it (default) or as VMs hold it' },
-    plot: { type: 'string', valueName: 'FILE', help: `SVG plot path (default ./simulation-<workload>-<policy>.svg; "${NO_PLOT}" for no plot)` },
+    plot: { type: 'string', valueName: 'FILE', help: `SVG plot path (default simulation-<workload>-<policy>.svg next to WORKLOAD_DIR; "${NO_PLOT}" for no plot)` },
     json: { type: 'boolean', help: 'print one JSON object as the last line of stdout (no plot unless --plot, no progress bar)' },
   },
   examples: [
@@ -141,7 +141,8 @@ export const simulateCommand: Command = {
     }
 
     const name = `${basename(resolve(dir))}-${slug(simPolicy.name)}`;
-    const plotFile = plotOption === NO_PLOT ? undefined : (plotOption ?? (json ? undefined : `simulation-${name}.svg`));
+    // By default next to the workload folder it plots (never in whatever directory the command runs in).
+    const plotFile = plotOption === NO_PLOT ? undefined : (plotOption ?? (json ? undefined : join(dirname(resolve(dir)), `simulation-${name}.svg`)));
     if (plotFile !== undefined) {
       const svg = renderActivitySvg(report.series, {
         title: `${basename(resolve(dir))}: ${simPolicy.name}, ${setup.hosts.length} hosts, ${setup.vms.length} VMs`,

@@ -288,6 +288,12 @@ export const PolicySchema = z
         memoryMiB: z.number().int().positive().describe('Memory of every simulated host, MiB.'),
         speedup: z.number().positive().default(DEFAULTS.simulation.speedup).describe('Simulated seconds per real second.'),
         startAtSeconds: z.number().nonnegative().default(0).describe('Where in the trace the simulation starts.'),
+        traceStartsAt: z.iso
+          .datetime({ offset: true })
+          .optional()
+          .describe(
+            'The date and time of the trace\'s first sample (ISO 8601): the simulated clock starts there, so every timestamp the demo shows is a real date. Default: the workload folder\'s name when it is a date (PlanetLab\'s 20110303), else midnight UTC of the day the daemon starts.',
+          ),
         initialPlacement: z
           .enum(['power-aware-best-fit', 'first-fit'])
           .default('power-aware-best-fit')

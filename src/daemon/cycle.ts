@@ -42,7 +42,7 @@ export interface CycleDeps {
   readonly metrics: ConsolidatorMetrics;
   /** The daemon's clock (simulated in the demo). */
   readonly nowMs: () => number;
-  /** Wall time, for metric timestamps and the energy counted between two cycles. */
+  /** Wall time, for metric timestamps. */
   readonly realNowMs: () => number;
   /** Called when a step ends: progress, for a watchdog that must not fire during a long act phase. */
   readonly onStepDone?: () => void;
@@ -62,7 +62,8 @@ export class CycleRunner {
   private sequence = 0;
   private readonly log: Logger;
   private readonly lastVerdicts = new Map<HostId, string>();
-  private lastCycleRealMs: number | undefined;
+  /** When the last cycle started on the daemon's clock: the energy saved is counted from there. */
+  private lastCycleMs: number | undefined;
 
   constructor(private readonly deps: CycleDeps) {
     this.log = deps.logger.child({ component: 'cycle' });
@@ -70,7 +71,6 @@ export class CycleRunner {
 
   async run(loaded: LoadedPolicy, signal: AbortSignal, drainSignal: AbortSignal): Promise<CycleReport> {
     const startedAtMs = this.deps.nowMs();
-    const startedRealMs = this.deps.realNowMs();
     const cycle = `${new Date(startedAtMs).toISOString()}#${++this.sequence}`;
     const log = this.log.child({ cycle });
     const phaseSeconds: Partial<Record<CyclePhase, number>> = {};
@@ -85,7 +85,7 @@ export class CycleRunner {
     const t0 = performance.now();
     const report = await this.runPhases(loaded, { cycle, startedAtMs, phaseSeconds, dryRun: loaded.policy.mode === 'dry-run' }, timed, log, signal, drainSignal);
     phaseSeconds.total = (performance.now() - t0) / 1000;
-    await timed('record', () => this.record(report, loaded, startedRealMs, log));
+    await timed('record', () => this.record(report, loaded, startedAtMs, log));
     this.deps.metrics.observeCyclePhaseSeconds('record', phaseSeconds.record ?? 0);
     return report;
   }
@@ -176,10 +176,14 @@ export class CycleRunner {
     return this.deps.actuatorFor(loaded.policy.mode).execute(actions, ctx);
   }
 
-  /** The record phase: metrics from the report and one line that sums the cycle up. */
-  private record(report: CycleReport, loaded: LoadedPolicy, startedRealMs: number, log: Logger): void {
-    const since = this.lastCycleRealMs === undefined ? 0 : (startedRealMs - this.lastCycleRealMs) / 1000;
-    this.lastCycleRealMs = startedRealMs;
+  /**
+   * The record phase: metrics from the report and one line that sums the cycle up. The energy saved
+   * is priced over the time since the last cycle on the daemon's clock (the simulated one in the
+   * demo, so the counter counts simulated joules there).
+   */
+  private record(report: CycleReport, loaded: LoadedPolicy, startedAtMs: number, log: Logger): void {
+    const since = this.lastCycleMs === undefined ? 0 : (startedAtMs - this.lastCycleMs) / 1000;
+    this.lastCycleMs = startedAtMs;
     recordCycleMetrics(this.deps.metrics, report, { keeper: this.deps.keeper, hosts: loaded.hosts, realNowMs: this.deps.realNowMs(), sinceLastCycleSeconds: since });
     if (report.result !== 'ok') return;
     const { outcomes } = report;

@@ -12,6 +12,11 @@ export interface CycleHealthInput {
   /** When the daemon started: before its first successful cycle, it gets the same grace from here. */
   readonly startedAtMs: number;
   readonly lastSuccessfulCycleMs: number | undefined;
+  /**
+   * When that cycle started on the daemon's clock, which is what the report shows (the simulated
+   * clock in the demo; the rule itself counts wall time, as the schedule does). Default: lastSuccessfulCycleMs.
+   */
+  readonly lastSuccessfulCycleShownMs?: number | undefined;
   readonly scheduleIntervalMs: number;
   /** Unhealthy once this many schedule intervals passed without a successful cycle. */
   readonly maxMissedIntervals: number;
@@ -22,7 +27,7 @@ export function healthFromLastCycle(input: CycleHealthInput): HealthReport {
   const allowedMs = input.maxMissedIntervals * input.scheduleIntervalMs;
   const last = input.lastSuccessfulCycleMs;
   const sinceMs = input.nowMs - (last ?? input.startedAtMs);
-  const withLast = last === undefined ? {} : { lastSuccessfulCycleMs: last };
+  const withLast = last === undefined ? {} : { lastSuccessfulCycleMs: input.lastSuccessfulCycleShownMs ?? last };
   if (sinceMs <= allowedMs) return { healthy: true, ...withLast, ...(last === undefined ? { reason: 'starting: no cycle has completed yet' } : {}) };
   const what = last === undefined ? 'no successful cycle since start' : 'no successful cycle';
   return {
@@ -51,11 +56,9 @@ export type HostStateName = 'on' | 'off' | 'unknown' | 'maintenance';
 export function daemonStatus(view: DaemonView): Record<string, unknown> {
   const { lastReport: report, keeper } = view;
   const maintenance = keeper?.inMaintenance() ?? new Set<HostId>();
+  const poweredOffByUs = keeper?.poweredOffByUs() ?? [];
   const hostsByState: Record<HostStateName, string[]> = { on: [], off: [], unknown: [], maintenance: [] };
-  for (const h of report?.snapshot?.hosts ?? []) {
-    const state: HostStateName = maintenance.has(h.id) ? 'maintenance' : h.power === 'on' && h.reachable ? 'on' : h.power === 'off' ? 'off' : 'unknown';
-    hostsByState[state].push(h.id);
-  }
+  for (const [host, state] of hostStates(report, poweredOffByUs, maintenance)) hostsByState[state].push(host);
   return {
     version: view.version,
     mode: view.loaded.policy.mode,
@@ -80,8 +83,28 @@ export function daemonStatus(view: DaemonView): Record<string, unknown> {
     operatorJob: view.jobProgress,
     hostsByState,
     actionsInFlight: keeper?.interrupted?.steps.filter((s) => s.status === 'running' || s.status === 'pending') ?? [],
-    poweredOffByUs: keeper?.poweredOffByUs() ?? [],
+    poweredOffByUs,
     needsAttention: keeper ? keeper.state.attention.hosts : {},
     maintenance: [...maintenance].sort(),
   };
+}
+
+/**
+ * Each host's state now: what the last cycle observed, then what that cycle's power actions did (the
+ * snapshot is taken before they run), then what the daemon knows it powered off since (a cycle or an
+ * operator command): a host consolidator powered off is never listed as on.
+ */
+export function hostStates(report: CycleReport | undefined, poweredOffByUs: readonly HostId[], maintenance: ReadonlySet<HostId>): Map<HostId, HostStateName> {
+  const states = new Map<HostId, HostStateName>();
+  for (const h of report?.snapshot?.hosts ?? []) states.set(h.id, h.power === 'on' && h.reachable ? 'on' : h.power === 'off' ? 'off' : 'unknown');
+  for (const o of report?.outcomes ?? []) {
+    if (o.result !== 'ok' || o.action.type === 'migrate' || !states.has(o.action.host)) continue;
+    states.set(o.action.host, o.action.type === 'power-off' ? 'off' : 'on');
+  }
+  const off = new Set(poweredOffByUs);
+  for (const host of states.keys()) {
+    if (maintenance.has(host)) states.set(host, 'maintenance');
+    else if (off.has(host)) states.set(host, 'off');
+  }
+  return states;
 }

@@ -129,6 +129,8 @@ export class Daemon implements OperatorApi {
   private drainController = new AbortController();
   private lastReport: CycleReport | undefined;
   private lastSuccessMs: number | undefined;
+  /** When that cycle started on the daemon's clock (simulated in the demo): what /healthz shows. */
+  private lastSuccessShownMs: number | undefined;
   private readonly startedRealMs: number;
   private stopping = false;
   private job: Promise<unknown> | undefined;
@@ -213,7 +215,10 @@ export class Daemon implements OperatorApi {
       .run(this.loaded, this.stopController.signal, this.drainController.signal)
       .then(async (report) => {
         this.lastReport = report;
-        if (report.result === 'ok') this.lastSuccessMs = this.realNowMs();
+        if (report.result === 'ok') {
+          this.lastSuccessMs = this.realNowMs();
+          this.lastSuccessShownMs = report.startedAtMs;
+        }
         await this.deps.notifier.watchdog();
         await this.deps.notifier.status(`last cycle ${report.result}: ${report.plan?.summary.migrations ?? 0} migrations planned, ${this.keeper.poweredOffByUs().length} hosts off`);
         return report;
@@ -365,6 +370,7 @@ export class Daemon implements OperatorApi {
       nowMs: this.realNowMs(),
       startedAtMs: this.startedRealMs,
       lastSuccessfulCycleMs: this.lastSuccessMs,
+      lastSuccessfulCycleShownMs: this.lastSuccessShownMs,
       scheduleIntervalMs: (expr.ok ? minimumIntervalSeconds(expr.value) : DEFAULT_INTERVAL_SECONDS) * 1000,
       maxMissedIntervals: HEALTHY_INTERVALS,
     });

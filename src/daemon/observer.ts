@@ -34,7 +34,10 @@ export interface ObservationContext {
 
 export interface Observation {
   readonly snapshot: ClusterSnapshot;
-  /** Hosts that did not answer, with why: each one is "unknown" in the snapshot, never a failed cycle. */
+  /**
+   * Hosts that did not answer although not off, with why: each one is unreachable in the snapshot,
+   * never a failed cycle. A host whose BMC says it is off is off, not unreachable: it is not listed.
+   */
   readonly failures: ReadonlyMap<HostId, string>;
   /** Total capacity (before the reserve) of hosts that answered, for the state's memory. */
   readonly capacities: Readonly<Record<HostId, ResourceVector>>;
@@ -135,7 +138,7 @@ export class ClusterObserver {
           });
         }
       } else {
-        failures.set(resolved.name, result.reason);
+        if (result.power !== 'off') failures.set(resolved.name, result.reason);
         this.hostSamples.delete(resolved.name);
         this.hostResidents.delete(resolved.name);
         const known = ctx.knownCapacity[resolved.name] ?? { cpu: 0, memory: 0 };

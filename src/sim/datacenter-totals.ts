@@ -2,6 +2,10 @@ import type { DatacenterRuntime, RejectReason } from './datacenter-runtime.js';
 
 export interface DatacenterTotals {
   readonly energyJoules: number;
+  /** The energy had no host ever been off: off and booting hosts drawing their idle power instead. */
+  readonly allHostsOnEnergyJoules: number;
+  /** Host-seconds spent powered off. */
+  readonly hostOffSeconds: number;
   readonly migrations: number;
   readonly chainedMigrations: number;
   readonly activeHostSeconds: number;
@@ -27,6 +31,8 @@ export interface DatacenterTotals {
 /** The figures kept outside the host and VM records. */
 export interface DatacenterCounters {
   readonly energyJoules: number;
+  readonly allHostsOnEnergyJoules: number;
+  readonly hostOffSeconds: number;
   readonly migrations: number;
   readonly chainedMigrations: number;
   readonly averageShortfall: number;
@@ -71,6 +77,8 @@ export function sumTotals(runtime: DatacenterRuntime, counters: DatacenterCounte
   }
   return {
     energyJoules: counters.energyJoules,
+    allHostsOnEnergyJoules: counters.allHostsOnEnergyJoules,
+    hostOffSeconds: counters.hostOffSeconds,
     migrations: counters.migrations,
     chainedMigrations: counters.chainedMigrations,
     activeHostSeconds,

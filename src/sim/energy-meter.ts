@@ -16,6 +16,8 @@ export class EnergyMeter {
   private readonly runtime: DatacenterRuntime;
   private readonly accounting: EnergyAccounting;
   private joules = 0;
+  private allOnJoules = 0;
+  private offSeconds = 0;
   private memoryOverloadSeconds = 0;
 
   constructor(deps: { readonly runtime: DatacenterRuntime; readonly accounting: EnergyAccounting }) {
@@ -27,6 +29,20 @@ export class EnergyMeter {
     return this.joules;
   }
 
+  /**
+   * The energy had every host stayed on: the same, except that a host off or booting draws its idle
+   * power instead (it would have been on with nothing to do). Exact for linear power models, where
+   * where the load runs does not change the total.
+   */
+  get allHostsOnEnergyJoules(): number {
+    return this.allOnJoules;
+  }
+
+  /** Host-seconds spent off (not booting). */
+  get hostOffSeconds(): number {
+    return this.offSeconds;
+  }
+
   get memoryOverloadHostSeconds(): number {
     return this.memoryOverloadSeconds;
   }
@@ -35,6 +51,8 @@ export class EnergyMeter {
   accrue(dt: number): void {
     const { setup, hosts } = this.runtime;
     let joules = 0;
+    let idleInstead = 0;
+    let darkJoules = 0;
     for (const host of hosts) {
       const model = host.spec.powerModel;
       if (host.memoryOverAtLastUpdate) this.memoryOverloadSeconds += dt;
@@ -48,14 +66,19 @@ export class EnergyMeter {
         if (setup.idleHostsAreOff && from === 0) continue;
         const fromWatts = powerAt(model, from);
         joules += (fromWatts + (powerAt(model, to) - fromWatts) / 2) * dt;
-      } else if (host.power === 'booting') {
-        joules += host.spec.bootWatts * dt;
+        continue;
+      }
+      idleInstead += powerAt(model, 0) * dt;
+      if (host.power === 'booting') {
+        darkJoules += host.spec.bootWatts * dt;
       } else {
-        joules += host.spec.offWatts * dt;
+        darkJoules += host.spec.offWatts * dt;
+        this.offSeconds += dt;
       }
     }
     for (const host of hosts) host.memoryOverAtLastUpdate = host.memoryUsedMiB > host.spec.memoryMiB;
-    this.joules += joules;
+    this.joules += joules + darkJoules;
+    this.allOnJoules += joules + idleInstead;
   }
 
   /** Hosts on (or, for setups where idle hosts are off, hosts with VMs) and the power they draw now. */

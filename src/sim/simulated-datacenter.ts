@@ -19,6 +19,11 @@ export interface DatacenterOptions {
   readonly historyLength?: number;
   /** 'max-power': every host draws its maximum power all the time (CloudSim's non-power-aware datacenter). */
   readonly energyAccounting?: EnergyAccounting;
+  /**
+   * The wall-clock date of simulated time 0, ms since the epoch (the day the trace was recorded), so
+   * that every timestamp the simulation hands out is a real date. Default 0 (the batch engine).
+   */
+  readonly epochMs?: number;
 }
 
 const DEFAULT_HISTORY_LENGTH = 30;
@@ -55,6 +60,7 @@ export class SimulatedDatacenter {
   private readonly migrations: MigrationScheduler;
   private readonly scriptedFaults: DatacenterFaults;
   private readonly historyLength: number;
+  private readonly epochMs: number;
   private clockSeconds = 0;
   private hostsPoweredOffPeak = 0;
   private unplacedVms = 0;
@@ -62,6 +68,7 @@ export class SimulatedDatacenter {
   constructor(setup: SimulationSetup, options: DatacenterOptions = {}) {
     this.setup = setup;
     this.historyLength = options.historyLength ?? DEFAULT_HISTORY_LENGTH;
+    this.epochMs = options.epochMs ?? 0;
     const runtime = new DatacenterRuntime(setup);
     const queue = this.queue;
     this.runtime = runtime;
@@ -79,8 +86,9 @@ export class SimulatedDatacenter {
     return this.clockSeconds;
   }
 
+  /** The simulated time as a date: the epoch (see DatacenterOptions.epochMs) plus nowSeconds. */
   get nowMs(): number {
-    return this.clockSeconds * MS_PER_SECOND;
+    return this.epochMs + this.clockSeconds * MS_PER_SECOND;
   }
 
   /**
@@ -92,6 +100,7 @@ export class SimulatedDatacenter {
     this.processEventsBefore(timeSeconds, true);
     this.clockSeconds = Math.max(this.clockSeconds, timeSeconds);
     if (timeSeconds > this.runtime.lastUpdateSeconds) this.update(timeSeconds);
+    this.countHostsOff();
   }
 
   /** Processes the events strictly before `timeSeconds` (or at it, when inclusive), without a final update. */
@@ -182,6 +191,13 @@ export class SimulatedDatacenter {
     this.hostsPoweredOffPeak = Math.max(this.hostsPoweredOffPeak, off);
   }
 
+  /** The peak of hosts off, measured whenever the clock moves (the daemon's ports never record samples). */
+  private countHostsOff(): void {
+    let off = 0;
+    for (const host of this.runtime.hosts) if (this.power.isOff(host)) off++;
+    this.hostsPoweredOffPeak = Math.max(this.hostsPoweredOffPeak, off);
+  }
+
   /** Hosts on (or, for setups where idle hosts are off, hosts with VMs) and the power they draw now. */
   activity(): { readonly activeHosts: number; readonly powerWatts: number } {
     return this.energy.activity();
@@ -206,6 +222,8 @@ export class SimulatedDatacenter {
   totals(): DatacenterTotals {
     return sumTotals(this.runtime, {
       energyJoules: this.energy.energyJoules,
+      allHostsOnEnergyJoules: this.energy.allHostsOnEnergyJoules,
+      hostOffSeconds: this.energy.hostOffSeconds,
       migrations: this.migrations.migrations,
       chainedMigrations: this.migrations.chainedMigrations,
       averageShortfall: this.sla.averageShortfall(),

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { Daemon, type DaemonDeps, type Scheduler } from '../../src/daemon/daemon.js';
 import type { CycleReport } from '../../src/daemon/cycle-report.js';
 import { createSystemdNotifier } from '../../src/daemon/systemd-notify.js';
-import { SimulatedDatacenter } from '../../src/sim/simulated-datacenter.js';
+import { SimulatedDatacenter, type DatacenterOptions } from '../../src/sim/simulated-datacenter.js';
 import type { SimulationSetup } from '../../src/sim/simulation-setup.js';
 import { simulatedDrivers } from '../../src/sim/simulated-world.js';
 import { JsonFileStateStore } from '../../src/state/json-file-state-store.js';
@@ -189,8 +189,8 @@ export function daemonsStoppedAfterEach(): (options: TestDaemonOptions) => Promi
   };
 }
 
-export function placed(setup: SimulationSetup): SimulatedDatacenter {
-  const datacenter = new SimulatedDatacenter(setup);
+export function placed(setup: SimulationSetup, options: DatacenterOptions = {}): SimulatedDatacenter {
+  const datacenter = new SimulatedDatacenter(setup, options);
   datacenter.placeInitial('as-specified');
   datacenter.advanceTo(1);
   return datacenter;

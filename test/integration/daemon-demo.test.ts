@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,10 @@ import { waitFor } from '../helpers/wait-for.js';
  * The built daemon as an operator runs it (`node dist/main.js run`, the README's demo command) on the
  * demo's simulated datacenter, faster, scraped by a real Prometheus on loopback: hosts are powered
  * off and the migrations and the watts saved show in Prometheus; /healthz answers; SIGHUP with a
- * broken policy is rejected and the daemon keeps going; SIGTERM stops it with exit 0.
+ * broken policy is rejected and the daemon keeps going; SIGTERM stops it with exit 0. Its figures
+ * agree: one clock from the trace's date, energy saved in simulated time, a measured peak of hosts
+ * off, the same migration durations in both log lines, powered-off hosts off and not unreachable, a
+ * summary against every host on, and no temporary state left behind.
  */
 
 const CONSOLIDATION_TIMEOUT_MS = 60_000;
@@ -58,6 +61,18 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+function jsonLines(output: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function metricValue(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
 async function numberOf(prometheus: RunningPrometheus, promql: string): Promise<number | undefined> {
   const result = await query(prometheus, promql);
   const value = result[0]?.value[1];
@@ -83,6 +98,20 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       });
       const health = await fetch(`${daemon.url}/healthz`);
       expect(health.status).toBe(200);
+      const healthBody = (await health.json()) as { lastSuccessfulCycleMs: number };
+      expect(new Date(healthBody.lastSuccessfulCycleMs).toISOString()).toMatch(/^2011-03-03T/);
+      const status = (await (await fetch(`${daemon.url}/status`)).json()) as { lastCycle: { cycle: string; startedAt: string }; hostsByState: { on: string[]; off: string[] }; poweredOffByUs: string[] };
+      expect(status.lastCycle.startedAt).toMatch(/^2011-03-03T/);
+      expect(status.lastCycle.cycle.startsWith(status.lastCycle.startedAt)).toBe(true);
+      expect(status.hostsByState.on.filter((h) => status.poweredOffByUs.includes(h))).toEqual([]);
+      // Simulated seconds: one cycle (1 real second) prices the watts saved over 600 simulated seconds;
+      // counted in real seconds, the counter would need ten minutes to get there.
+      await waitFor('the energy saved to count simulated time', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
+        const text = await (await fetch(`${daemon.url}/metrics`)).text();
+        const joules = metricValue(text, 'consolidator_estimated_energy_saved_joules_total');
+        const watts = metricValue(text, 'consolidator_estimated_power_saved_watts');
+        return joules !== undefined && watts !== undefined && watts > 0 && joules >= watts * 600 ? true : undefined;
+      });
 
       // A broken policy on SIGHUP: rejected with its position, the daemon goes on.
       const good = await readFile(daemon.policyFile, 'utf8');
@@ -100,6 +129,25 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       const exit = await Promise.race([exitOf(daemon.child), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), EXIT_TIMEOUT_MS))]);
       expect(exit).toEqual({ code: 0, signal: null });
       expect(daemon.output()).toContain('"message":"stopped"');
+
+      const lines = jsonLines(daemon.output());
+      const cycles = lines.filter((l) => typeof l['cycle'] === 'string').map((l) => String(l['cycle']));
+      expect(cycles.length).toBeGreaterThan(0);
+      for (const id of cycles) expect(id).toMatch(/^2011-03-03T/);
+      const finished = lines.filter((l) => l['message'] === 'migration finished');
+      expect(finished.length).toBeGreaterThan(0);
+      for (const f of finished) {
+        const done = lines.find((l) => l['message'] === 'migrate done' && l['action'] === f['action'] && l['cycle'] === f['cycle']);
+        expect(done?.['durationMs'], `migrate done of ${String(f['action'])}`).toBe(f['durationMs']);
+      }
+      for (const l of lines.filter((l) => l['message'] === 'cycle finished')) expect(l['unreachable']).toBe(0);
+      const summary = lines.find((l) => typeof l['message'] === 'string' && l['message'].startsWith('simulation summary'));
+      expect(summary?.['message']).toMatch(/^simulation summary: [\d.]+ kWh instead of [\d.]+ kWh with every host on: [\d.]+ % saved; [\d.]+ host-hours off/);
+      expect(Number(summary?.['hostsPoweredOffPeak'])).toBeGreaterThanOrEqual(off);
+      expect(Number(summary?.['allHostsOnEnergyKWh'])).toBeGreaterThan(Number(summary?.['energyKWh']));
+      expect(Number(summary?.['hostHoursOff'])).toBeGreaterThan(0);
+      const stateDirectory = String(lines.find((l) => l['message'] === 'simulated datacenter')?.['stateDirectory']);
+      await expect(access(stateDirectory)).rejects.toThrow(/ENOENT/);
     } catch (e) {
       console.error(`daemon output (tail):\n${daemon.output().slice(-4000)}\nprometheus log:\n${prometheus.log().slice(-2000)}`);
       throw e;

@@ -80,6 +80,18 @@ describe('consolidator simulate', () => {
     expect(report['memoryOverloadHostSeconds']).toBe(0);
   });
 
+  it('writes its plot next to the workload folder by default, never into the directory it runs in', async () => {
+    const workload = join(dir, 'next-to', 'planetlab-small');
+    await mkdir(join(dir, 'next-to'), { recursive: true });
+    await cp(PLANETLAB, workload, { recursive: true });
+    const io = captureIo();
+    expect(await runCli(['simulate', workload, '--baseline', 'dvfs', '--hosts', '8'], io)).toBe(0);
+    const plot = join(dir, 'next-to', 'simulation-planetlab-small-dvfs.svg');
+    expect(io.stdout.text).toContain(`plot: ${plot} (active hosts and power over time)`);
+    expect((await readFile(plot, 'utf8')).startsWith('<svg')).toBe(true);
+    await expect(readFile('simulation-planetlab-small-dvfs.svg')).rejects.toThrow(/ENOENT/);
+  });
+
   it('draws a progress bar on a terminal, never with --json', async () => {
     const tty = captureIo();
     Object.assign(tty.stderr, { isTTY: true });

@@ -5,6 +5,7 @@ import type { SimulationDecision, SimulationPolicy } from '../../../src/sim/simu
 import { NO_ACTIONS } from '../../../src/sim/simulation-policy.js';
 import { demandFractionAt } from '../../../src/sim/trace-demand.js';
 import { host, tinySetup, vm } from './tiny-setup.js';
+import { testSetup } from '../../helpers/sim-daemon.js';
 
 const JOULES_PER_KWH = 3.6e6;
 
@@ -229,5 +230,24 @@ describe('demandFractionAt', () => {
     expect(demandFractionAt(trace, 450, 300)).toBeCloseTo(0.25, 12);
     expect(demandFractionAt(trace, 300.1, 300)).toBe(0.3 + ((0.2 - 0.3) / 300) * 0.1);
     expect(demandFractionAt(trace, 5000, 300)).toBe(0.2);
+  });
+});
+
+describe('the datacenter figures the demo summary reads', () => {
+  it('dates its clock from the epoch given, measures hosts off as the clock moves, and prices every host on', () => {
+    const setup = testSetup([{ id: 'h1' }, { id: 'h2' }, { id: 'h3' }], [{ id: 'a', host: 'h1', load: 0.5 }]);
+    const dc = new SimulatedDatacenter(setup, { epochMs: Date.parse('2011-03-03T00:00:00Z') });
+    dc.placeInitial('as-specified');
+    dc.advanceTo(1);
+    expect(new Date(dc.nowMs).toISOString()).toBe('2011-03-03T00:00:01.000Z');
+    expect(dc.powerOff('h2')).toBeUndefined();
+    expect(dc.powerOff('h3')).toBeUndefined();
+    dc.advanceTo(3601);
+    // No recordSamples (the daemon's ports never call it): the peak is measured all the same.
+    const totals = dc.totals();
+    expect(totals.hostsPoweredOffPeak).toBe(2);
+    expect(totals.hostOffSeconds).toBeCloseTo(2 * 3600, 0);
+    // The test hosts idle at 100 W and draw 5 W off: every host on costs 2 hosts x 95 W x 1 h more.
+    expect(totals.allHostsOnEnergyJoules - totals.energyJoules).toBeCloseTo(2 * 95 * 3600, -2);
   });
 });
