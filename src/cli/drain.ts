@@ -83,8 +83,9 @@ async function drainThroughDaemon(client: DaemonClient, host: string, options: D
 
 function formatDrain(host: string, result: DrainResult): string {
   if (result.refused) {
-    const lines = [`Drain of ${host} refused, nothing was moved:`, ...result.reasons.map((r) => `  - ${r}`)];
-    if (result.woken && result.woken.length > 0) lines.push(`  (${result.woken.join(', ')} woken for it: back to the daemon, which may power them off again)`);
+    const woken = result.woken ?? [];
+    const head = woken.length === 0 ? 'nothing was done' : `no VM was moved (${woken.join(', ')} woken for it, now the daemon's to power off again)`;
+    const lines = [`Drain of ${host} refused, ${head}:`, ...result.reasons.map((r) => `  - ${r}`)];
     return `${lines.join('\n')}\n`;
   }
   const rows = result.actions.map((a, i) => {

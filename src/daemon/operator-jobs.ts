@@ -122,7 +122,7 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: Drain
     }
     if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: wake.actions, outcomes: [], woken: wake.hosts };
     log.info('no room on the hosts on: waking hosts consolidator powered off', { hosts: wake.hosts.map((w) => w.host) });
-    const failure = await wakeForDrain(deps, wake.hosts, progress);
+    const failure = await wakeForDrain(deps, `drain-${host}-wake-${new Date(deps.nowMs()).toISOString()}`, wake.hosts, progress);
     if (failure !== undefined) {
       log.warn('drain refused', { reasons: [failure] });
       return { ok: false, refused: true, reasons: [failure], woken: wake.hosts.map((w) => w.host) };
@@ -212,7 +212,7 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: Drain
  * Powers the hosts on (supervised: identity checked, action recorded) and waits for each hypervisor;
  * they are on and no longer "powered off by consolidator" afterwards. Returns why it stopped, if it did.
  */
-async function wakeForDrain(deps: OperatorDeps, hosts: readonly DrainWake[], progress: JobProgress): Promise<string | undefined> {
+async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly DrainWake[], progress: JobProgress): Promise<string | undefined> {
   const { keeper, loaded } = deps;
   const step = (id: string, what: string, status: string, detail?: string) => {
     progress.steps[id] = { what, status, ...(detail !== undefined ? { detail } : {}) };
@@ -222,6 +222,10 @@ async function wakeForDrain(deps: OperatorDeps, hosts: readonly DrainWake[], pro
   for (const w of hosts) {
     const id = `wake-${w.host}`;
     const what = `wake ${w.host} for room`;
+    const ref = { id, type: 'power-on' as const, host: w.host };
+    const startMs = deps.nowMs();
+    const ended = (result: 'ok' | 'failed', e?: unknown) =>
+      keeper.recordOutcome(job, ref, { result, durationMs: deps.nowMs() - startMs, ...(e !== undefined ? { detail: errorMessage(e) } : {}) });
     if (deps.drainSignal.aborted) return `the daemon is stopping: ${w.host} was not woken and nothing was moved`;
     try {
       step(id, what, 'running', 'powering on');
@@ -229,6 +233,7 @@ async function wakeForDrain(deps: OperatorDeps, hosts: readonly DrainWake[], pro
       await keeper.save();
     } catch (e) {
       step(id, what, 'failed', errorMessage(e));
+      ended('failed', e);
       await keeper.save();
       return `${w.host} could not be powered on to make room: ${errorMessage(e)}; nothing was moved`;
     }
@@ -246,10 +251,12 @@ async function wakeForDrain(deps: OperatorDeps, hosts: readonly DrainWake[], pro
       // As after a cycle's power-on: a host that does not come up needs an operator.
       if (!isConsolidatorError(e, 'ABORTED')) keeper.markAttention(w.host, 'BootTimeout', e);
       step(id, what, 'failed', errorMessage(e));
+      ended('failed', e);
       await keeper.save();
       return `${w.host} was powered on to make room but did not come up: ${errorMessage(e)}; nothing was moved`;
     }
     keeper.forgetPoweredOff(w.host);
+    ended('ok');
     await keeper.save();
     step(id, what, 'ok', 'its hypervisor answers');
   }
