@@ -4,7 +4,7 @@ import { waitForHypervisor } from '../actuator/wait-for-hypervisor.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { errorMessage, isConsolidatorError } from '../errors.js';
+import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { checkPlan } from '../planner/check-plan.js';
@@ -33,7 +33,7 @@ export type DrainResult =
       readonly room?: DrainRoom;
       /** Hosts whose waking would make room (refused because of noWake). */
       readonly wouldWake?: readonly DrainWake[];
-      /** Hosts woken before the refusal (the room was gone by the time they answered). */
+      /** Hosts woken before the refusal (the room was gone by the time they answered): the daemon's again. */
       readonly woken?: readonly HostId[];
     }
   | {
@@ -122,11 +122,8 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: Drain
     }
     if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: wake.actions, outcomes: [], woken: wake.hosts };
     log.info('no room on the hosts on: waking hosts consolidator powered off', { hosts: wake.hosts.map((w) => w.host) });
-    const failure = await wakeForDrain(deps, `drain-${host}-wake-${new Date(deps.nowMs()).toISOString()}`, wake.hosts, progress);
-    if (failure !== undefined) {
-      log.warn('drain refused', { reasons: [failure] });
-      return { ok: false, refused: true, reasons: [failure], woken: wake.hosts.map((w) => w.host) };
-    }
+    // A host that does not come up is a failure (thrown, as for `consolidator wake`): no VM was moved.
+    await wakeForDrain(deps, `drain-${host}-wake-${new Date(deps.nowMs()).toISOString()}`, wake.hosts, progress);
     woken = [...wake.hosts];
     input = await observeForPlanning(deps);
     plan = planDrain(input, host, { powerOff: options.powerOff });
@@ -210,9 +207,11 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: Drain
 
 /**
  * Powers the hosts on (supervised: identity checked, action recorded) and waits for each hypervisor;
- * they are on and no longer "powered off by consolidator" afterwards. Returns why it stopped, if it did.
+ * they are on and no longer "powered off by consolidator" afterwards. Throws, saying no VM was moved,
+ * when one cannot be powered on or does not come up (it is then marked for attention, as after a
+ * cycle's power-on).
  */
-async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly DrainWake[], progress: JobProgress): Promise<string | undefined> {
+async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly DrainWake[], progress: JobProgress): Promise<void> {
   const { keeper, loaded } = deps;
   const step = (id: string, what: string, status: string, detail?: string) => {
     progress.steps[id] = { what, status, ...(detail !== undefined ? { detail } : {}) };
@@ -226,7 +225,7 @@ async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly Dra
     const startMs = deps.nowMs();
     const ended = (result: 'ok' | 'failed', e?: unknown) =>
       keeper.recordOutcome(job, ref, { result, durationMs: deps.nowMs() - startMs, ...(e !== undefined ? { detail: errorMessage(e) } : {}) });
-    if (deps.drainSignal.aborted) return `the daemon is stopping: ${w.host} was not woken and nothing was moved`;
+    if (deps.drainSignal.aborted) throw new ConsolidatorError('ABORTED', `the daemon is stopping: ${w.host} was not woken and no VM was moved`);
     try {
       step(id, what, 'running', 'powering on');
       await deps.power.powerOn(w.host, deps.signal);
@@ -235,7 +234,7 @@ async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly Dra
       step(id, what, 'failed', errorMessage(e));
       ended('failed', e);
       await keeper.save();
-      return `${w.host} could not be powered on to make room: ${errorMessage(e)}; nothing was moved`;
+      throw failedWake(`${w.host} could not be powered on to make room: ${errorMessage(e)}; no VM was moved`, w.host, e);
     }
     try {
       step(id, what, 'running', 'waiting for its hypervisor');
@@ -253,14 +252,17 @@ async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly Dra
       step(id, what, 'failed', errorMessage(e));
       ended('failed', e);
       await keeper.save();
-      return `${w.host} was powered on to make room but did not come up: ${errorMessage(e)}; nothing was moved`;
+      throw failedWake(`${w.host} was powered on to make room but did not come up: ${errorMessage(e)}; no VM was moved`, w.host, e);
     }
     keeper.forgetPoweredOff(w.host);
     ended('ok');
     await keeper.save();
     step(id, what, 'ok', 'its hypervisor answers');
   }
-  return undefined;
+}
+
+function failedWake(message: string, host: HostId, cause: unknown): ConsolidatorError {
+  return new ConsolidatorError(isConsolidatorError(cause) ? cause.code : 'POWER_FAILED', message, { cause, details: { host } });
 }
 
 /** Takes a host out of maintenance: the daemon may use it (and empty it) again. */

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli.js';
 import { captureIo } from '../../helpers/capture.js';
-import { cycleAt, daemonsStoppedAfterEach, testHosts, testSetup, withClock, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { ConsolidatorError } from '../../../src/errors.js';
+import { cycleAt, daemonsStoppedAfterEach, testHosts, testSetup, withClock, worldViolations, type TestDaemon, type TestDaemonOptions, type TestVm } from '../../helpers/sim-daemon.js';
+import { thrown } from '../../helpers/thrown.js';
 
 /** Roomy: h1 can be drained onto the others. */
 const HOSTS = testHosts(3);
@@ -89,8 +91,8 @@ describe('operator jobs on the simulated datacenter', () => {
         memory: { windowSeconds: 900, statistic: 'max', underloadRatio: 0.3, targetRatio: 0.7, overloadRatio: 0.9 },
       },
     } as const;
-    const consolidated = async (dir?: string) => {
-      const t = await startDaemon({ setup: testSetup(HOSTS, vms), policy, ...(dir !== undefined ? { dir } : {}) });
+    const consolidated = async (wrapDrivers?: TestDaemonOptions['wrapDrivers']) => {
+      const t = await startDaemon({ setup: testSetup(HOSTS, vms), policy, ...(wrapDrivers ? { wrapDrivers } : {}) });
       for (let at = 300; t.datacenter.hostView('h3')?.power !== 'off' && at <= 1800; at += 300) await cycleAt(t, at);
       expect(t.daemon.state.poweredOffByUs()).toEqual(['h3']);
       return t;
@@ -113,6 +115,27 @@ describe('operator jobs on the simulated datacenter', () => {
       expect(cli.stdout.text).toContain('  - waking h3 (+11.20 CPU, +45875 MiB) would make room: drain without --no-wake to have consolidator do it\n');
       expect(t.datacenter.hostView('h3')?.power).toBe('off');
       expect(t.datacenter.totals().migrations).toBe(0);
+    });
+
+    it('a host that cannot be powered on fails the drain (thrown, marked for attention), and no VM moves', async () => {
+      let failOn = false;
+      const t = await consolidated((bundle) => ({
+        ...bundle,
+        power: {
+          ...bundle.power,
+          status: (h, signal) => bundle.power.status(h, signal),
+          powerOn: (h, signal) => (failOn ? Promise.reject(new ConsolidatorError('POWER_FAILED', `BMC of ${h} says no`)) : bundle.power.powerOn(h, signal)),
+          powerOff: (h, mode, signal, options) => bundle.power.powerOff(h, mode, signal, options),
+        },
+      }));
+      failOn = true;
+      // Caught as soon as it rejects (withClock only awaits it once the clock loop ends).
+      const error = await withClock(t.datacenter, thrown(t.daemon.drain('h1', { powerOff: false, dryRun: false })));
+      expect(error).toMatchObject({ code: 'POWER_FAILED', message: 'h3 could not be powered on to make room: BMC of h3 says no; no VM was moved' });
+      expect(t.datacenter.totals().migrations).toBe(0);
+      expect(t.daemon.state.isInMaintenance('h1')).toBe(false);
+      expect(t.daemon.state.hostsNeedingAttention()).toEqual(['h3']);
+      expect(t.daemon.history(10).map((e) => `${e.type} ${e.subject} ${e.result}`)).toContain('power-on h3 failed');
     });
 
     it('drain wakes the host consolidator powered off, drains, keeps it on while the drain holds (across a restart), and lets it go after undrain', async () => {
