@@ -29,6 +29,7 @@ export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, ke
     poweredOffByUs: keeper.poweredOffByUs(),
     powerActionsLast24h: keeper.powerActionsLast24h(),
     needsAttention: keeper.hostsNeedingAttention(),
+    wokenForMaintenance: keeper.wokenForMaintenance(),
     nowMs,
   };
 }

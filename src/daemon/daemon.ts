@@ -26,7 +26,7 @@ import { ClusterObserver } from './observer.js';
 import { StateKeeper } from '../state/state-keeper.js';
 import { daemonStatus, healthFromLastCycle } from './daemon-status.js';
 import type { OperatorApi } from './operator-api.js';
-import { drainHost, planOnce, undrainHost, wakeHost, type DrainResult, type JobProgress, type OperatorDeps, type PlanNowResult, type WakeResult } from './operator-jobs.js';
+import { drainHost, planOnce, undrainHost, wakeHost, type DrainOptions, type DrainResult, type JobProgress, type OperatorDeps, type PlanNowResult, type WakeResult } from './operator-jobs.js';
 import { operatorRoutes } from './operator-routes.js';
 import type { SystemdNotifier } from './systemd-notify.js';
 
@@ -313,7 +313,7 @@ export class Daemon implements OperatorApi {
   }
 
   /** Evacuates a host for maintenance (consolidator drain); never at the same time as a cycle. */
-  drain(host: HostId, options: { powerOff: boolean; dryRun: boolean }): Promise<DrainResult> {
+  drain(host: HostId, options: DrainOptions): Promise<DrainResult> {
     return this.exclusive(() => drainHost(this.operatorDeps(), host, options));
   }
 

@@ -4,12 +4,12 @@ import { waitForHypervisor } from '../actuator/wait-for-hypervisor.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { errorMessage } from '../errors.js';
+import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { checkPlan } from '../planner/check-plan.js';
 import { planCycle } from '../planner/plan-cycle.js';
-import { planDrain } from '../planner/plan-drain.js';
+import { describeWake, planDrain, type DrainPlan, type DrainRoom, type DrainWake } from '../planner/plan-drain.js';
 import type { Action, PlanInput, PlanResult } from '../planner/types.js';
 import { planInputFor } from './cycle.js';
 import { buildExecutionContext } from './execution-context.js';
@@ -25,8 +25,33 @@ export interface JobProgress {
 }
 
 export type DrainResult =
-  | { readonly ok: false; readonly refused: true; readonly reasons: readonly string[] }
-  | { readonly ok: boolean; readonly refused: false; readonly dryRun: boolean; readonly actions: readonly Action[]; readonly outcomes: readonly ActionOutcome[] };
+  | {
+      readonly ok: false;
+      readonly refused: true;
+      readonly reasons: readonly string[];
+      /** For want of room: what the VMs need against what is free, and the hosts that could be woken. */
+      readonly room?: DrainRoom;
+      /** Hosts whose waking would make room (refused because of noWake). */
+      readonly wouldWake?: readonly DrainWake[];
+      /** Hosts woken before the refusal (the room was gone by the time they answered): the daemon's again. */
+      readonly woken?: readonly HostId[];
+    }
+  | {
+      readonly ok: boolean;
+      readonly refused: false;
+      readonly dryRun: boolean;
+      readonly actions: readonly Action[];
+      readonly outcomes: readonly ActionOutcome[];
+      /** Hosts powered on to make room (a dry run: that would be); kept on until the host is undrained. */
+      readonly woken: readonly DrainWake[];
+    };
+
+export interface DrainOptions {
+  readonly powerOff: boolean;
+  readonly dryRun: boolean;
+  /** Refuse rather than wake hosts consolidator powered off when the hosts on lack room. */
+  readonly noWake?: boolean;
+}
 
 export interface WakeResult {
   readonly ok: boolean;
@@ -68,8 +93,13 @@ export async function planOnce(deps: OperatorDeps): Promise<PlanNowResult> {
  * Evacuates a host for maintenance with the planner's placement and safety rules, then marks it in
  * maintenance (never touched, never woken, until undrained); with powerOff, powers it off once a
  * fresh query shows it empty. It is the operator's host then: never powered on automatically.
+ *
+ * When the hosts on lack room, it first wakes the fewest hosts consolidator powered off that make
+ * room (the planner says which, most efficient first) through the supervised power driver, waits for
+ * their hypervisors, observes again and plans the drain from there. Those hosts are marked woken for
+ * this maintenance: no cycle empties them until the host is undrained. With noWake it refuses instead.
  */
-export async function drainHost(deps: OperatorDeps, host: HostId, options: { readonly powerOff: boolean; readonly dryRun: boolean }): Promise<DrainResult> {
+export async function drainHost(deps: OperatorDeps, host: HostId, options: DrainOptions): Promise<DrainResult> {
   const { keeper, loaded, logger } = deps;
   const log = logger.child({ component: 'drain', host });
   if (keeper.interrupted) {
@@ -78,11 +108,35 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
     log.warn('drain refused', { reasons });
     return { ok: false, refused: true, reasons };
   }
-  const input = await observeForPlanning(deps);
-  const plan = planDrain(input, host, { powerOff: options.powerOff });
+  const progress: JobProgress = { kind: 'drain', host, startedAtMs: deps.nowMs(), steps: {} };
+  let input = await observeForPlanning(deps);
+  let plan: DrainPlan = planDrain(input, host, { powerOff: options.powerOff });
+  let woken: DrainWake[] = [];
+  if (!plan.ok && plan.wake) {
+    const wake = plan.wake;
+    const names = wake.hosts.map(describeWake).join(', ');
+    if (options.noWake) {
+      const reasons = [...plan.reasons, `waking ${names} would make room: drain without --no-wake to have consolidator do it`];
+      log.warn('drain refused', { reasons });
+      return { ok: false, refused: true, reasons, ...(plan.room ? { room: plan.room } : {}), wouldWake: wake.hosts };
+    }
+    if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: wake.actions, outcomes: [], woken: wake.hosts };
+    log.info('no room on the hosts on: waking hosts consolidator powered off', { hosts: wake.hosts.map((w) => w.host) });
+    // A host that does not come up is a failure (thrown, as for `consolidator wake`): no VM was moved.
+    await wakeForDrain(deps, `drain-${host}-wake-${new Date(deps.nowMs()).toISOString()}`, wake.hosts, progress);
+    woken = [...wake.hosts];
+    input = await observeForPlanning(deps);
+    plan = planDrain(input, host, { powerOff: options.powerOff });
+  }
   if (!plan.ok) {
-    log.warn('drain refused', { reasons: plan.reasons });
-    return { ok: false, refused: true, reasons: plan.reasons };
+    log.warn('drain refused', { reasons: plan.reasons, woken: woken.map((w) => w.host) });
+    return {
+      ok: false,
+      refused: true,
+      reasons: plan.reasons,
+      ...(plan.room ? { room: plan.room } : {}),
+      ...(woken.length > 0 ? { woken: woken.map((w) => w.host) } : {}),
+    };
   }
   // Checked as the operator means it: this host may be emptied and powered off even if it is already
   // in maintenance (a second drain), with a budget of its own instead of the per-cycle cap.
@@ -92,15 +146,15 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
   if (violations.length > 0) {
     return { ok: false, refused: true, reasons: violations.map((v) => `the plan would break ${v.invariant}: ${v.message}`) };
   }
-  if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: plan.actions, outcomes: [] };
+  if (options.dryRun) return { ok: true, refused: false, dryRun: true, actions: plan.actions, outcomes: [], woken: [] };
 
   keeper.setMaintenance(host, true);
+  for (const w of woken) keeper.markWokenForMaintenance(w.host, host);
   const job = `drain-${host}-${new Date(deps.nowMs()).toISOString()}`;
   keeper.beginPlan(job, plan.actions);
   await keeper.save();
-  log.info('drain started', { migrations: budget.maxMigrations, memoryMiB: plan.memoryToMoveMiB, powerOff: options.powerOff });
+  log.info('drain started', { migrations: budget.maxMigrations, memoryMiB: plan.memoryToMoveMiB, powerOff: options.powerOff, woken: woken.map((w) => w.host) });
 
-  const progress: JobProgress = { kind: 'drain', host, startedAtMs: deps.nowMs(), steps: {} };
   for (const a of plan.actions) progress.steps[a.id] = { what: a.type === 'migrate' ? `${a.vm} -> ${a.to}` : `power off ${a.host}`, status: 'pending' };
   deps.onProgress(progress);
   const showStep = (action: Action, status: string, detail?: string) => {
@@ -148,7 +202,67 @@ export async function drainHost(deps: OperatorDeps, host: HostId, options: { rea
     ok,
     failed: outcomes.flatMap((o) => (o.result === 'skipped' || o.result === 'failed' ? [`${o.action.id}: ${o.detail}`] : [])),
   });
-  return { ok, refused: false, dryRun: false, actions: plan.actions, outcomes };
+  return { ok, refused: false, dryRun: false, actions: plan.actions, outcomes, woken };
+}
+
+/**
+ * Powers the hosts on (supervised: identity checked, action recorded) and waits for each hypervisor;
+ * they are on and no longer "powered off by consolidator" afterwards. Throws, saying no VM was moved,
+ * when one cannot be powered on or does not come up (it is then marked for attention, as after a
+ * cycle's power-on).
+ */
+async function wakeForDrain(deps: OperatorDeps, job: string, hosts: readonly DrainWake[], progress: JobProgress): Promise<void> {
+  const { keeper, loaded } = deps;
+  const step = (id: string, what: string, status: string, detail?: string) => {
+    progress.steps[id] = { what, status, ...(detail !== undefined ? { detail } : {}) };
+    deps.onProgress(progress);
+  };
+  for (const w of hosts) step(`wake-${w.host}`, `wake ${w.host} for room`, 'pending');
+  for (const w of hosts) {
+    const id = `wake-${w.host}`;
+    const what = `wake ${w.host} for room`;
+    const ref = { id, type: 'power-on' as const, host: w.host };
+    const startMs = deps.nowMs();
+    const ended = (result: 'ok' | 'failed', e?: unknown) =>
+      keeper.recordOutcome(job, ref, { result, durationMs: deps.nowMs() - startMs, ...(e !== undefined ? { detail: errorMessage(e) } : {}) });
+    if (deps.drainSignal.aborted) throw new ConsolidatorError('ABORTED', `the daemon is stopping: ${w.host} was not woken and no VM was moved`);
+    try {
+      step(id, what, 'running', 'powering on');
+      await deps.power.powerOn(w.host, deps.signal);
+      await keeper.save();
+    } catch (e) {
+      step(id, what, 'failed', errorMessage(e));
+      ended('failed', e);
+      await keeper.save();
+      throw failedWake(`${w.host} could not be powered on to make room: ${errorMessage(e)}; no VM was moved`, w.host, e);
+    }
+    try {
+      step(id, what, 'running', 'waiting for its hypervisor');
+      await waitForHypervisor({
+        hypervisor: deps.drivers.hypervisor,
+        host: w.host,
+        timeoutMs: loaded.policy.power.bootTimeoutSeconds * 1000,
+        intervalMs: deps.bootPollIntervalMs,
+        signal: deps.signal,
+        nowMs: deps.nowMs,
+      });
+    } catch (e) {
+      // As after a cycle's power-on: a host that does not come up needs an operator.
+      if (!isConsolidatorError(e, 'ABORTED')) keeper.markAttention(w.host, 'BootTimeout', e);
+      step(id, what, 'failed', errorMessage(e));
+      ended('failed', e);
+      await keeper.save();
+      throw failedWake(`${w.host} was powered on to make room but did not come up: ${errorMessage(e)}; no VM was moved`, w.host, e);
+    }
+    keeper.forgetPoweredOff(w.host);
+    ended('ok');
+    await keeper.save();
+    step(id, what, 'ok', 'its hypervisor answers');
+  }
+}
+
+function failedWake(message: string, host: HostId, cause: unknown): ConsolidatorError {
+  return new ConsolidatorError(isConsolidatorError(cause) ? cause.code : 'POWER_FAILED', message, { cause, details: { host } });
 }
 
 /** Takes a host out of maintenance: the daemon may use it (and empty it) again. */
@@ -156,9 +270,11 @@ export async function undrainHost(deps: Pick<OperatorDeps, 'keeper' | 'loaded' |
   if (!deps.loaded.hosts.some((h) => h.name === host)) return { ok: false, message: `no host named ${host} in the policy` };
   if (!deps.keeper.isInMaintenance(host)) return { ok: true, message: `${host} was not in maintenance` };
   deps.keeper.setMaintenance(host, false);
+  const released = deps.keeper.forgetWokenFor(host);
   await deps.keeper.save();
-  deps.logger.child({ component: 'drain' }).info('host back in service', { host });
-  return { ok: true, message: `${host} is back in service` };
+  deps.logger.child({ component: 'drain' }).info('host back in service', { host, released });
+  const also = released.length > 0 ? `; ${released.join(', ')}, woken for its maintenance, may be emptied and powered off again` : '';
+  return { ok: true, message: `${host} is back in service${also}` };
 }
 
 /**

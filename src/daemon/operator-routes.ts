@@ -17,7 +17,7 @@ export function operatorRoutes(daemon: OperatorApi): Record<string, RouteHandler
     }),
     '/operator/drain': post(async (body) => {
       const host = hostOf(body);
-      const result = await daemon.drain(host, { powerOff: flag(body, 'powerOff'), dryRun: flag(body, 'dryRun') });
+      const result = await daemon.drain(host, { powerOff: flag(body, 'powerOff'), dryRun: flag(body, 'dryRun'), noWake: flag(body, 'noWake') });
       return { status: result.refused ? 409 : 200, body: result };
     }),
     '/operator/undrain': post(async (body) => {

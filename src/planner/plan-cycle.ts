@@ -16,6 +16,7 @@ import type {
   PlanResult,
   PowerOnAction,
 } from './types.js';
+import { wakeCandidates } from './wake-candidates.js';
 import { compareIds, Workspace } from './workspace.js';
 
 /**
@@ -253,10 +254,7 @@ class CyclePlanner {
 
   /** Plans a power-on of the most efficient host that consolidator powered off; returns it. */
   private wakeHost(reason: PowerOnAction['reason']): number | undefined {
-    const candidates = this.ws.hosts
-      .map((_, h) => h)
-      .filter((h) => this.canWake(h))
-      .sort((a, b) => this.wattsPerCpu(a) - this.wattsPerCpu(b) || a - b);
+    const candidates = wakeCandidates(this.ws, this.input, { isOff: (x) => this.state[x] === 'off', inFlight: this.hostsInFlight });
     const h = candidates[0];
     if (h === undefined) return undefined;
     const host = this.ws.hosts[h] as HostSnapshot;
@@ -268,20 +266,6 @@ class CyclePlanner {
     this.setVerdict(h, { outcome: 'powering-on', detail: reason === 'Overload' ? 'woken: overloaded hosts need room' : `woken: fewer than ${this.policy.safety.minHostsOn} hosts on` });
     this.ws.destinations.add(h);
     return h;
-  }
-
-  private canWake(h: number): boolean {
-    const host = this.ws.hosts[h] as HostSnapshot;
-    return (
-      this.state[h] === 'off' &&
-      this.managed[h] === true &&
-      this.poweredOffByUs.has(host.id) &&
-      !this.needsAttention.has(host.id) &&
-      !this.hostsInFlight.has(host.id) &&
-      host.capacity.cpu > 0 &&
-      host.capacity.memory > 0 &&
-      (this.input.powerActionsLast24h[host.id] ?? 0) + 1 <= this.policy.safety.maxPowerActionsPerHostPerDay
-    );
   }
 
   // ---- consolidation -------------------------------------------------------------------------
@@ -316,6 +300,11 @@ class CyclePlanner {
     const out: DrainCandidate[] = [];
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active' || !this.underloaded[h] || !this.managed[h] || this.source[h] || this.verdicts.has(h)) return;
+      const wokenFor = this.input.wokenForMaintenance?.[host.id];
+      if (wokenFor !== undefined) {
+        this.keep(h, 'WokenForMaintenance', `underloaded (${this.describeUse(h)}) but woken to make room for the maintenance of ${wokenFor}: kept on until ${wokenFor} is undrained`);
+        return;
+      }
       const since = this.underloadedSince.get(host.id) ?? this.now;
       if (this.now - since < waitMs) {
         const minutes = Math.round((this.now - since) / 60_000);

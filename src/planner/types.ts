@@ -39,6 +39,11 @@ export interface PlanInput {
   readonly powerActionsLast24h: Readonly<Record<HostId, number>>;
   /** Hosts that failed to power on: never powered off or on automatically until an operator clears them. */
   readonly needsAttention: readonly HostId[];
+  /**
+   * Hosts woken to make room for a drain, with the host drained: never emptied by a cycle while that
+   * host is in maintenance (absent: none).
+   */
+  readonly wokenForMaintenance?: Readonly<Record<HostId, HostId>>;
   readonly nowMs: number;
 }
 
@@ -104,6 +109,7 @@ export const KEEP_REASONS = [
   'PoweredOff',
   'PoweredOffByOperator',
   'WarmingUp',
+  'WokenForMaintenance',
 ] as const;
 export type KeepReason = (typeof KEEP_REASONS)[number];
 

@@ -47,6 +47,8 @@ export interface PersistedState {
   readonly attention: AttentionState;
   /** Hosts an operator drained for maintenance: never touched until undrained. */
   readonly maintenance: Readonly<Record<HostId, { readonly sinceMs: number }>>;
+  /** Hosts a drain woke to make room, with the host drained: kept on until it is undrained. */
+  readonly wokenForMaintenance: Readonly<Record<HostId, { readonly forHost: HostId; readonly atMs: number }>>;
   /** Last capacity seen per host, so a host that is off can still be planned onto when woken. */
   readonly hostCapacity: Readonly<Record<HostId, ResourceVector>>;
   /** Last system UUID each host reported: a power action is refused when its BMC reports another. */
@@ -67,6 +69,7 @@ export function emptyState(): PersistedState {
     powerRecord: emptyPowerRecord(),
     attention: emptyAttentionState(),
     maintenance: {},
+    wokenForMaintenance: {},
     hostCapacity: {},
     hostSystemUuid: {},
     history: [],
@@ -87,6 +90,8 @@ const stateSchema = z.object({
   powerRecord: z.unknown(),
   attention: z.unknown(),
   maintenance: z.record(z.string(), z.object({ sinceMs: z.number() })),
+  // Absent in state files written before drains woke hosts.
+  wokenForMaintenance: z.record(z.string(), z.object({ forHost: z.string(), atMs: z.number() })).default({}),
   hostCapacity: z.record(z.string(), z.object({ cpu: z.number(), memory: z.number() })),
   // Absent in state files written before the identity check.
   hostSystemUuid: z.record(z.string(), z.string()).default({}),

@@ -17,6 +17,7 @@ export class StateKeeper {
   private planner: PlannerMemory;
   private poweredOff: Record<HostId, { atMs: number }>;
   private maintenance: Record<HostId, { sinceMs: number }>;
+  private wokenFor: Record<HostId, { forHost: HostId; atMs: number }>;
   private capacity: Record<HostId, ResourceVector>;
   private systemUuids: Record<HostId, string>;
   private history: HistoryEntry[];
@@ -30,6 +31,7 @@ export class StateKeeper {
     this.planner = initial.planner;
     this.poweredOff = { ...initial.poweredOffByUs };
     this.maintenance = { ...initial.maintenance };
+    this.wokenFor = { ...initial.wokenForMaintenance };
     this.capacity = { ...initial.hostCapacity };
     this.systemUuids = { ...initial.hostSystemUuid };
     this.history = [...initial.history];
@@ -45,6 +47,7 @@ export class StateKeeper {
       powerRecord: this.deps.recorder.record,
       attention: this.deps.attention.state,
       maintenance: this.maintenance,
+      wokenForMaintenance: this.wokenFor,
       hostCapacity: this.capacity,
       hostSystemUuid: this.systemUuids,
       history: this.history,
@@ -119,6 +122,26 @@ export class StateKeeper {
     if (on) next[host] = { sinceMs: this.deps.nowMs() };
     else delete next[host];
     this.maintenance = next;
+  }
+
+  /** A drain of `forHost` woke `host` to make room: no cycle empties it while `forHost` is in maintenance. */
+  markWokenForMaintenance(host: HostId, forHost: HostId): void {
+    this.wokenFor = { ...this.wokenFor, [host]: { forHost, atMs: this.deps.nowMs() } };
+  }
+
+  /** Hosts woken for a maintenance still under way, with the host drained. */
+  wokenForMaintenance(): Record<HostId, HostId> {
+    return Object.fromEntries(Object.entries(this.wokenFor).flatMap(([host, w]) => (this.maintenance[w.forHost] !== undefined ? [[host, w.forHost]] : [])));
+  }
+
+  /** `forHost` is back in service: the hosts woken for its maintenance may be emptied again. */
+  forgetWokenFor(forHost: HostId): HostId[] {
+    const released = Object.keys(this.wokenFor).filter((host) => this.wokenFor[host]?.forHost === forHost);
+    if (released.length === 0) return [];
+    const next = { ...this.wokenFor };
+    for (const host of released) delete next[host];
+    this.wokenFor = next;
+    return released.sort();
   }
 
   knownCapacity(): Readonly<Record<HostId, ResourceVector>> {

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli.js';
 import { captureIo } from '../../helpers/capture.js';
-import { cycleAt, daemonsStoppedAfterEach, testHosts, testSetup, withClock, worldViolations, type TestDaemon, type TestVm } from '../../helpers/sim-daemon.js';
+import { ConsolidatorError } from '../../../src/errors.js';
+import { cycleAt, daemonsStoppedAfterEach, testHosts, testSetup, withClock, worldViolations, type TestDaemon, type TestDaemonOptions, type TestVm } from '../../helpers/sim-daemon.js';
+import { thrown } from '../../helpers/thrown.js';
 
 /** Roomy: h1 can be drained onto the others. */
 const HOSTS = testHosts(3);
@@ -14,6 +16,7 @@ const VMS: TestVm[] = [
   { id: 'd', host: 'h3', load: 0.5 },
 ];
 const VM_IDS = VMS.map((v) => v.id);
+const VM_IDS_OF = (vms: readonly TestVm[]) => vms.map((v) => v.id);
 const HOST_IDS = HOSTS.map((h) => h.id);
 
 const startDaemon = daemonsStoppedAfterEach();
@@ -71,6 +74,109 @@ describe('operator jobs on the simulated datacenter', () => {
     const unknown = await withClock(t.datacenter, t.daemon.drain('h9', { powerOff: false, dryRun: false }));
     expect(unknown.refused && unknown.reasons).toEqual(['no host named h9 in the policy']);
     expect(t.datacenter.totals().migrations).toBe(0);
+  });
+
+  describe('on a consolidated cluster', () => {
+    // h1 and h2 busy enough to stay on (50 %, 40 % CPU); h3 empty: the daemon powers it off. h1's
+    // 8 cores do not fit in h2's 4.8 free under the 70 % target: a drain of h1 needs h3. c's load
+    // drops later, so that h3 would be emptied again were it not kept for the maintenance.
+    const vms: TestVm[] = [
+      { id: 'a', host: 'h1', vcpus: 8, load: 0.5 },
+      { id: 'b', host: 'h1', vcpus: 8, load: 0.5 },
+      { id: 'c', host: 'h2', vcpus: 8, load: (sample) => (sample < 8 ? 0.8 : 0.1) },
+    ];
+    const policy = {
+      thresholds: {
+        cpu: { windowSeconds: 900, statistic: 'max', underloadRatio: 0.3, targetRatio: 0.7, overloadRatio: 0.9 },
+        memory: { windowSeconds: 900, statistic: 'max', underloadRatio: 0.3, targetRatio: 0.7, overloadRatio: 0.9 },
+      },
+    } as const;
+    const consolidated = async (wrapDrivers?: TestDaemonOptions['wrapDrivers']) => {
+      const t = await startDaemon({ setup: testSetup(HOSTS, vms), policy, ...(wrapDrivers ? { wrapDrivers } : {}) });
+      for (let at = 300; t.datacenter.hostView('h3')?.power !== 'off' && at <= 1800; at += 300) await cycleAt(t, at);
+      expect(t.daemon.state.poweredOffByUs()).toEqual(['h3']);
+      return t;
+    };
+
+    it('--no-wake refuses, in figures, and names the host waking would take', async () => {
+      const t = await consolidated();
+      const result = await withClock(t.datacenter, t.daemon.drain('h1', { powerOff: false, dryRun: false, noWake: true }));
+      expect(result.refused).toBe(true);
+      if (!result.refused) return;
+      expect(result.room).toMatchObject({ needCpu: expect.closeTo(8, 1) as unknown, freeCpu: expect.closeTo(4.8, 1) as unknown, activeHosts: 1 });
+      expect(result.wouldWake?.map((w) => w.host)).toEqual(['h3']);
+      expect(result.reasons.join('\n')).toMatch(/^the VMs on h1 need 8\.\d\d CPU and 8192 MiB; the 1 host\(s\) on that may receive them have 4\.\d\d CPU and \d+ MiB free under the targets/);
+      expect(result.reasons.at(-1)).toBe('waking h3 (+11.20 CPU, +45875 MiB) would make room: drain without --no-wake to have consolidator do it');
+      expect(result.reasons.join('\n')).not.toContain('fits on no other host');
+      // The same through the CLI and the operator route (noWake in the body).
+      const cli = captureIo();
+      expect(await withClock(t.datacenter, runCli(['drain', 'h1', '--no-wake', '--policy', cliPolicy(t)], cli))).toBe(2);
+      expect(cli.stdout.text).toMatch(/^Drain of h1 refused, nothing was done:\n {2}- the VMs on h1 need 8\.\d\d CPU/);
+      expect(cli.stdout.text).toContain('  - waking h3 (+11.20 CPU, +45875 MiB) would make room: drain without --no-wake to have consolidator do it\n');
+      expect(t.datacenter.hostView('h3')?.power).toBe('off');
+      expect(t.datacenter.totals().migrations).toBe(0);
+    });
+
+    it('a host that cannot be powered on fails the drain (thrown, marked for attention), and no VM moves', async () => {
+      let failOn = false;
+      const t = await consolidated((bundle) => ({
+        ...bundle,
+        power: {
+          ...bundle.power,
+          status: (h, signal) => bundle.power.status(h, signal),
+          powerOn: (h, signal) => (failOn ? Promise.reject(new ConsolidatorError('POWER_FAILED', `BMC of ${h} says no`)) : bundle.power.powerOn(h, signal)),
+          powerOff: (h, mode, signal, options) => bundle.power.powerOff(h, mode, signal, options),
+        },
+      }));
+      failOn = true;
+      // Caught as soon as it rejects (withClock only awaits it once the clock loop ends).
+      const error = await withClock(t.datacenter, thrown(t.daemon.drain('h1', { powerOff: false, dryRun: false })));
+      expect(error).toMatchObject({ code: 'POWER_FAILED', message: 'h3 could not be powered on to make room: BMC of h3 says no; no VM was moved' });
+      expect(t.datacenter.totals().migrations).toBe(0);
+      expect(t.daemon.state.isInMaintenance('h1')).toBe(false);
+      expect(t.daemon.state.hostsNeedingAttention()).toEqual(['h3']);
+      expect(t.daemon.history(10).map((e) => `${e.type} ${e.subject} ${e.result}`)).toContain('power-on h3 failed');
+    });
+
+    it('drain wakes the host consolidator powered off, drains, keeps it on while the drain holds (across a restart), and lets it go after undrain', async () => {
+      const first = await consolidated();
+      const result = await withClock(first.datacenter, first.daemon.drain('h1', { powerOff: false, dryRun: false }));
+      expect(result).toMatchObject({ ok: true, refused: false });
+      if (result.refused) return;
+      expect(result.woken.map((w) => w.host)).toEqual(['h3']);
+      expect(first.datacenter.hostView('h1')?.vms).toEqual([]);
+      expect(first.datacenter.hostView('h3')?.power).toBe('on');
+      expect(first.datacenter.hostView('h3')?.vms.length).toBeGreaterThan(0);
+      expect(first.daemon.state.poweredOffByUs()).toEqual([]);
+      expect(first.daemon.state.wokenForMaintenance()).toEqual({ h3: 'h1' });
+      const history = first.daemon.history(50).map((e) => `${e.type} ${e.subject} ${e.result}`);
+      expect(history).toContain('power-on h3 ok');
+
+      // The mark is in the state file: a restarted daemon keeps h3 on too.
+      await first.daemon.stop();
+      const t = await startDaemon({ setup: testSetup(HOSTS, vms), policy, dir: first.dir, datacenter: first.datacenter });
+      expect(t.daemon.state.wokenForMaintenance()).toEqual({ h3: 'h1' });
+      const reasons: (string | undefined)[] = [];
+      for (let at = t.datacenter.nowSeconds + 300; at <= 6000; at += 300) {
+        const report = await cycleAt(t, at);
+        reasons.push(report.plan?.verdicts.find((v) => v.host === 'h3')?.reason);
+        expect(report.plan?.actions.some((a) => a.type === 'power-off' && a.host === 'h3')).toBe(false);
+      }
+      // Once c's load dropped, h3 is underloaded, and kept on for the maintenance of h1.
+      expect(reasons).toContain('WokenForMaintenance');
+      expect(t.datacenter.hostView('h3')?.power).toBe('on');
+
+      expect(await t.daemon.undrain('h1')).toEqual({ ok: true, message: 'h1 is back in service; h3, woken for its maintenance, may be emptied and powered off again' });
+      expect(t.daemon.state.wokenForMaintenance()).toEqual({});
+      const after: (string | undefined)[] = [];
+      for (let at = t.datacenter.nowSeconds + 300; at <= 9000; at += 300) after.push((await cycleAt(t, at)).plan?.verdicts.find((v) => v.host === 'h3')?.reason);
+      expect(after).not.toContain('WokenForMaintenance');
+      // Eligible again: the next cycle empties it and powers it off (consolidator's to wake again).
+      expect(after).toContain('PoweredOff');
+      expect(t.datacenter.hostView('h3')?.power).toBe('off');
+      expect(t.daemon.state.poweredOffByUs()).toContain('h3');
+      expect(worldViolations(t.datacenter, VM_IDS_OF(vms), HOST_IDS)).toEqual([]);
+    });
   });
 
   it('wake powers a host on and waits for its hypervisor; undrain ends maintenance', async () => {
