@@ -86,6 +86,8 @@ export function daemonStatus(view: DaemonView): Record<string, unknown> {
     poweredOffByUs,
     needsAttention: keeper ? keeper.state.attention.hosts : {},
     maintenance: [...maintenance].sort(),
+    /** Hosts a drain woke to make room, with the host drained: kept on until it is undrained. */
+    wokenForMaintenance: keeper?.wokenForMaintenance() ?? {},
   };
 }
 
