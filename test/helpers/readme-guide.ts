@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DaemonClient } from '../../src/cli/daemon-client.js';
 import { DEMO_CONTROL_SOCKET } from '../../src/config/defaults.js';
 import { freePort } from './free-port.js';
 import { waitFor } from './wait-for.js';
@@ -14,7 +15,8 @@ import { waitFor } from './wait-for.js';
  * built CLI, `node dist/main.js`); the lines up to the next `$ ` line are its stdout (blank lines
  * between commands are separators). Host names in the commands are the hosts of this run: each host
  * a command names is replaced, where it first appears, by a host of the run fit for that command
- * (see runGuide). `scripts/readme-examples.ts` rewrites those blocks from a real run;
+ * (see runGuide). A drain refused for want of room (the running daemon took it) is tried again after
+ * waking one more host consolidator powered off, unshown. `scripts/readme-examples.ts` rewrites those blocks from a real run;
  * test/integration/readme-operator-guide.test.ts checks a fresh run against them with `matchesBlock`.
  */
 
@@ -24,7 +26,7 @@ const HOST = /^demo-\d+$/;
 /** `drain`'s exit code when it refuses (nothing done), and how often a refused drain is tried again. */
 const REFUSED = 2;
 const DRAIN_ATTEMPTS = 4;
-const DRAIN_RETRY_MS = 1_000;
+const PROBE_TIMEOUT_MS = 30_000;
 /** The guide starts once the demo has consolidated this far (it gets there within its first minute). */
 const SETTLED_HOSTS_OFF = 4;
 
@@ -104,8 +106,9 @@ function isHeader(line: string): boolean {
 
 /**
  * Whether `actual` (stdout) shows what the README block `expected` shows, modulo what varies: every
- * line outside tables appears, normalised, in the same order; every table has the same header and,
- * if the README shows rows, at least one row. A README line `...` stands for lines left out.
+ * line outside tables appears, normalised, in the same order; every table (a header line, then rows
+ * up to the next blank line) has the same header and, if the README shows rows, at least one row:
+ * which hosts and VMs a run lists varies. A README line `...` stands for lines left out.
  */
 export function matchesBlock(expected: readonly string[], actual: string): { ok: true } | { ok: false; why: string } {
   const got = actual.replace(/\n$/, '').split('\n');
@@ -221,18 +224,18 @@ export function cli(socket: string, args: readonly string[]): Promise<GuideRun> 
   });
 }
 
-async function statusJson(socket: string): Promise<Record<string, unknown> | undefined> {
-  const run = await cli(socket, ['status', '--json']);
-  return run.code === 0 ? (JSON.parse(run.stdout) as Record<string, unknown>) : undefined;
+/** The daemon's status, asked in-process (fast: the guide's hosts are chosen between two commands). */
+function statusJson(socket: string): Promise<Record<string, unknown> | undefined> {
+  return DaemonClient.forSocket(socket).status();
 }
 
 /** A host that is on and whose drain would not be refused now (the last named first), if any. */
 async function drainableHosts(socket: string, taken: ReadonlySet<string>): Promise<string[]> {
   const on = ((await statusJson(socket))?.['hostsByState'] as { on?: string[] } | undefined)?.on ?? [];
   for (const host of [...on].reverse().filter((h) => !taken.has(h))) {
-    const run = await cli(socket, ['drain', host, '--dry-run', '--json']);
+    const answer = await DaemonClient.forSocket(socket).post('/operator/drain', { host, dryRun: true }, PROBE_TIMEOUT_MS);
     // The first will do: the daemon keeps consolidating, the room seen now is gone in a few cycles.
-    if (run.code === 0) return [host];
+    if (answer.status === 200 && (answer.body as { refused?: boolean }).refused !== true) return [host];
   }
   return [];
 }
@@ -264,9 +267,11 @@ export async function runGuide(demo: Pick<DemoDaemon, 'socket' | 'policyFile'>, 
       }
       const args = command.args.map((a) => chosen.get(a) ?? a);
       let run = await demoCli(demo, args);
-      // The daemon keeps consolidating meanwhile: room a dry run saw may be taken by its next cycle.
+      // The daemon keeps consolidating meanwhile: the room a wake made may be taken by its next cycle
+      // (moved onto, or the empty host powered off again). Then another host is woken (not shown).
       for (let attempt = 1; run.code === REFUSED && args[0] === 'drain' && attempt < DRAIN_ATTEMPTS; attempt++) {
-        await new Promise((r) => setTimeout(r, DRAIN_RETRY_MS));
+        const extra = (await wakeableHosts(demo.socket, new Set(chosen.values())))[0];
+        if (extra !== undefined) await cli(demo.socket, ['wake', extra]);
         run = await demoCli(demo, args);
       }
       blockRuns.push(run);
