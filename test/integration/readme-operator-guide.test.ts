@@ -21,6 +21,8 @@ describe("the README's operator guide, against the running demo", () => {
     const commands = blocks.flatMap((b) => b.commands.map((c) => c.args[0]));
     for (const name of ['status', 'plan', 'drain', 'undrain', 'wake', 'history']) expect(commands).toContain(name);
     demo = await startDemo(START_TIMEOUT_MS);
+    // The demo says how to reach it (its socket is the test's own, so with the variable).
+    expect(demo.output()).toContain(`operator commands: CONSOLIDATOR_SOCKET=${demo.socket} npx consolidator status (socket ${demo.socket})`);
     const runs = await runGuide(demo, blocks);
     blocks.forEach((block, b) => {
       block.commands.forEach((command, c) => {
