@@ -13,8 +13,9 @@ export const planCommand: Command = {
   usage: 'consolidator plan [--policy FILE] [--json]',
   description:
     'Observes every host once and plans, exactly as a cycle would, and executes nothing. Prints each\n' +
-    "host with its utilisation, verdict and reason; each action in order with VM, source, destination,\n" +
-    'memory to move and estimated time; and the estimated power saved. Asks the running daemon when one\n' +
+    'host with its observed use (the window statistic the thresholds use, e.g. CPU (p95)), verdict\n' +
+    '(marked overloaded above an overload ratio) and reason; each action in order with VM, source,\n' +
+    'destination, memory to move and estimated time; and the estimated power saved. Asks the running daemon when one\n' +
     'answers (it has the observation window and the state); otherwise observes twice, a few seconds\n' +
     'apart (CPU use is a delta), with the state in stateDirectory if it can be read.',
   options: {
@@ -53,9 +54,17 @@ export const planCommand: Command = {
 };
 
 export function formatPlan(plan: PlanResult, violations: readonly string[], source: string): string {
+  // One figure per resource: the observed use the verdict is about, named by its window statistic.
   const hosts = table(
-    ['HOST', 'CPU', 'MEMORY', 'VERDICT', 'REASON', 'DETAIL'],
-    plan.verdicts.map((v) => [v.host, percent(v.utilisation.cpu), percent(v.utilisation.memory), v.outcome, v.reason ?? '', v.detail]),
+    ['HOST', `CPU (${plan.statistics.cpu})`, `MEMORY (${plan.statistics.memory})`, 'VERDICT', 'REASON', 'DETAIL'],
+    plan.verdicts.map((v) => [
+      v.host,
+      percent(v.observed.cpu),
+      percent(v.observed.memory),
+      v.overloaded ? `${v.outcome}, overloaded` : v.outcome,
+      v.reason ?? '',
+      v.detail,
+    ]),
   );
   const actions =
     plan.actions.length === 0

@@ -1,9 +1,11 @@
+import { DEFAULTS, DEMO_CONTROL_SOCKET } from '../config/defaults.js';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import { ConsolidatorError } from '../errors.js';
 import type { DatacenterTotals } from '../sim/datacenter-totals.js';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../observability/logger.js';
 import { composeDaemon } from './compose-daemon.js';
 import { EXIT, type Command, type CommandIo, type OptionValues } from './command.js';
+import { SOCKET_ENV } from './operator-context.js';
 
 /** How often the demo checks whether its trace has ended. */
 const SIMULATION_END_POLL_MS = 500;
@@ -41,6 +43,12 @@ export const runCommand: Command = {
     return runDaemon(result.value, args.values, io);
   },
 };
+
+/** How to reach a demo daemon from another terminal: the CLI finds these sockets by itself. */
+export function operatorHint(socket: string): string {
+  const found = socket === DEMO_CONTROL_SOCKET || socket === DEFAULTS.control.socket;
+  return `operator commands: ${found ? '' : `${SOCKET_ENV}=${socket} `}npx consolidator status (socket ${socket})`;
+}
 
 export function loggerFor(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Logger {
   const format = (values['log-format'] ?? loaded.policy.logging.format) as LogFormat;
@@ -83,6 +91,7 @@ async function runDaemon(loaded: LoadedPolicy, values: OptionValues, io: Command
   try {
     await daemon.start();
     clock?.start();
+    if (world) logger.info(operatorHint(loaded.policy.control.socket));
     if (values['once'] === true) {
       await daemon.runCycle();
       stopRequested();

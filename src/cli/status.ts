@@ -1,16 +1,16 @@
 import { DEFAULTS } from '../config/defaults.js';
-import { loadPolicyFile } from '../config/load.js';
-import { EXIT, type Command, type ParsedArgs } from './command.js';
+import { EXIT, type Command } from './command.js';
 import { DaemonClient } from './daemon-client.js';
-import { DEFAULT_POLICY_FILE, findDaemon, JSON_OPTION, POLICY_OPTION, SOCKET_ENV, SOCKET_OPTION, socketPath } from './operator-context.js';
+import { JSON_OPTION, POLICY_OPTION, searchDaemon, SOCKET_ENV, SOCKET_OPTION } from './operator-context.js';
 
 export const statusCommand: Command = {
   name: 'status',
   summary: "the running daemon's state: mode, last cycle, hosts, work in flight, attention",
   usage: 'consolidator status [--socket PATH | --policy FILE | --url URL] [--json]',
   description:
-    "Asks the running daemon (its operator socket: --socket, $" + SOCKET_ENV + ", control.socket in the\n" +
-    'policy) for its mode, its last cycle and how it ended, hosts by state, actions in flight, hosts\n' +
+    "Asks the running daemon (its operator socket: --socket, $" + SOCKET_ENV + ", control.socket in\n" +
+    `--policy; else the installed policy's, ${DEFAULTS.control.socket}, then the demo's) for its mode,\n` +
+    'last cycle and how it ended, hosts by state, actions in flight, hosts\n' +
     'consolidator powered off, hosts in maintenance and hosts that need an operator. Works for any\n' +
     `member of the socket's group (${DEFAULTS.control.group}); --url asks the read-only HTTP endpoint\n` +
     'instead. Exits 3 when no daemon answers, 77 when the socket may not be used.',
@@ -21,9 +21,18 @@ export const statusCommand: Command = {
   ],
   async run(args, io) {
     const url = args.values['url'];
-    const status = typeof url === 'string' ? await DaemonClient.forUrl(url).status() : (await statusOverSocket(args))?.status;
+    let status: Record<string, unknown> | undefined;
+    let tried: readonly string[];
+    if (typeof url === 'string') {
+      status = await DaemonClient.forUrl(url).status();
+      tried = [url];
+    } else {
+      const search = await searchDaemon(args, process.env);
+      status = search.found?.status;
+      tried = search.tried;
+    }
     if (!status) {
-      io.stderr.write('consolidator: no daemon answers (is it running? systemctl status consolidator)\n');
+      io.stderr.write(`consolidator: no daemon answers on ${tried.join(', ')} (is it running? systemctl status consolidator)\n`);
       return EXIT_NOT_RUNNING;
     }
     if (args.values['json'] === true) {
@@ -34,18 +43,6 @@ export const statusCommand: Command = {
     return EXIT.OK;
   },
 };
-
-/**
- * The policy only says where the socket is: status works without being able to read it (a member of
- * the group need not read /etc/consolidator), and with a broken one (the daemon runs the last good).
- */
-async function statusOverSocket(args: ParsedArgs): Promise<{ status: Record<string, unknown> } | undefined> {
-  const explicit = typeof args.values['socket'] === 'string' || (process.env[SOCKET_ENV] ?? '') !== '';
-  const file = typeof args.values['policy'] === 'string' ? args.values['policy'] : DEFAULT_POLICY_FILE;
-  const loaded = explicit ? undefined : await loadPolicyFile(file);
-  const policy = loaded?.ok ? loaded.value.policy : undefined;
-  return findDaemon(socketPath(args, process.env, policy), policy?.control.group ?? DEFAULTS.control.group);
-}
 
 /** LSB's "program is not running" status code. */
 export const EXIT_NOT_RUNNING = 3;

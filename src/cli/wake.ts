@@ -16,7 +16,8 @@ export const wakeCommand: Command = {
   async run(args, io) {
     const host = requirePositional(this, args, 0, 'HOST');
     const ctx = await operatorContext(args, io);
-    io.stderr.write(`powering ${host} on and waiting for its hypervisor (up to ${ctx.loaded.policy.power.bootTimeoutSeconds} s)...\n`);
+    const upTo = ctx.daemon ? 'power.bootTimeoutSeconds' : `${ctx.loaded.policy.power.bootTimeoutSeconds} s`;
+    io.stderr.write(`powering ${host} on and waiting for its hypervisor (up to ${upTo})...\n`);
     const result = ctx.daemon
       ? ((await ctx.daemon.post('/operator/wake', { host }, WAKE_TIMEOUT_MS)).body as { ok: boolean; message?: string; error?: string })
       : await withStandaloneDaemon(ctx, (daemon) => daemon.wake(host));

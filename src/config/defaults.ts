@@ -3,6 +3,12 @@
  * and the example file show them. Chosen for a cautious first deployment: dry-run, slow schedule,
  * generous headroom, few migrations per cycle.
  */
+/**
+ * The demo's operator socket (control.socket in config/demo.yaml, which must say the same): the CLI
+ * looks there last, so `npx consolidator status` finds the demo without options.
+ */
+export const DEMO_CONTROL_SOCKET = '/tmp/consolidator-demo.sock';
+
 export const DEFAULTS = {
   mode: 'dry-run',
   schedule: '*/5 * * * *',

@@ -592,11 +592,23 @@ class CyclePlanner {
   private keep(h: number, reason: KeepReason, detail: string): void {
     if (this.verdicts.has(h)) return;
     const outcome = this.state[h] === 'off' ? 'stays-off' : 'kept-on';
-    this.verdicts.set(h, { host: (this.ws.hosts[h] as HostSnapshot).id, outcome, reason, detail, utilisation: this.ws.utilisation(h) });
+    this.verdicts.set(h, { host: (this.ws.hosts[h] as HostSnapshot).id, outcome, reason, detail, ...this.figures(h) });
   }
 
   private setVerdict(h: number, v: Pick<HostVerdict, 'outcome' | 'detail'>): void {
-    this.verdicts.set(h, { host: (this.ws.hosts[h] as HostSnapshot).id, ...v, utilisation: this.ws.utilisation(h) });
+    this.verdicts.set(h, { host: (this.ws.hosts[h] as HostSnapshot).id, ...v, ...this.figures(h) });
+  }
+
+  /** A verdict's figures: use after the plan, use as observed, and whether it is overloaded. */
+  private figures(h: number): Pick<HostVerdict, 'utilisation' | 'observed' | 'overloaded'> {
+    const host = this.ws.hosts[h] as HostSnapshot;
+    const use = this.ws.observedUse[h] as ResourceVector;
+    const share = (x: number, cap: number) => (cap > 0 ? x / cap : 0);
+    return {
+      utilisation: this.ws.utilisation(h),
+      observed: { cpu: share(use.cpu, host.capacity.cpu), memory: share(use.memory, host.capacity.memory) },
+      overloaded: this.overloaded[h] === true,
+    };
   }
 
   private defaultVerdict(h: number): void {
@@ -665,6 +677,7 @@ class CyclePlanner {
         memoryToMoveMiB: memoryToMove,
         budgetLimited: this.budgetLimited,
       },
+      statistics: { cpu: this.policy.thresholds.cpu.statistic, memory: this.policy.thresholds.memory.statistic },
     };
   }
 }

@@ -121,8 +121,12 @@ export interface HostVerdict {
   readonly reason?: KeepReason;
   /** One sentence with the figures behind the verdict. */
   readonly detail: string;
-  /** Estimated use over capacity per resource (the planner's view, from the window's statistic). */
+  /** Estimated use over capacity per resource once this plan's moves are done (the planner's view, from the window's statistic). */
   readonly utilisation: ResourceVector;
+  /** Observed use over capacity per resource (the window's statistic): the figures the verdict is about. */
+  readonly observed: ResourceVector;
+  /** Above an overload ratio (observed, or predicted when overloadPredictionSeconds is set). */
+  readonly overloaded: boolean;
 }
 
 export interface PlanSummary {
@@ -142,4 +146,6 @@ export interface PlanResult {
   readonly verdicts: readonly HostVerdict[];
   readonly memory: PlannerMemory;
   readonly summary: PlanSummary;
+  /** The window statistic each resource's figures are (thresholds.*.statistic), for display. */
+  readonly statistics: { readonly cpu: string; readonly memory: string };
 }
