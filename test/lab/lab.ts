@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -497,9 +497,29 @@ export class Lab {
   }
 
   private async writeProc(h: LabHost): Promise<void> {
-    // In place (truncate + write): the bind mount over /proc/stat pins the inode.
-    await writeFile(join(h.dir, 'proc-stat'), procStatText(h.figures.cpus, h.counters), { flag: 'w' });
-    await writeFile(join(h.dir, 'proc-meminfo'), procMeminfoText(h.figures), { flag: 'w' });
+    await overwriteInPlace(join(h.dir, 'proc-stat'), procStatText(h.figures.cpus, h.counters));
+    await overwriteInPlace(join(h.dir, 'proc-meminfo'), procMeminfoText(h.figures));
+  }
+}
+
+/** Every fake /proc file is this long: new content never leaves a shorter file behind to be read. */
+const FAKE_PROC_BYTES = 4096;
+
+/**
+ * Rewrites a fake /proc file in place (the bind mount over /proc/stat pins the inode, so no rename),
+ * with one write at offset 0 and never a truncation: a reader never sees it empty or half gone, which
+ * a truncate-then-write let it do ("cannot parse /proc/meminfo: no MemTotal"). Padded with newlines
+ * to a fixed length, which the parsers skip as blank lines.
+ */
+async function overwriteInPlace(path: string, text: string): Promise<void> {
+  if (Buffer.byteLength(text) > FAKE_PROC_BYTES) throw new Error(`${path}: ${Buffer.byteLength(text)} bytes, more than ${FAKE_PROC_BYTES}`);
+  const buffer = Buffer.alloc(FAKE_PROC_BYTES, '\n');
+  buffer.write(text, 0, 'utf8');
+  const handle = await open(path, existsSync(path) ? 'r+' : 'w');
+  try {
+    await handle.write(buffer, 0, buffer.length, 0);
+  } finally {
+    await handle.close();
   }
 }
 
