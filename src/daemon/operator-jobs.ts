@@ -273,7 +273,8 @@ export async function undrainHost(deps: Pick<OperatorDeps, 'keeper' | 'loaded' |
   const released = deps.keeper.forgetWokenFor(host);
   await deps.keeper.save();
   deps.logger.child({ component: 'drain' }).info('host back in service', { host, released });
-  const also = released.length > 0 ? `; ${released.join(', ')}, woken for its maintenance, may be emptied and powered off again` : '';
+  // On a line of its own: the first line says the same whether or not the drain woke hosts.
+  const also = released.length > 0 ? `\n${released.join(', ')}, woken for its maintenance, may be emptied and powered off again` : '';
   return { ok: true, message: `${host} is back in service${also}` };
 }
 

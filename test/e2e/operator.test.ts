@@ -160,6 +160,6 @@ describe('operator commands on a real lab, through the running daemon', () => {
 
     const undrain = await cli('undrain', h(1));
     expect(undrain.code, undrain.stderr).toBe(0);
-    expect(undrain.stdout).toContain(`${h(1)} is back in service; ${h(3)}, woken for its maintenance, may be emptied and powered off again`);
+    expect(undrain.stdout).toContain(`${h(1)} is back in service\n${h(3)}, woken for its maintenance, may be emptied and powered off again`);
   }, 240_000);
 });

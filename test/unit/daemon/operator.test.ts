@@ -166,7 +166,7 @@ describe('operator jobs on the simulated datacenter', () => {
       expect(reasons).toContain('WokenForMaintenance');
       expect(t.datacenter.hostView('h3')?.power).toBe('on');
 
-      expect(await t.daemon.undrain('h1')).toEqual({ ok: true, message: 'h1 is back in service; h3, woken for its maintenance, may be emptied and powered off again' });
+      expect(await t.daemon.undrain('h1')).toEqual({ ok: true, message: 'h1 is back in service\nh3, woken for its maintenance, may be emptied and powered off again' });
       expect(t.daemon.state.wokenForMaintenance()).toEqual({});
       const after: (string | undefined)[] = [];
       for (let at = t.datacenter.nowSeconds + 300; at <= 9000; at += 300) after.push((await cycleAt(t, at)).plan?.verdicts.find((v) => v.host === 'h3')?.reason);
