@@ -85,8 +85,10 @@ describe('the Debian package', () => {
     expect(policy).toContain('$schema=/usr/share/consolidator/consolidator.schema.json');
   });
 
-  it('never starts or enables the service from its maintainer scripts', () => {
+  it('never starts or enables the service from its maintainer scripts, which are valid POSIX sh', async () => {
     for (const script of ['postinst', 'prerm', 'postrm']) {
+      const syntax = await exec('sh', ['-n', join(work, 'ctrl', script)]);
+      expect(syntax.code, `${script}: ${syntax.stderr}`).toBe(0);
       const body = readFileSync(join(work, 'ctrl', script), 'utf8');
       // try-restart is allowed: it restarts a daemon that already runs, after an upgrade.
       expect(body, script).not.toMatch(/\b(enable|start|(?<!try-)restart)\s+consolidator/);
