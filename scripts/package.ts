@@ -82,16 +82,32 @@ function stageSystemIntegration(root: string): void {
   mkdirSync(etc, { recursive: true });
   const example = readFileSync(join(repo, 'config/consolidator.example.yaml'), 'utf8');
   if (!/^mode: dry-run$/m.test(example)) throw new Error('config/consolidator.example.yaml must be in dry-run mode: it is the installed default');
-  writeFileSync(
-    join(etc, 'consolidator.yaml'),
-    example.replace(/^# yaml-language-server: \$schema=.*$/m, '# yaml-language-server: $schema=/usr/share/consolidator/consolidator.schema.json'),
-  );
+  writeFileSync(join(etc, 'consolidator.yaml'), installedPolicy(example));
 
   const share = join(root, 'usr/share/consolidator');
   mkdirSync(share, { recursive: true });
   cpSync(join(repo, 'config/consolidator.schema.json'), join(share, 'consolidator.schema.json'));
   cpSync(join(repo, 'config/demo.yaml'), join(share, 'demo/demo.yaml'));
   cpSync(join(repo, 'config/demo-workload'), join(share, 'demo/demo-workload'), { recursive: true });
+}
+
+/**
+ * The example policy as installed: its schema from /usr/share, its secrets where the unit's
+ * LoadCredential= puts them, the hosts' keys in /etc/consolidator/known_hosts (the operator's to fill).
+ */
+function installedPolicy(example: string): string {
+  const edits: readonly (readonly [RegExp, string])[] = [
+    [/^# yaml-language-server: \$schema=.*$/m, '# yaml-language-server: $schema=/usr/share/consolidator/consolidator.schema.json'],
+    [/keyFile: example-secrets\/id_ed25519/, 'keyFile: /run/credentials/consolidator.service/ssh-key   # from /etc/consolidator/credentials/ssh-key'],
+    [/knownHostsFile: example-secrets\/known_hosts/, 'knownHostsFile: /etc/consolidator/known_hosts'],
+    [/passwordFile: example-secrets\/bmc-password/, 'passwordFile: /run/credentials/consolidator.service/bmc-password   # from /etc/consolidator/credentials/bmc-password'],
+  ];
+  let policy = example;
+  for (const [pattern, replacement] of edits) {
+    if (!pattern.test(policy)) throw new Error(`config/consolidator.example.yaml no longer has ${pattern}: update installedPolicy() in scripts/package.ts`);
+    policy = policy.replace(pattern, replacement);
+  }
+  return policy;
 }
 
 function stageDocs(root: string, version: string, released: Date): void {

@@ -79,10 +79,20 @@ describe('the Debian package', () => {
     expect(readFileSync(join(work, 'ctrl', 'conffiles'), 'utf8')).toBe('/etc/consolidator/consolidator.yaml\n');
   });
 
-  it('installs the example policy in dry-run mode, its schema pointing at the installed one', () => {
+  it('installs the example policy in dry-run mode, with the schema, credentials and known_hosts where the package puts them', async () => {
     const policy = readFileSync(join(unpacked, 'etc/consolidator/consolidator.yaml'), 'utf8');
     expect(policy).toMatch(/^mode: dry-run$/m);
     expect(policy).toContain('$schema=/usr/share/consolidator/consolidator.schema.json');
+    expect(policy).toContain('keyFile: /run/credentials/consolidator.service/ssh-key');
+    expect(policy).toContain('passwordFile: /run/credentials/consolidator.service/bmc-password');
+    // Validated by hand on a fresh install, only the operator's own part is missing: the hosts' keys.
+    const main = join(unpacked, 'usr/lib/consolidator/dist/main.js');
+    const validate = await exec('node', [main, 'validate', join(unpacked, 'etc/consolidator/consolidator.yaml')], { cwd: work });
+    expect(validate.code).toBe(78);
+    expect(validate.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/hostDefaults\.ssh\.knownHostsFile: \/etc\/consolidator\/known_hosts does not exist$/),
+      expect.stringMatching(/1 problem, policy not valid/),
+    ]);
   });
 
   it('never starts or enables the service from its maintainer scripts, which are valid POSIX sh', async () => {
