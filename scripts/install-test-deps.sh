@@ -15,6 +15,8 @@ need qemu-system-x86_64 qemu-system-x86 qemu-utils ipxe-qemu seabios
 need prometheus prometheus
 need promtool prometheus
 need systemd-analyze systemd
+need lintian lintian
+need man man-db
 need tini tini
 need ip iproute2
 # The real-systemd test (test/integration/systemd-service.test.ts): its Debian 13 image and container.

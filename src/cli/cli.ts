@@ -5,13 +5,18 @@ import { version } from './version.js';
 
 export { version };
 
+/** What consolidator is, in the words of `--help` and of the man page. */
+export const DESCRIPTION_LINES = [
+  'Energy-saving VM consolidation for KVM/libvirt: empties underloaded hosts by live migration,',
+  'powers them off through their BMC, and powers them back on when demand returns.',
+] as const;
+
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   const lines = [
     'Usage: consolidator <command> [options]',
     '',
-    'Energy-saving VM consolidation for KVM/libvirt: empties underloaded hosts by live migration,',
-    'powers them off through their BMC, and powers them back on when demand returns.',
+    ...DESCRIPTION_LINES,
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),

@@ -79,7 +79,7 @@ export async function loadPolicyText(text: string, file: string): Promise<LoadRe
 
   const policy = parsed.data;
   const hosts = resolveHosts(policy, dirname(resolvePath(file)));
-  const problems = await checkSemantics(policy, hosts, { isReadable, isPrivate });
+  const problems = await checkSemantics(policy, hosts, { isReadable, isPrivate, serviceCredentialElsewhere });
   const at = (p: PolicyProblem): PolicyIssue => ({ file, ...locate(doc, lineCounter, p.path), path: formatPath(p.path), message: p.message });
   const errors = problems.filter((p) => p.severity === 'error').map(at);
   const warnings = problems.filter((p) => p.severity === 'warning').map(at);
@@ -171,6 +171,14 @@ async function isReadable(path: string): Promise<string | undefined> {
     if (code === 'EACCES') return 'is not readable by this user';
     return `cannot be read (${code ?? errorMessage(e)})`;
   }
+}
+
+function serviceCredentialElsewhere(path: string): string | undefined {
+  const match = /^\/run\/credentials\/([^/]+)\/[^/]+$/.exec(resolvePath(path));
+  if (!match) return undefined;
+  // systemd sets CREDENTIALS_DIRECTORY in the service it loads credentials for.
+  const own = process.env['CREDENTIALS_DIRECTORY'];
+  return own !== undefined && resolvePath(own) === resolvePath('/run/credentials', match[1] ?? '') ? undefined : match[1];
 }
 
 async function isPrivate(path: string): Promise<boolean> {

@@ -16,6 +16,11 @@ export interface FileChecks {
   isReadable(path: string): Promise<string | undefined>;
   /** false when group or others may read the file. */
   isPrivate(path: string): Promise<boolean>;
+  /**
+   * The unit whose systemd credential the path is (/run/credentials/UNIT/NAME), when this process is not
+   * that unit: such a file exists only while the service runs, so `validate` by hand cannot see it.
+   */
+  serviceCredentialElsewhere?(path: string): string | undefined;
 }
 
 /** Checks that the schema cannot express: relations between values, and the files secrets live in. */
@@ -133,6 +138,11 @@ async function checkHostFiles(
     if (checked.has(key)) return;
     checked.add(key);
     const problem = await files.isReadable(file);
+    const unit = problem === 'does not exist' ? files.serviceCredentialElsewhere?.(file) : undefined;
+    if (unit !== undefined) {
+      warning(at, `${file} is a credential of ${unit}: it exists only while that service runs (systemd copies it from its LoadCredential= source), so it is checked when the daemon starts`);
+      return;
+    }
     if (problem !== undefined) {
       error(at, `${file} ${problem}`);
       return;

@@ -73,6 +73,35 @@ describe('loading a policy', () => {
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.value.warnings.map((w) => w.message)).toEqual([`${dir}/open-pw can be read by group or others; chmod 600 it`]);
   });
+
+  describe("a secret among systemd's credentials of the service (the installed policy's layout)", () => {
+    const credential = '/run/credentials/consolidator-test-absent.service/bmc-password';
+    const saved = process.env['CREDENTIALS_DIRECTORY'];
+    const restore = () => {
+      if (saved === undefined) delete process.env['CREDENTIALS_DIRECTORY'];
+      else process.env['CREDENTIALS_DIRECTORY'] = saved;
+    };
+
+    it('is a warning outside that service (`validate` by hand), since systemd creates it only for the service', async () => {
+      delete process.env['CREDENTIALS_DIRECTORY'];
+      try {
+        const result = await load(realHosts().replace(`${dir}/pw`, credential));
+        expect(messages(result)).toEqual([]);
+        if (result.ok) expect(result.value.warnings.map((w) => w.message)).toEqual([expect.stringContaining(`${credential} is a credential of consolidator-test-absent.service: it exists only while that service runs`)]);
+      } finally {
+        restore();
+      }
+    });
+
+    it('is an error inside that service, where it must exist', async () => {
+      process.env['CREDENTIALS_DIRECTORY'] = '/run/credentials/consolidator-test-absent.service';
+      try {
+        expect(messages(await load(realHosts().replace(`${dir}/pw`, credential)))).toEqual([`policy.yaml:4:37 hostDefaults.bmc.passwordFile: ${credential} does not exist`]);
+      } finally {
+        restore();
+      }
+    });
+  });
 });
 
 describe('bad policies: each problem with file:line:col and the key', () => {
