@@ -13,8 +13,8 @@ import { waitFor } from '../helpers/wait-for.js';
  * cached per machine) booted with systemd-nspawn, systemd as its PID 1, the .deb installed with apt
  * (no network: the container has only its loopback), the service started on the demo datacenter and
  * put through what an operator and systemd do to it: start (READY=1), the journal, the operator
- * socket's group, a broken policy on reload, a hung daemon (the watchdog), stop, and systemd's own
- * security score.
+ * socket's group, a broken policy on reload, a hung daemon (the watchdog), stop, systemd's own
+ * security score, and the package's upgrade, remove and purge with the service running.
  *
  * Timeouts: the first run on a machine builds the image (debootstrap, about a minute here, a few on
  * a slow mirror) and the .deb; beforeAll has BEFORE_ALL_TIMEOUT_MS for both. On a warm cache the file
@@ -29,6 +29,7 @@ const DEB_DIR_INSIDE = '/mnt/consolidator-deb';
 const POLICY = '/etc/consolidator/consolidator.yaml';
 const DEMO = '/usr/share/consolidator/demo';
 const CONTROL_SOCKET = '/run/consolidator/control.sock';
+const CREDENTIALS = '/etc/consolidator/credentials';
 const OPERATOR_GROUP = 'consolidator';
 const EXIT_NOPERM = 77;
 /** `systemd-analyze security` of the unit as shipped, measured on Debian 12 offline: no worse. */
@@ -189,10 +190,13 @@ function demoPolicy(demoYaml: string): string {
 
 describe.skipIf(missing !== undefined && !inCi)('the Debian package under systemd (Debian 13 container)', () => {
   let goodPolicy = '';
+  let debPath = '';
+  let aptOutput = '';
 
   beforeAll(async () => {
     if (missing !== undefined) throw new Error(`systemd-service: cannot run on this machine: ${missing}`);
     const [image, deb] = await Promise.all([buildImage(), buildDeb()]);
+    debPath = deb;
     const work = await mkdtemp(join(tmpdir(), 'consolidator-nspawn-'));
     cleanups.push(() => rm(work, { recursive: true, force: true }));
     const started = Date.now();
@@ -202,7 +206,7 @@ describe.skipIf(missing !== undefined && !inCi)('the Debian package under system
     if (booted.state !== 'running') figure(`failed units at boot: ${booted.failedUnits}`);
 
     const installStarted = Date.now();
-    await box.run(['apt-get', 'install', '-y', '--no-install-recommends', `${DEB_DIR_INSIDE}/${basename(deb)}`], { timeoutSeconds: INSTALL_TIMEOUT_SECONDS });
+    aptOutput = await box.run(['apt-get', 'install', '-y', '--no-install-recommends', `${DEB_DIR_INSIDE}/${basename(deb)}`], { timeoutSeconds: INSTALL_TIMEOUT_SECONDS });
     figure(`apt-get install of ${basename(deb)}: ${seconds(Date.now() - installStarted)}`);
   }, BEFORE_ALL_TIMEOUT_MS);
 
@@ -212,13 +216,22 @@ describe.skipIf(missing !== undefined && !inCi)('the Debian package under system
   }, 60_000);
 
   it('installs with apt from the image alone, and neither enables nor starts the service', async () => {
+    // No network to fetch from (the container has only its loopback), and nothing to fetch: every
+    // Depends is in the image already.
+    const interfaces = (await box.run(['cat', '/proc/net/dev'])).split('\n').slice(2).map((l) => l.split(':')[0]?.trim()).filter(Boolean);
+    expect(interfaces).toEqual(['lo']);
+    expect(aptOutput).toContain('0 upgraded, 1 newly installed, 0 to remove');
+    expect(aptOutput).toMatch(/^Need to get 0 B\//m);
     expect(await box.run(['dpkg-query', '--show', '--showformat=${Status}', 'consolidator'])).toBe('install ok installed');
-    for (const file of ['/usr/bin/consolidator', `/usr/lib/systemd/system/${UNIT}`, '/usr/lib/systemd/system/consolidator.socket', '/usr/lib/sysusers.d/consolidator.conf', POLICY, `${DEMO}/demo.yaml`, `${DEMO}/demo-workload`]) {
+    for (const file of ['/usr/bin/consolidator', `/usr/lib/systemd/system/${UNIT}`, '/usr/lib/systemd/system/consolidator.socket', '/usr/lib/sysusers.d/consolidator.conf', '/usr/lib/tmpfiles.d/consolidator.conf', POLICY, '/usr/share/consolidator/consolidator.schema.json', `${DEMO}/demo.yaml`, `${DEMO}/demo-workload`]) {
       expect((await box.exec(['test', '-e', file])).code, file).toBe(0);
     }
     // The unit systemd runs is the one in the repository.
     expect(await box.run(['cat', `/usr/lib/systemd/system/${UNIT}`])).toBe(await readFile(join(REPO_ROOT, 'systemd', UNIT), 'utf8'));
     expect((await box.run(['getent', 'group', OPERATOR_GROUP])).split(':')[0]).toBe(OPERATOR_GROUP);
+    expect((await box.run(['getent', 'passwd', 'consolidator'])).split(':')[0]).toBe('consolidator');
+    // The folder for the credentials (tmpfiles.d), root only.
+    expect(await box.run(['stat', '--format=%U %G %a', CREDENTIALS])).toBe('root root 700\n');
     expect((await box.exec(['systemctl', 'is-enabled', UNIT])).stdout.trim()).toBe('disabled');
     expect((await box.exec(['systemctl', 'is-active', UNIT])).stdout.trim()).toBe('inactive');
   });
@@ -227,9 +240,8 @@ describe.skipIf(missing !== undefined && !inCi)('the Debian package under system
     goodPolicy = demoPolicy(await box.run(['cat', `${DEMO}/demo.yaml`]));
     await box.writeFile(POLICY, goodPolicy, '0644');
     // What an operator provides for LoadCredential= (the demo reads neither): root only.
-    await box.run(['install', '-d', '-m', '0700', '/etc/consolidator/credentials']);
-    await box.writeFile('/etc/consolidator/credentials/ssh-key', 'not a key: the demo uses no SSH\n', '0600');
-    await box.writeFile('/etc/consolidator/credentials/bmc-password', 'not a password\n', '0600');
+    await box.writeFile(`${CREDENTIALS}/ssh-key`, 'not a key: the demo uses no SSH\n', '0600');
+    await box.writeFile(`${CREDENTIALS}/bmc-password`, 'not a password\n', '0600');
     await box.run(['mkdir', '-p', `/etc/systemd/system/${UNIT}.d`]);
     await box.writeFile(`/etc/systemd/system/${UNIT}.d/test.conf`, DROP_IN, '0644');
     await box.run(['systemctl', 'daemon-reload']);
@@ -343,5 +355,22 @@ describe.skipIf(missing !== undefined && !inCi)('the Debian package under system
       return all.some((l) => l['message'] === 'stopped') ? all : undefined;
     });
     expect(lines.length).toBeGreaterThan(0);
+  });
+
+  it('restarts a running daemon on an upgrade (a reinstall here), and stops it and its socket on removal', async () => {
+    await box.run(['systemctl', 'start', UNIT]);
+    const before = await mainPid();
+    await box.run(['apt-get', 'install', '-y', '--reinstall', `${DEB_DIR_INSIDE}/${basename(debPath)}`], { timeoutSeconds: INSTALL_TIMEOUT_SECONDS });
+    const after = await box.show(UNIT, ['ActiveState', 'MainPID']);
+    expect(after['ActiveState']).toBe('active');
+    expect(after['MainPID']).not.toBe(String(before));
+
+    await box.run(['apt-get', 'remove', '-y', 'consolidator'], { timeoutSeconds: INSTALL_TIMEOUT_SECONDS });
+    for (const unit of [UNIT, 'consolidator.socket']) expect((await box.exec(['systemctl', 'is-active', unit])).stdout.trim(), unit).toBe('inactive');
+    expect((await box.exec(['test', '-e', CONTROL_SOCKET])).code).not.toBe(0);
+    // Removal keeps what an operator made (policy, credentials); purge takes the credentials too.
+    expect((await box.exec(['test', '-e', `${CREDENTIALS}/ssh-key`])).code).toBe(0);
+    await box.run(['apt-get', 'purge', '-y', 'consolidator'], { timeoutSeconds: INSTALL_TIMEOUT_SECONDS });
+    expect((await box.exec(['test', '-e', CREDENTIALS])).code).not.toBe(0);
   });
 });
