@@ -268,6 +268,8 @@ describe.skipIf(missing !== undefined && !inCi)('the Debian package under system
     expect(lines.find((l) => l['message'] === 'simulated datacenter')).toMatchObject({ hosts: 12, vms: 48, speedup: DEMO_SPEEDUP });
     expect(lines.find((l) => l['message'] === 'started')).toMatchObject({ level: 'info', controlSocket: CONTROL_SOCKET, mode: 'enforce' });
     expect(lines.find((l) => l['message'] === 'operator socket from systemd')).toBeDefined();
+    // The installed CLI is `consolidator` on PATH, not `npx consolidator` as in a source checkout.
+    expect(lines.find((l) => String(l['message']).startsWith('operator commands:'))?.['message']).toBe(`operator commands: consolidator status (socket ${CONTROL_SOCKET})`);
     for (const line of lines) expect(line).toHaveProperty('timestamp');
     // The daemon logged "started" before systemd saw READY=1.
     const startedEntry = await journalEntry('the daemon\'s "started" line', (e) => e.pid === pid && e.message.includes('"message":"started"'));
