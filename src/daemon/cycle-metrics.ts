@@ -56,6 +56,7 @@ export function recordCycleMetrics(
     if (o.result === 'skipped') metrics.countSkippedAction(o.action.type, o.reason);
   }
 
+  metrics.setHostsPoweredOffByConsolidator(deps.keeper.poweredOffByUs().length);
   const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
   metrics.setPowerSavedWatts(watts);
   metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));

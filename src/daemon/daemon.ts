@@ -172,6 +172,8 @@ export class Daemon implements OperatorApi {
     this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
     this.buildRunner();
+    this.metrics.setThresholds(this.loaded.policy.thresholds);
+    this.recordStateMetrics();
     if (this.deps.role === 'standalone') return;
     this.control = await startControlSocket({
       path: this.deps.controlSocket ?? this.loaded.policy.control.socket,
@@ -181,6 +183,8 @@ export class Daemon implements OperatorApi {
       logger: this.deps.logger,
       ...(this.deps.env ? { env: this.deps.env } : {}),
     });
+    // A single controller (no HA yet) leads: it runs the cycles. The HA LeaderGate will set this instead.
+    this.metrics.setLeader(true);
     this.http = await startHttpServer({
       listen: this.deps.listen ?? this.loaded.policy.metrics.listen,
       registry: this.registry,
@@ -271,6 +275,7 @@ export class Daemon implements OperatorApi {
       this.schedule();
     }
     this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
+    this.metrics.setThresholds(this.loaded.policy.thresholds);
     this.log.info('policy reloaded', { mode: this.loaded.policy.mode, hosts: this.loaded.hosts.length });
   }
 
@@ -342,7 +347,17 @@ export class Daemon implements OperatorApi {
     } finally {
       this.job = undefined;
       this.jobProgress = undefined;
+      this.recordStateMetrics();
     }
+  }
+
+  /**
+   * Metrics read from the saved state, beyond the ones each cycle records: at start (so that a daemon
+   * that dies before its first cycle still said how many hosts it had powered off) and after an
+   * operator job (a wake or a drain changes them).
+   */
+  private recordStateMetrics(): void {
+    this.metrics.setHostsPoweredOffByConsolidator(this.keeper.poweredOffByUs().length);
   }
 
   private operatorDeps(): OperatorDeps {

@@ -44,6 +44,10 @@ export type CyclePhase = (typeof CYCLE_PHASES)[number];
 export const CYCLE_RESULTS = ['ok', 'failed', 'skipped'] as const;
 export type CycleResult = (typeof CYCLE_RESULTS)[number];
 
+/** The policy's per-resource thresholds (`thresholds.<resource>.<threshold>Ratio`), exported so alerts and dashboards compare use with them. */
+export const THRESHOLDS = ['underload', 'target', 'overload'] as const;
+export type Threshold = (typeof THRESHOLDS)[number];
+
 /** One migration takes from about a second (an idle small VM) to the policy's timeout (600 s by default, 30 min at most). */
 export const MIGRATION_DURATION_BUCKETS_SECONDS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1200, 1800] as const;
 
@@ -58,6 +62,13 @@ export interface HostUtilisationRow {
   /** Used over capacity, 0..1 (above 1 when a host is overcommitted). */
   readonly cpu: number;
   readonly memory: number;
+}
+
+/** One resource's thresholds as the policy states them (thresholds.cpu, thresholds.memory). */
+export interface ResourceThresholds {
+  readonly underloadRatio: number;
+  readonly targetRatio: number;
+  readonly overloadRatio: number;
 }
 
 export interface AttentionRow {
@@ -79,6 +90,8 @@ export class ConsolidatorMetrics {
   readonly hostUtilisationRatio: Gauge<'host' | 'resource'>;
   readonly hostsKept: Gauge<'reason'>;
   readonly hostsNeedingAttention: Gauge<'host' | 'reason'>;
+  readonly hostsPoweredOffByConsolidator: Gauge;
+  readonly policyThresholdRatio: Gauge<'resource' | 'threshold'>;
   readonly actionsPlannedTotal: Counter<'type'>;
   readonly actionsExecutedTotal: Counter<'type' | 'result'>;
   readonly actionsSkippedTotal: Counter<'type' | 'reason'>;
@@ -93,6 +106,7 @@ export class ConsolidatorMetrics {
   readonly errorsTotal: Counter<'code'>;
   readonly dryRun: Gauge;
   readonly info: Gauge<'version'>;
+  readonly leader: Gauge;
 
   constructor(options: ConsolidatorMetricsOptions) {
     const registers = [options.registry];
@@ -115,6 +129,17 @@ export class ConsolidatorMetrics {
       name: 'consolidator_hosts_needing_attention',
       help: 'Hosts that need an operator before consolidator touches them again (1 per host), by reason.',
       labelNames: ['host', 'reason'],
+      registers,
+    });
+    this.hostsPoweredOffByConsolidator = new Gauge({
+      name: 'consolidator_hosts_powered_off_by_consolidator',
+      help: 'Hosts consolidator powered off and remembers: only it powers them back on when demand needs them.',
+      registers,
+    });
+    this.policyThresholdRatio = new Gauge({
+      name: 'consolidator_policy_threshold_ratio',
+      help: "The policy's thresholds per resource, as ratios of capacity (thresholds.<resource>.underloadRatio, targetRatio, overloadRatio).",
+      labelNames: ['resource', 'threshold'],
       registers,
     });
     this.actionsPlannedTotal = new Counter({
@@ -179,6 +204,11 @@ export class ConsolidatorMetrics {
     this.errorsTotal = new Counter({ name: 'consolidator_errors_total', help: 'Failures, by error code.', labelNames: ['code'], registers });
     this.dryRun = new Gauge({ name: 'consolidator_dry_run', help: '1 when the daemon only logs what it would do (mode: dry-run), else 0.', registers });
     this.info = new Gauge({ name: 'consolidator_info', help: 'Build information; always 1.', labelNames: ['version'], registers });
+    this.leader = new Gauge({
+      name: 'consolidator_leader',
+      help: '1 on the controller that leads (the one that runs cycles and acts), 0 on one that does not. Without HA (a single controller, the only mode so far) a running daemon leads: always 1.',
+      registers,
+    });
 
     const version = options.version ?? 'unknown';
     if (!VERSION.test(version)) throw labelBug('version', version);
@@ -188,8 +218,14 @@ export class ConsolidatorMetrics {
     this.setKeptHosts({});
     for (const result of CYCLE_RESULTS) this.cyclesTotal.inc({ result }, 0);
     for (const type of ACTION_TYPES) this.actionsPlannedTotal.inc({ type }, 0);
+    // The outcome counters too, so that increase() sees the first failure (a series born at 1 reads as no increase).
+    for (const type of ACTION_TYPES) for (const result of ACTION_RESULTS) this.actionsExecutedTotal.inc({ type, result }, 0);
+    for (const action of POWER_ACTIONS) for (const result of POWER_RESULTS) this.powerActionsTotal.inc({ action, result }, 0);
     this.estimatedPowerSavedWatts.set(0);
+    this.hostsPoweredOffByConsolidator.set(0);
     this.dryRun.set(0);
+    // Not leading until the daemon says it does (setLeader), so a process that never started serving reads 0.
+    this.leader.set(0);
   }
 
   /** Sets all four host states (a state missing from the last cycle reads 0, not its old value). */
@@ -228,6 +264,29 @@ export class ConsolidatorMetrics {
     }
     this.hostsNeedingAttention.reset();
     for (const row of rows) this.hostsNeedingAttention.set({ host: row.host, reason: row.reason }, 1);
+  }
+
+  setHostsPoweredOffByConsolidator(count: number): void {
+    this.hostsPoweredOffByConsolidator.set(assertCount('hosts powered off by consolidator', count));
+  }
+
+  /** Sets the policy's thresholds (at start and on every accepted reload). */
+  setThresholds(thresholds: Readonly<Record<UtilisationResource, ResourceThresholds>>): void {
+    const values = UTILISATION_RESOURCES.flatMap((resource) => {
+      const t = thresholds[resource];
+      return [
+        [resource, 'underload', t.underloadRatio],
+        [resource, 'target', t.targetRatio],
+        [resource, 'overload', t.overloadRatio],
+      ] as const;
+    });
+    for (const [resource, threshold, value] of values) assertNonNegative(`thresholds.${resource}.${threshold}Ratio`, value);
+    for (const [resource, threshold, value] of values) this.policyThresholdRatio.set({ resource, threshold }, value);
+  }
+
+  /** 1 while this controller leads. A single controller (no HA) leads as soon as it serves. */
+  setLeader(leading: boolean): void {
+    this.leader.set(leading ? 1 : 0);
   }
 
   countPlannedActions(type: ActionType, count = 1): void {

@@ -1,7 +1,8 @@
 import { Registry, register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ConsolidatorError } from '../../../src/errors.js';
-import { ConsolidatorMetrics } from '../../../src/observability/metrics.js';
+import { ACTION_RESULTS } from '../../../src/model/reasons.js';
+import { ACTION_TYPES, ConsolidatorMetrics, THRESHOLDS, UTILISATION_RESOURCES } from '../../../src/observability/metrics.js';
 import { KEEP_REASONS } from '../../../src/planner/types.js';
 import type { KeepReason } from '../../../src/planner/types.js';
 
@@ -59,9 +60,12 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_hosts',
         'consolidator_hosts_kept',
         'consolidator_hosts_needing_attention',
+        'consolidator_hosts_powered_off_by_consolidator',
         'consolidator_info',
         'consolidator_last_successful_cycle_timestamp_seconds',
+        'consolidator_leader',
         'consolidator_migration_duration_seconds',
+        'consolidator_policy_threshold_ratio',
         'consolidator_power_actions_total',
       ].sort(),
     );
@@ -233,5 +237,56 @@ describe('ConsolidatorMetrics', () => {
     expect(await valueOf(registry, 'consolidator_dry_run')).toBe(0);
     expect(await valueOf(registry, 'consolidator_info', { version: '0.1.0' })).toBe(1);
     expect(() => new ConsolidatorMetrics({ registry: new Registry(), version: 'v1 "quoted"' })).toThrow(/label version/);
+  });
+
+  it('starts the action and power outcome counters at 0, so the first failure shows in increase()', async () => {
+    const { registry } = setup();
+    const executed = await seriesOf(registry, 'consolidator_actions_executed_total');
+    expect(executed).toHaveLength(ACTION_TYPES.length * ACTION_RESULTS.length);
+    expect(await valueOf(registry, 'consolidator_actions_executed_total', { type: 'migrate', result: 'failed' })).toBe(0);
+    expect(await valueOf(registry, 'consolidator_power_actions_total', { action: 'on', result: 'failed' })).toBe(0);
+    expect(await seriesOf(registry, 'consolidator_power_actions_total')).toHaveLength(4);
+  });
+
+  it('exports the hosts consolidator powered off, as a count', async () => {
+    const { registry, metrics } = setup();
+    expect(await valueOf(registry, 'consolidator_hosts_powered_off_by_consolidator')).toBe(0);
+    metrics.setHostsPoweredOffByConsolidator(3);
+    expect(await valueOf(registry, 'consolidator_hosts_powered_off_by_consolidator')).toBe(3);
+    expect(() => metrics.setHostsPoweredOffByConsolidator(-1)).toThrow(ConsolidatorError);
+    expect(() => metrics.setHostsPoweredOffByConsolidator(1.5)).toThrow(/integer/);
+    expect(await valueOf(registry, 'consolidator_hosts_powered_off_by_consolidator')).toBe(3);
+  });
+
+  it("exports the policy's thresholds per resource, replaced as a whole on a reload", async () => {
+    const { registry, metrics } = setup();
+    expect(await seriesOf(registry, 'consolidator_policy_threshold_ratio')).toEqual([]);
+    metrics.setThresholds({
+      cpu: { underloadRatio: 0.25, targetRatio: 0.7, overloadRatio: 0.9 },
+      memory: { underloadRatio: 0.3, targetRatio: 0.8, overloadRatio: 0.92 },
+    });
+    expect(await seriesOf(registry, 'consolidator_policy_threshold_ratio')).toHaveLength(UTILISATION_RESOURCES.length * THRESHOLDS.length);
+    expect(await valueOf(registry, 'consolidator_policy_threshold_ratio', { resource: 'cpu', threshold: 'overload' })).toBe(0.9);
+    expect(await valueOf(registry, 'consolidator_policy_threshold_ratio', { resource: 'memory', threshold: 'target' })).toBe(0.8);
+    metrics.setThresholds({
+      cpu: { underloadRatio: 0.2, targetRatio: 0.6, overloadRatio: 0.85 },
+      memory: { underloadRatio: 0.3, targetRatio: 0.8, overloadRatio: 0.95 },
+    });
+    expect(await valueOf(registry, 'consolidator_policy_threshold_ratio', { resource: 'cpu', threshold: 'overload' })).toBe(0.85);
+    // A bad value changes nothing (all or nothing).
+    expect(() =>
+      metrics.setThresholds({ cpu: { underloadRatio: 0.2, targetRatio: 0.6, overloadRatio: 0.5 }, memory: { underloadRatio: 0.3, targetRatio: Number.NaN, overloadRatio: 0.95 } }),
+    ).toThrow(/thresholds\.memory\.targetRatio/);
+    expect(await valueOf(registry, 'consolidator_policy_threshold_ratio', { resource: 'cpu', threshold: 'overload' })).toBe(0.85);
+  });
+
+  it('reads not leading until told it leads', async () => {
+    const { registry, metrics } = setup();
+    expect(await valueOf(registry, 'consolidator_leader')).toBe(0);
+    metrics.setLeader(true);
+    expect(await valueOf(registry, 'consolidator_leader')).toBe(1);
+    metrics.setLeader(false);
+    expect(await valueOf(registry, 'consolidator_leader')).toBe(0);
+    expect(await registry.metrics()).toContain('# HELP consolidator_leader 1 on the controller that leads');
   });
 });
