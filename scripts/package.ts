@@ -89,6 +89,9 @@ function stageSystemIntegration(root: string): void {
   cpSync(join(repo, 'config/consolidator.schema.json'), join(share, 'consolidator.schema.json'));
   cpSync(join(repo, 'config/demo.yaml'), join(share, 'demo/demo.yaml'));
   cpSync(join(repo, 'config/demo-workload'), join(share, 'demo/demo-workload'), { recursive: true });
+  // The Grafana dashboard and the Prometheus alerting rules, for the monitoring side to pick up.
+  cpSync(join(repo, 'contrib/grafana'), join(share, 'contrib/grafana'), { recursive: true });
+  cpSync(join(repo, 'contrib/prometheus'), join(share, 'contrib/prometheus'), { recursive: true });
 }
 
 /**

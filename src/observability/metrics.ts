@@ -115,7 +115,7 @@ export class ConsolidatorMetrics {
     this.hosts = new Gauge({ name: 'consolidator_hosts', help: 'Managed hosts by power state.', labelNames: ['state'], registers });
     this.hostUtilisationRatio = new Gauge({
       name: 'consolidator_host_utilisation_ratio',
-      help: 'Used over capacity per host and resource, as the planner saw it in the last cycle (window statistic).',
+      help: "Used over capacity per host and resource in the last cycle's latest sample (the planner decides on the policy's window statistic; alerts use this with a for: duration).",
       labelNames: ['host', 'resource'],
       registers,
     });

@@ -66,6 +66,8 @@ describe('the Debian package', () => {
       './etc/consolidator/consolidator.yaml',
       './usr/share/consolidator/consolidator.schema.json',
       './usr/share/consolidator/demo/demo.yaml',
+      './usr/share/consolidator/contrib/grafana/consolidator.json',
+      './usr/share/consolidator/contrib/prometheus/consolidator-rules.yaml',
       './usr/share/man/man8/consolidator.8.gz',
       './usr/share/doc/consolidator/copyright',
       './usr/share/doc/consolidator/changelog.gz',
