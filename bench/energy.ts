@@ -20,14 +20,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPolicyOrThrow } from '../src/config/load.js';
 import type { Policy } from '../src/config/schema.js';
-import { powerAt, type PowerModel } from '../src/model/snapshot.js';
 import { createBaseline } from '../src/sim/baselines/create-baseline.js';
 import { buildCloudSimSetup } from '../src/sim/cloudsim-setup.js';
-import { loadHostTypeFile, type DeclaredHostType } from '../src/sim/host-type-file.js';
+import { energyLowerBound } from '../src/sim/energy-lower-bound.js';
+import { loadHostTypeFile } from '../src/sim/host-type-file.js';
 import { createPlannerPolicy } from '../src/sim/planner-policy.js';
 import { runSimulation, type SimulationReport } from '../src/sim/run-simulation.js';
 import type { SimulationSetup } from '../src/sim/simulation-setup.js';
-import { demandFractionAt } from '../src/sim/trace-demand.js';
 import { buildTraceSetup } from '../src/sim/trace-setup.js';
 import { loadWorkload } from '../src/sim/workload/load-workload.js';
 
@@ -46,9 +45,6 @@ const { values } = parseArgs({
 
 const TARGET_MIGRATION_SHARE = 1 / 3;
 const TARGET_BOUND_RATIO = 1.3;
-const JOULES_PER_KWH = 3.6e6;
-/** Lower-bound integration step: demand is linear between 300 s samples, the bound is not (memory can bind). */
-const BOUND_STEP_SECONDS = 30;
 
 interface Row {
   readonly day: string;
@@ -229,50 +225,4 @@ function median(xs: readonly number[]): number {
 
 function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-}
-
-/**
- * A lower bound on the energy any policy needs for a trace setup on one host type. At each time t
- * (every 30 s, demand interpolated between samples as the simulator does): D = total CPU demand
- * (cores; each vCPU capped at one core as the hosts cap it), M = total memory in use. A fractional
- * fleet of n hosts (n >= M / memory per host) running D spread evenly draws n x P(D / (n x cores)).
- * With P piecewise linear, P(u)/u is smallest at one of the curve's points (for the R720: 70 %),
- * so the best is u = min(that load, D x memory / (M x cores), 1): at most as many hosts as memory
- * needs. Integrated over the horizon. It ignores boot energy, migrations, headroom for tomorrow's
- * peak and that VMs are indivisible, so no policy can reach it. Also returned: the same at 100 % CPU.
- */
-function energyLowerBound(setup: SimulationSetup, hostType: DeclaredHostType): { kWh: number; atFullLoadKWh: number; bestLoad: number; wattsPerBusyHost: number } {
-  const model: PowerModel = hostType.powerModel;
-  let bestLoad = 1;
-  let bestRatio = powerAt(model, 1);
-  for (let i = 1; i <= 10; i++) {
-    const u = i / 10;
-    const r = powerAt(model, u) / u;
-    if (r < bestRatio - 1e-12) {
-      bestRatio = r;
-      bestLoad = u;
-    }
-  }
-  let joules = 0;
-  let fullLoadJoules = 0;
-  for (let t = 0; t < setup.horizonSeconds; t += BOUND_STEP_SECONDS) {
-    const mid = t + BOUND_STEP_SECONDS / 2;
-    let cpu = 0;
-    let memory = 0;
-    for (const vm of setup.vms) {
-      const perCore = Math.min(1, demandFractionAt(vm.cpuTrace, mid, setup.sampleSeconds) * (vm.cpu / Math.max(1, vm.vcpus)));
-      cpu += perCore * Math.max(1, vm.vcpus);
-      memory += (vm.memoryTrace === undefined ? 1 : demandFractionAt(vm.memoryTrace, mid, setup.sampleSeconds)) * vm.memoryMiB;
-    }
-    if (cpu <= 0 && memory <= 0) continue;
-    const memoryHosts = memory / hostType.memoryMiB;
-    const cpuHostsFull = cpu / hostType.cores;
-    const maxLoad = memoryHosts > 0 ? Math.min(1, cpu / (memoryHosts * hostType.cores)) : 1;
-    const load = Math.min(bestLoad, maxLoad);
-    const hosts = load > 0 ? Math.max(cpu / (load * hostType.cores), memoryHosts) : memoryHosts;
-    joules += hosts * powerAt(model, load) * BOUND_STEP_SECONDS;
-    const fullHosts = Math.max(cpuHostsFull, memoryHosts);
-    fullLoadJoules += fullHosts * powerAt(model, fullHosts > 0 ? cpu / (fullHosts * hostType.cores) : 0) * BOUND_STEP_SECONDS;
-  }
-  return { kWh: joules / JOULES_PER_KWH, atFullLoadKWh: fullLoadJoules / JOULES_PER_KWH, bestLoad, wattsPerBusyHost: bestRatio };
 }

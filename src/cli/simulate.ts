@@ -5,6 +5,7 @@ import { PolicySchema, type Policy } from '../config/schema.js';
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import { BASELINE_NAMES, createBaseline } from '../sim/baselines/create-baseline.js';
 import { buildCloudSimSetup, CLOUDSIM } from '../sim/cloudsim-setup.js';
+import { energyLowerBound } from '../sim/energy-lower-bound.js';
 import { loadHostTypeFile, type DeclaredHostType } from '../sim/host-type-file.js';
 import { createPlannerPolicy, type MemoryView, type PlannerSimulationPolicy } from '../sim/planner-policy.js';
 import { ProgressBar } from './progress-bar.js';
@@ -31,11 +32,12 @@ export const simulateCommand: Command = {
   name: 'simulate',
   summary: "replay a workload in a simulated datacenter under consolidator's planner or a reference algorithm",
   usage:
-    'consolidator simulate WORKLOAD_DIR [--setup cloudsim|trace] [--policy FILE | --baseline npa|dvfs|thr-mmt|lr-mmt] ' +
+    'consolidator simulate WORKLOAD [--setup cloudsim|trace] [--policy FILE | --baseline npa|dvfs|thr-mmt|lr-mmt] ' +
     '[--hosts N] [--host-type FILE] [--memory admitted|observed] [--plot FILE] [--json]',
   description:
-    'Replays the VM traces in WORKLOAD_DIR (PlanetLab: one CPU trace per file; Bitbrains: vms.csv with\n' +
-    'cpu/ and mem/ folders; detected from the folder) in a simulated datacenter, with the planner the\n' +
+    'Replays the VM traces in WORKLOAD (a folder: PlanetLab, one CPU trace per file, or Bitbrains, vms.csv\n' +
+    'with cpu/ and mem/ folders, 300 s samples, any length; or a consolidator trace file, .csv or .csv.gz,\n' +
+    'any sample interval, VMs that appear and disappear) in a simulated datacenter, with the planner the\n' +
     'daemon runs (the same code, under the planner settings of --policy; the policy file\'s hosts, drivers\n' +
     'and schedule are not used: the setup gives the hosts and a decision every 300 s), or with one of the\n' +
     'reference algorithms of Beloglazov & Buyya (--baseline). Prints energy, migrations and the pooled SLA\n' +
@@ -44,8 +46,9 @@ export const simulateCommand: Command = {
     'Setups: cloudsim (the default for PlanetLab) is the CloudSim 3.0.3 reference: 800 HP ML110 G4/G5\n' +
     'hosts, idle hosts off at no cost; memory binds only the initial placement, and by default the planner\n' +
     'sees memory that way too (--memory admitted; --memory observed shows it what the VMs hold). trace (the\n' +
-    'default for Bitbrains) is a power-managed datacenter of --hosts identical hosts of --host-type that\n' +
-    'really power off and boot, with memory overcommitted and its overload counted.\n' +
+    'default for Bitbrains and trace files) is a power-managed datacenter of --hosts identical hosts of --host-type that\n' +
+    'really power off and boot, with memory overcommitted and its overload counted; its JSON has\n' +
+    'lowerBoundKWh, the energy no policy can go below on that host type.\n' +
     '\n' +
     'Exit status: 0 done; 64 usage error; 65 bad workload data (the message names the file and line);\n' +
     '78 the policy or host type file does not validate (every problem as FILE:LINE:COL); 1 anything else.',
@@ -68,7 +71,7 @@ export const simulateCommand: Command = {
     ],
   ],
   async run(args, io) {
-    const dir = requirePositional(this, args, 0, 'WORKLOAD_DIR (a folder of traces)');
+    const dir = requirePositional(this, args, 0, 'WORKLOAD (a folder of traces or a trace file)');
     if (args.positionals.length > 1) throw usage(`unexpected argument ${JSON.stringify(args.positionals[1])}`);
     const json = args.values['json'] === true;
     const policyFile = stringOption(args.values['policy']);
@@ -119,6 +122,7 @@ export const simulateCommand: Command = {
 
     const setupName: SetupName = (setupOption as SetupName | undefined) ?? (workload.format === 'planetlab' ? 'cloudsim' : 'trace');
     const setup = buildSetup(setupName, workload, hostCount, hostType, hostTypeFile);
+    const bound = setupName === 'trace' && hostType !== undefined ? energyLowerBound(setup, hostType) : undefined;
     if (baseline !== undefined && setupName !== 'cloudsim') {
       throw usage('the baselines are the CloudSim reference algorithms: they run only with --setup cloudsim');
     }
@@ -164,6 +168,7 @@ export const simulateCommand: Command = {
       ...(hostType === undefined ? {} : { hostType: hostType.name }),
       memoryView: baseline === undefined ? memoryView : 'admitted',
       ...withoutSeries(report),
+      ...(bound === undefined ? {} : { lowerBoundKWh: bound.kWh, ratioToLowerBound: report.energyKWh / bound.kWh }),
       loadSeconds,
       ...(planner ? { planner: planner.stats() } : {}),
       ...(plotFile === undefined ? {} : { plot: plotFile }),
@@ -172,15 +177,15 @@ export const simulateCommand: Command = {
       io.stdout.write(`${JSON.stringify(summary)}\n`);
       return EXIT.OK;
     }
-    io.stdout.write(humanReport(report, workload, setup, { policyFile, planner, memoryView: summary.memoryView, hostType, loadSeconds, plotFile }));
+    io.stdout.write(humanReport(report, workload, setup, { policyFile, planner, memoryView: summary.memoryView, hostType, loadSeconds, plotFile, boundKWh: bound?.kWh }));
     return EXIT.OK;
   },
 };
 
 function buildSetup(name: SetupName, workload: Workload, hostCount: number | undefined, hostType: DeclaredHostType | undefined, hostTypeFile: string | undefined): SimulationSetup {
   if (name === 'cloudsim') {
-    if (workload.format !== 'planetlab') {
-      throw usage('the cloudsim setup replays PlanetLab traces; for a Bitbrains workload use --setup trace --host-type FILE');
+    if (workload.format === 'bitbrains') {
+      throw usage('the cloudsim setup replays CPU-only traces (PlanetLab, trace files); for a Bitbrains workload use --setup trace --host-type FILE');
     }
     if (hostType !== undefined) throw usage(`--host-type ${hostTypeFile ?? ''} applies to the trace setup; the cloudsim setup has its own hosts`);
     return buildCloudSimSetup(workload, hostCount === undefined ? {} : { hostCount });
@@ -200,11 +205,15 @@ function humanReport(
     hostType: DeclaredHostType | undefined;
     loadSeconds: number;
     plotFile: string | undefined;
+    boundKWh: number | undefined;
   },
 ): string {
   const lines: string[] = [];
   const policyText = extra.policyFile !== undefined ? `${r.policy} (policy ${extra.policyFile})` : extra.planner ? `${r.policy} (default policy)` : r.policy;
-  lines.push(`${workload.dir}: ${workload.format}, ${r.vms} VMs, ${r.decisions} decisions over ${(r.simulatedSeconds / 3600).toFixed(1)} h`);
+  lines.push(
+    `${workload.dir}: ${workload.format}, ${r.vms} VMs, ${workload.samples} samples of ${workload.sampleSeconds} s, ` +
+      `${r.decisions} decisions over ${(r.simulatedSeconds / 3600).toFixed(1)} h`,
+  );
   lines.push(`setup ${setup.name}: ${r.hosts} hosts${extra.hostType?.source ? ` (${extra.hostType.source})` : ''}; policy ${policyText}`);
   if (extra.planner) {
     lines.push(
@@ -216,7 +225,10 @@ function humanReport(
   lines.push('');
   const rows: [string, string][] = [
     ['energy', `${r.energyKWh.toFixed(2)} kWh`],
-    ['migrations', `${r.migrations}${r.chainedMigrations > 0 ? ` (${r.chainedMigrations} chained)` : ''}`],
+    ...(extra.boundKWh === undefined
+      ? []
+      : ([['lower bound', `${extra.boundKWh.toFixed(2)} kWh (energy is ${(r.energyKWh / extra.boundKWh).toFixed(3)}x the bound no policy can reach)`]] as [string, string][])),
+    ['migrations', `${r.migrations}${r.chainedMigrations > 0 ? ` (${r.chainedMigrations} chained)` : ''}, ${r.migratedGiB.toFixed(1)} GiB moved`],
     ['SLATAH (pooled)', `${r.slatahPct.toFixed(3)} %`],
     ['PDM (pooled)', `${r.pdmPct.toFixed(4)} %`],
     ['SLAV = SLATAH x PDM', `${r.slavPct.toPrecision(3)} %`],

@@ -33,7 +33,13 @@ export interface SimulationReport {
   readonly decisions: number;
   readonly simulatedSeconds: number;
   readonly energyKWh: number;
+  /** The same run had every host stayed on: a host off or booting draws its idle power instead. */
+  readonly allHostsOnKWh: number;
+  /** Host-hours spent powered off. */
+  readonly hostHoursOff: number;
   readonly migrations: number;
+  /** Memory the migrations copied, GiB (each VM's provisioned memory, every leg counted). */
+  readonly migratedGiB: number;
   /** Time active hosts spend with less CPU than requested / time hosts are active, %. */
   readonly slatahPct: number;
   /** CPU denied to migrating VMs / CPU requested, %. */
@@ -63,6 +69,8 @@ export interface SimulationReport {
 const JOULES_PER_KWH = 3.6e6;
 const PERCENT = 100;
 const MS_PER_SECOND = 1000;
+const SECONDS_PER_HOUR = 3600;
+const MIB_PER_GIB = 1024;
 
 /**
  * Replays the setup's traces under a policy: VMs placed at time 0, then a decision at
@@ -116,7 +124,10 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     decisions: total,
     simulatedSeconds: datacenter.nowSeconds,
     energyKWh,
+    allHostsOnKWh: totals.allHostsOnEnergyJoules / JOULES_PER_KWH,
+    hostHoursOff: totals.hostOffSeconds / SECONDS_PER_HOUR,
     migrations: totals.migrations,
+    migratedGiB: totals.migratedMiB / MIB_PER_GIB,
     slatahPct: slatah * PERCENT,
     pdmPct: pdm * PERCENT,
     slavPct: slatah * pdm * PERCENT,

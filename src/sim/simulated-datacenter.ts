@@ -13,6 +13,7 @@ import { MigrationScheduler } from './migration-scheduler.js';
 import type { SimulatedMigration, StartMigrationOptions } from './simulated-migration.js';
 import { SlaAccounting } from './sla-accounting.js';
 import type { InitialPlacement, SimulationSetup } from './simulation-setup.js';
+import { VmLifecycle } from './vm-lifecycle.js';
 
 export interface DatacenterOptions {
   /** Samples kept per host and VM for snapshots (CloudSim keeps 30). */
@@ -59,6 +60,8 @@ export class SimulatedDatacenter {
   private readonly power: HostPower;
   private readonly migrations: MigrationScheduler;
   private readonly scriptedFaults: DatacenterFaults;
+  /** Undefined when every VM lives for the whole run (the shared traces). */
+  private readonly lifecycle: VmLifecycle | undefined;
   private readonly historyLength: number;
   private readonly epochMs: number;
   private clockSeconds = 0;
@@ -78,6 +81,8 @@ export class SimulatedDatacenter {
     this.migrations = new MigrationScheduler({ runtime, queue, cpu: this.cpu, power: this.power });
     this.scriptedFaults = new DatacenterFaults({ runtime });
     this.faults = this.scriptedFaults.script;
+    const lifecycle = new VmLifecycle({ runtime, power: this.power });
+    this.lifecycle = lifecycle.active ? lifecycle : undefined;
   }
 
   // ---------------------------------------------------------------- clock
@@ -119,6 +124,7 @@ export class SimulatedDatacenter {
   /** The state update at `t`: demands at t, every host recomputed, energy accrued since the last one. */
   private update(t: number): void {
     const dt = t - this.runtime.lastUpdateSeconds;
+    this.lifecycle?.apply(t);
     this.cpu.updateDemands(t);
     this.cpu.computeAll(t);
     if (dt > 0) this.energy.accrue(dt);
@@ -229,7 +235,8 @@ export class SimulatedDatacenter {
       averageShortfall: this.sla.averageShortfall(),
       memoryOverloadHostSeconds: this.energy.memoryOverloadHostSeconds,
       hostsPoweredOffPeak: this.hostsPoweredOffPeak,
-      unplacedVms: this.unplacedVms,
+      unplacedVms: this.unplacedVms + (this.lifecycle?.unplaced ?? 0),
+      migratedMiB: this.migrations.migratedMiB,
     });
   }
 
