@@ -6,6 +6,7 @@
  *   npm run bench:energy -- --days 20110303 --no-bitbrains one day
  *   npm run bench:energy -- --sensitivity                  also move each threshold of the policy
  *   npm run bench:energy -- --json                         one JSON object on the last line
+ *   npm run bench:energy -- --data DIR                     the traces elsewhere (default: bench/data, see npm run bench:data)
  *
  * PlanetLab (CloudSim 3.0.3 setup, trace files sorted by name): per day and median, ours vs
  * LR-MMT-1.2 and THR-MMT-0.8; targets per day: energy <= LR-MMT-1.2's, pooled SLAV <= THR-MMT-0.8's,
@@ -19,6 +20,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPolicyOrThrow } from '../src/config/load.js';
+import { benchDataDir } from './lib/bench-data.js';
 import type { Policy } from '../src/config/schema.js';
 import { createBaseline } from '../src/sim/baselines/create-baseline.js';
 import { buildCloudSimSetup } from '../src/sim/cloudsim-setup.js';
@@ -32,7 +34,7 @@ import { loadWorkload } from '../src/sim/workload/load-workload.js';
 
 const { values } = parseArgs({
   options: {
-    data: { type: 'string', default: '/work/shared/data' },
+    data: { type: 'string' },
     days: { type: 'string', default: '20110303,20110306,20110309' },
     policy: { type: 'string', default: 'bench/planetlab-policy.yaml' },
     'bitbrains-policy': { type: 'string', default: 'bench/planetlab-policy.yaml' },
@@ -55,6 +57,7 @@ interface Row {
 const log = (line = '') => {
   if (!values.json) console.log(line);
 };
+const dataDir = values.data ?? benchDataDir();
 const days = (values.days ?? '').split(',').filter((d) => d !== '');
 const policy = (await loadPolicyOrThrow(values.policy ?? '')).policy;
 const rows: Row[] = [];
@@ -67,7 +70,7 @@ log('SLA figures pooled as CloudSim prints them; "mem>100%" = host-seconds with 
 log();
 log(tableHeader());
 for (const day of days) {
-  const setup = buildCloudSimSetup(await loadWorkload(join(values.data ?? '', 'planetlab', day)));
+  const setup = buildCloudSimSetup(await loadWorkload(join(dataDir, 'planetlab', day)));
   const ours = runOurs(setup, policy);
   const lr = runSimulation(setup, createBaseline('lr-mmt'));
   const thr = runSimulation(setup, createBaseline('thr-mmt'));
@@ -98,7 +101,7 @@ let bitbrains: Record<string, unknown> | undefined;
 if (!values['no-bitbrains']) {
   const hostType = await loadHostTypeFile(values['host-type'] ?? '');
   const bbPolicy = (await loadPolicyOrThrow(values['bitbrains-policy'] ?? '')).policy;
-  const workload = await loadWorkload(join(values.data ?? '', 'bitbrains', 'pl_2013-8_1d'));
+  const workload = await loadWorkload(join(dataDir, 'bitbrains', 'pl_2013-8_1d'));
   const setup = buildTraceSetup(workload, { hostType, hostCount: workload.vms.length, name: 'bitbrains' });
   const report = runOurs(setup, bbPolicy);
   const bound = energyLowerBound(setup, hostType);
@@ -157,7 +160,7 @@ if (values.sensitivity) {
       const lr = rows.find((r) => r.day === day && r.algorithm.startsWith('LR-MMT'))?.report;
       const thr = rows.find((r) => r.day === day && r.algorithm.startsWith('THR-MMT'))?.report;
       if (lr === undefined || thr === undefined) continue;
-      const setup = buildCloudSimSetup(await loadWorkload(join(values.data ?? '', 'planetlab', day)));
+      const setup = buildCloudSimSetup(await loadWorkload(join(dataDir, 'planetlab', day)));
       const r = runOurs(setup, apply(policy));
       const beats = r.energyKWh <= lr.energyKWh && r.slavPct <= thr.slavPct && r.migrations <= lr.migrations * TARGET_MIGRATION_SHARE;
       sensitivity.push({ change, day, kWh: r.energyKWh, migrations: r.migrations, slavPct: r.slavPct, overallPct: r.overallSlaViolationPct, beats });

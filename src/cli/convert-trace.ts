@@ -15,7 +15,7 @@ export const convertTraceCommand: Command = {
     '\n' +
     'Exit status: 0 done; 64 usage error; 65 bad workload data (the message names the file and line).',
   options: {},
-  examples: [['consolidator convert-trace ../shared/data/bitbrains/pl_2013-8_1d bitbrains-1d.csv.gz', 'the shared Bitbrains day as one file']],
+  examples: [['consolidator convert-trace bench/data/bitbrains/pl_2013-8_1d bitbrains-1d.csv.gz', 'the shared Bitbrains day as one file']],
   async run(args, io) {
     const input = requirePositional(this, args, 0, 'WORKLOAD (a folder of traces or a trace file)');
     const output = requirePositional(this, args, 1, 'OUT_FILE (the trace file to write)');

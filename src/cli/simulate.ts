@@ -63,10 +63,10 @@ export const simulateCommand: Command = {
     json: { type: 'boolean', help: 'print one JSON object as the last line of stdout (no plot unless --plot, no progress bar)' },
   },
   examples: [
-    ['consolidator simulate ../shared/data/planetlab/20110303 --policy bench/planetlab-policy.yaml', "a PlanetLab day under consolidator's planner"],
-    ['consolidator simulate ../shared/data/planetlab/20110303 --baseline lr-mmt --json', 'the LR-MMT-1.2 reference, as JSON'],
+    ['consolidator simulate bench/data/planetlab/20110303 --policy bench/planetlab-policy.yaml', "a PlanetLab day under consolidator's planner"],
+    ['consolidator simulate bench/data/planetlab/20110303 --baseline lr-mmt --json', 'the LR-MMT-1.2 reference, as JSON'],
     [
-      'consolidator simulate ../shared/data/bitbrains/pl_2013-8_1d --host-type bench/bitbrains-host.yaml --policy bench/bitbrains-policy.yaml',
+      'consolidator simulate bench/data/bitbrains/pl_2013-8_1d --host-type bench/bitbrains-host.yaml --policy bench/bitbrains-policy.yaml',
       'Bitbrains (CPU and memory) on a declared host type',
     ],
   ],
