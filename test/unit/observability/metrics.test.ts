@@ -63,6 +63,8 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_last_successful_cycle_timestamp_seconds',
         'consolidator_migration_duration_seconds',
         'consolidator_power_actions_total',
+        'consolidator_recording_bytes',
+        'consolidator_recording_errors_total',
       ].sort(),
     );
   });
