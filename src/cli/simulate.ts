@@ -16,7 +16,8 @@ import { renderActivitySvg } from '../sim/svg-plot.js';
 import { buildTraceSetup } from '../sim/trace-setup.js';
 import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { Workload } from '../sim/workload/workload.js';
-import { EXIT, requirePositional, type Command, type CommandIo } from './command.js';
+import { EXIT, requirePositional, type Command, type CommandIo, type ParsedArgs } from './command.js';
+import { runReplayCommand } from './simulate-recording.js';
 
 /** sysexits(3) EX_DATAERR: the workload's data is bad (a trace with a non-number, a missing vms.csv, an empty folder). */
 export const EXIT_DATA = EXIT.DATA;
@@ -33,7 +34,8 @@ export const simulateCommand: Command = {
   summary: "replay a workload in a simulated datacenter under consolidator's planner or a reference algorithm",
   usage:
     'consolidator simulate WORKLOAD [--setup cloudsim|trace] [--policy FILE | --baseline npa|dvfs|thr-mmt|lr-mmt] ' +
-    '[--hosts N] [--host-type FILE] [--memory admitted|observed] [--plot FILE] [--json]',
+    '[--hosts N] [--host-type FILE] [--memory admitted|observed] [--plot FILE] [--json]\n' +
+    '       consolidator simulate --recording DIR [--policy FILE] [--from DATE] [--to DATE] [--plot FILE] [--json]',
   description:
     'Replays the VM traces in WORKLOAD (a folder: PlanetLab, one CPU trace per file, or Bitbrains, vms.csv\n' +
     'with cpu/ and mem/ folders, 300 s samples, any length; or a consolidator trace file, .csv or .csv.gz,\n' +
@@ -50,6 +52,12 @@ export const simulateCommand: Command = {
     'really power off and boot, with memory overcommitted and its overload counted; its JSON has\n' +
     'lowerBoundKWh, the energy no policy can go below on that host type.\n' +
     '\n' +
+    'With --recording DIR (a daemon\'s stateDirectory/recording), replays what the daemon observed under\n' +
+    'the planner and --policy (any policy: run it twice to compare two): the recorded hosts, their power\n' +
+    'models and the VMs\' CPU and memory use, a decision every recorded cycle; prints the energy with every\n' +
+    'host on against the energy under the policy, the saving, host-hours off, migrations and GiB moved,\n' +
+    'and per host its power cycles, peak use and time over the policy\'s targets.\n' +
+    '\n' +
     'Exit status: 0 done; 64 usage error; 65 bad workload data (the message names the file and line);\n' +
     '78 the policy or host type file does not validate (every problem as FILE:LINE:COL); 1 anything else.',
   options: {
@@ -60,6 +68,9 @@ export const simulateCommand: Command = {
     'host-type': { type: 'string', valueName: 'FILE', help: 'YAML host type for the trace setup: cores, memoryMiB, powerCurveWatts, bootSeconds' },
     memory: { type: 'string', valueName: 'admitted|observed', help: 'memory the planner sees: as the setup admits it (default) or as VMs hold it' },
     plot: { type: 'string', valueName: 'FILE', help: `SVG plot path (default simulation-<workload>-<policy>.svg next to WORKLOAD_DIR; "${NO_PLOT}" for no plot)` },
+    recording: { type: 'string', valueName: 'DIR', help: "replay a daemon's recording (stateDirectory/recording) instead of a trace" },
+    from: { type: 'string', valueName: 'DATE', help: 'with --recording: from this date and time (ISO 8601; default: the start)' },
+    to: { type: 'string', valueName: 'DATE', help: 'with --recording: until this date and time (ISO 8601, exclusive; default: the end)' },
     json: { type: 'boolean', help: 'print one JSON object as the last line of stdout (no plot unless --plot, no progress bar)' },
   },
   examples: [
@@ -71,6 +82,8 @@ export const simulateCommand: Command = {
     ],
   ],
   async run(args, io) {
+    const recording = stringOption(args.values['recording']);
+    if (recording !== undefined) return replay(recording, args, io);
     const dir = requirePositional(this, args, 0, 'WORKLOAD (a folder of traces or a trace file)');
     if (args.positionals.length > 1) throw usage(`unexpected argument ${JSON.stringify(args.positionals[1])}`);
     const json = args.values['json'] === true;
@@ -181,6 +194,45 @@ export const simulateCommand: Command = {
     return EXIT.OK;
   },
 };
+
+async function replay(recording: string, args: ParsedArgs, io: CommandIo): Promise<number> {
+  if (args.positionals.length > 0) throw usage(`--recording replays a recording: no WORKLOAD argument (got ${JSON.stringify(args.positionals[0])})`);
+  for (const option of ['baseline', 'setup', 'hosts', 'host-type', 'memory']) {
+    if (args.values[option] !== undefined) throw usage(`--${option} does not apply to --recording (the recording gives the hosts)`);
+  }
+  const policyFile = stringOption(args.values['policy']);
+  let policy: Policy = PolicySchema.parse(DEFAULT_POLICY_INPUT);
+  if (policyFile !== undefined) {
+    const loaded = await loadPolicyFile(policyFile);
+    if (!loaded.ok) {
+      for (const issue of loaded.issues) io.stderr.write(`${formatIssue(issue)}\n`);
+      io.stderr.write(`${policyFile}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}, policy not valid\n`);
+      return EXIT.CONFIG;
+    }
+    for (const warning of loaded.value.warnings) io.stderr.write(`warning: ${formatIssue(warning)}\n`);
+    policy = loaded.value.policy;
+  }
+  const range = { ...dateOption(args.values['from'], 'from', 'fromMs'), ...dateOption(args.values['to'], 'to', 'toMs') };
+  const plot = stringOption(args.values['plot']);
+  try {
+    return await runReplayCommand({ dir: recording, policy, policyFile, range, json: args.values['json'] === true, plot }, io);
+  } catch (e) {
+    if (isConsolidatorError(e, 'WORKLOAD_INVALID')) return reportError(e, io);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      io.stderr.write(`consolidator: ${recording}: no such recording folder\n`);
+      return EXIT_DATA;
+    }
+    throw e;
+  }
+}
+
+function dateOption<K extends string>(value: unknown, name: string, key: K): Partial<Record<K, number>> {
+  const text = stringOption(value);
+  if (text === undefined) return {};
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) throw usage(`--${name} must be a date (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z), got ${JSON.stringify(text)}`);
+  return { [key]: ms } as Partial<Record<K, number>>;
+}
 
 function buildSetup(name: SetupName, workload: Workload, hostCount: number | undefined, hostType: DeclaredHostType | undefined, hostTypeFile: string | undefined): SimulationSetup {
   if (name === 'cloudsim') {

@@ -12,6 +12,25 @@ export interface RunOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Wall clock for wallSeconds; injectable for tests. */
   readonly nowMs?: () => number;
+  /**
+   * The policy's target ratios: with them the report has per-host figures (power cycles, peak use,
+   * time over target), sampled at each decision.
+   */
+  readonly hostTargets?: { readonly cpu: number; readonly memory: number };
+  /** The date of simulated time 0, ms (a recording's first cycle); snapshots carry real dates then. */
+  readonly epochMs?: number;
+}
+
+/** One host over a run, with RunOptions.hostTargets. */
+export interface HostFigures {
+  readonly host: string;
+  readonly powerOffs: number;
+  readonly powerOns: number;
+  /** The highest CPU and memory in use over capacity seen at a decision while on. */
+  readonly peakCpuRatio: number;
+  readonly peakMemoryRatio: number;
+  /** Decision intervals in which it was on with CPU or memory above its target, in seconds. */
+  readonly secondsOverTarget: number;
 }
 
 /** One point of the activity series, taken at each decision. */
@@ -64,6 +83,8 @@ export interface SimulationReport {
   readonly unplacedVms: number;
   readonly wallSeconds: number;
   readonly series: readonly ActivityPoint[];
+  /** With RunOptions.hostTargets. */
+  readonly perHost?: readonly HostFigures[];
 }
 
 const JOULES_PER_KWH = 3.6e6;
@@ -85,7 +106,10 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
   const datacenter = new SimulatedDatacenter(setup, {
     ...(options.historyLength === undefined ? {} : { historyLength: options.historyLength }),
     ...(policy.energyAccounting === undefined ? {} : { energyAccounting: policy.energyAccounting }),
+    ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
   });
+  const targets = options.hostTargets;
+  const peaks = targets ? setup.hosts.map(() => ({ cpu: 0, memory: 0, over: 0 })) : undefined;
   datacenter.placeInitial(policy.initialPlacement ?? setup.initialPlacement);
 
   const times: number[] = [];
@@ -99,9 +123,18 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     datacenter.advanceTo(t);
     datacenter.recordSamples();
     series.push({ atSeconds: t, ...datacenter.activity() });
+    if (targets && peaks) {
+      datacenter.hostLoads().forEach((h, i) => {
+        const p = peaks[i];
+        if (!p || !h.on) return;
+        p.cpu = Math.max(p.cpu, h.cpu);
+        p.memory = Math.max(p.memory, h.memory);
+        if (h.cpu > targets.cpu || h.memory > targets.memory) p.over += setup.intervalSeconds;
+      });
+    }
     const decision = policy.decide({
       snapshot: datacenter.snapshot(),
-      nowMs: t * MS_PER_SECOND,
+      nowMs: datacenter.nowMs,
       inFlight: datacenter.inFlight(),
     });
     for (const host of decision.powerOn) datacenter.powerOn(host);
@@ -147,6 +180,18 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     unplacedVms: totals.unplacedVms,
     wallSeconds: (wallNow() - startedMs) / MS_PER_SECOND,
     series,
+    ...(peaks
+      ? {
+          perHost: datacenter.hostLoads().map((h, i) => ({
+            host: h.id,
+            powerOffs: h.powerOffs,
+            powerOns: h.powerOns,
+            peakCpuRatio: peaks[i]?.cpu ?? 0,
+            peakMemoryRatio: peaks[i]?.memory ?? 0,
+            secondsOverTarget: peaks[i]?.over ?? 0,
+          })),
+        }
+      : {}),
   };
 }
 

@@ -220,6 +220,18 @@ export class SimulatedDatacenter {
     return snapshotOf(this.runtime, this.nowMs);
   }
 
+  /** Each host's CPU and memory in use over its capacity now, whether it is on, and its power actions so far (host order). */
+  hostLoads(): { readonly id: string; readonly cpu: number; readonly memory: number; readonly on: boolean; readonly powerOffs: number; readonly powerOns: number }[] {
+    return this.runtime.hosts.map((h) => ({
+      id: h.spec.id,
+      cpu: h.spec.cpu > 0 ? h.utilCpu / h.spec.cpu : 0,
+      memory: h.spec.memoryMiB > 0 ? h.memoryUsedMiB / h.spec.memoryMiB : 0,
+      on: h.power === 'on',
+      powerOffs: h.powerOffs,
+      powerOns: h.powerOns,
+    }));
+  }
+
   /** Migrations in flight now. */
   inFlight(): SimulatedMigration[] {
     return this.migrations.inFlight();
