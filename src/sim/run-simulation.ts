@@ -107,6 +107,7 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     ...(options.historyLength === undefined ? {} : { historyLength: options.historyLength }),
     ...(policy.energyAccounting === undefined ? {} : { energyAccounting: policy.energyAccounting }),
     ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
+    ...(policy.hidesMemoryUse === true ? { samplesWithoutMemory: true } : {}),
   });
   const targets = options.hostTargets;
   const peaks = targets ? setup.hosts.map(() => ({ cpu: 0, memory: 0, over: 0 })) : undefined;
@@ -136,6 +137,7 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
       snapshot: datacenter.snapshot(),
       nowMs: datacenter.nowMs,
       inFlight: datacenter.inFlight(),
+      ...(policy.hidesMemoryUse === true ? { memoryUseHidden: true } : {}),
     });
     for (const host of decision.powerOn) datacenter.powerOn(host);
     for (const m of decision.migrations) datacenter.startMigration(m.vm, m.from, m.to);

@@ -25,6 +25,8 @@ export interface DatacenterOptions {
    * that every timestamp the simulation hands out is a real date. Default 0 (the batch engine).
    */
   readonly epochMs?: number;
+  /** Samples (what snapshots hand out) record memory use 0; the memory accounting is not affected. */
+  readonly samplesWithoutMemory?: boolean;
 }
 
 const DEFAULT_HISTORY_LENGTH = 30;
@@ -64,6 +66,7 @@ export class SimulatedDatacenter {
   private readonly lifecycle: VmLifecycle | undefined;
   private readonly historyLength: number;
   private readonly epochMs: number;
+  private readonly samplesWithoutMemory: boolean;
   private clockSeconds = 0;
   private hostsPoweredOffPeak = 0;
   private unplacedVms = 0;
@@ -72,6 +75,7 @@ export class SimulatedDatacenter {
     this.setup = setup;
     this.historyLength = options.historyLength ?? DEFAULT_HISTORY_LENGTH;
     this.epochMs = options.epochMs ?? 0;
+    this.samplesWithoutMemory = options.samplesWithoutMemory ?? false;
     const runtime = new DatacenterRuntime(setup);
     const queue = this.queue;
     this.runtime = runtime;
@@ -193,7 +197,7 @@ export class SimulatedDatacenter {
 
   /** Appends one sample per host and VM at the current time (the engine calls it before each decision). */
   recordSamples(): void {
-    const off = recordSamples(this.runtime, this.power, this.nowMs, this.historyLength);
+    const off = recordSamples(this.runtime, this.power, this.nowMs, this.historyLength, this.samplesWithoutMemory);
     this.hostsPoweredOffPeak = Math.max(this.hostsPoweredOffPeak, off);
   }
 
