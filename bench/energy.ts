@@ -6,6 +6,7 @@
  *   npm run bench:energy -- --days 20110303 --no-bitbrains one day
  *   npm run bench:energy -- --sensitivity                  also move each threshold of the policy
  *   npm run bench:energy -- --json                         one JSON object on the last line
+ *   npm run bench:energy -- --data DIR                     the traces elsewhere (default: bench/data, see npm run bench:data)
  *
  * PlanetLab (CloudSim 3.0.3 setup, trace files sorted by name): per day and median, ours vs
  * LR-MMT-1.2 and THR-MMT-0.8; targets per day: energy <= LR-MMT-1.2's, pooled SLAV <= THR-MMT-0.8's,
@@ -19,21 +20,21 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPolicyOrThrow } from '../src/config/load.js';
+import { benchDataDir } from './lib/bench-data.js';
 import type { Policy } from '../src/config/schema.js';
-import { powerAt, type PowerModel } from '../src/model/snapshot.js';
 import { createBaseline } from '../src/sim/baselines/create-baseline.js';
 import { buildCloudSimSetup } from '../src/sim/cloudsim-setup.js';
-import { loadHostTypeFile, type DeclaredHostType } from '../src/sim/host-type-file.js';
+import { energyLowerBound } from '../src/sim/energy-lower-bound.js';
+import { loadHostTypeFile } from '../src/sim/host-type-file.js';
 import { createPlannerPolicy } from '../src/sim/planner-policy.js';
 import { runSimulation, type SimulationReport } from '../src/sim/run-simulation.js';
 import type { SimulationSetup } from '../src/sim/simulation-setup.js';
-import { demandFractionAt } from '../src/sim/trace-demand.js';
 import { buildTraceSetup } from '../src/sim/trace-setup.js';
 import { loadWorkload } from '../src/sim/workload/load-workload.js';
 
 const { values } = parseArgs({
   options: {
-    data: { type: 'string', default: '/work/shared/data' },
+    data: { type: 'string' },
     days: { type: 'string', default: '20110303,20110306,20110309' },
     policy: { type: 'string', default: 'bench/planetlab-policy.yaml' },
     'bitbrains-policy': { type: 'string', default: 'bench/planetlab-policy.yaml' },
@@ -46,9 +47,6 @@ const { values } = parseArgs({
 
 const TARGET_MIGRATION_SHARE = 1 / 3;
 const TARGET_BOUND_RATIO = 1.3;
-const JOULES_PER_KWH = 3.6e6;
-/** Lower-bound integration step: demand is linear between 300 s samples, the bound is not (memory can bind). */
-const BOUND_STEP_SECONDS = 30;
 
 interface Row {
   readonly day: string;
@@ -59,6 +57,7 @@ interface Row {
 const log = (line = '') => {
   if (!values.json) console.log(line);
 };
+const dataDir = values.data ?? benchDataDir();
 const days = (values.days ?? '').split(',').filter((d) => d !== '');
 const policy = (await loadPolicyOrThrow(values.policy ?? '')).policy;
 const rows: Row[] = [];
@@ -71,7 +70,7 @@ log('SLA figures pooled as CloudSim prints them; "mem>100%" = host-seconds with 
 log();
 log(tableHeader());
 for (const day of days) {
-  const setup = buildCloudSimSetup(await loadWorkload(join(values.data ?? '', 'planetlab', day)));
+  const setup = buildCloudSimSetup(await loadWorkload(join(dataDir, 'planetlab', day)));
   const ours = runOurs(setup, policy);
   const lr = runSimulation(setup, createBaseline('lr-mmt'));
   const thr = runSimulation(setup, createBaseline('thr-mmt'));
@@ -102,7 +101,7 @@ let bitbrains: Record<string, unknown> | undefined;
 if (!values['no-bitbrains']) {
   const hostType = await loadHostTypeFile(values['host-type'] ?? '');
   const bbPolicy = (await loadPolicyOrThrow(values['bitbrains-policy'] ?? '')).policy;
-  const workload = await loadWorkload(join(values.data ?? '', 'bitbrains', 'pl_2013-8_1d'));
+  const workload = await loadWorkload(join(dataDir, 'bitbrains', 'pl_2013-8_1d'));
   const setup = buildTraceSetup(workload, { hostType, hostCount: workload.vms.length, name: 'bitbrains' });
   const report = runOurs(setup, bbPolicy);
   const bound = energyLowerBound(setup, hostType);
@@ -161,7 +160,7 @@ if (values.sensitivity) {
       const lr = rows.find((r) => r.day === day && r.algorithm.startsWith('LR-MMT'))?.report;
       const thr = rows.find((r) => r.day === day && r.algorithm.startsWith('THR-MMT'))?.report;
       if (lr === undefined || thr === undefined) continue;
-      const setup = buildCloudSimSetup(await loadWorkload(join(values.data ?? '', 'planetlab', day)));
+      const setup = buildCloudSimSetup(await loadWorkload(join(dataDir, 'planetlab', day)));
       const r = runOurs(setup, apply(policy));
       const beats = r.energyKWh <= lr.energyKWh && r.slavPct <= thr.slavPct && r.migrations <= lr.migrations * TARGET_MIGRATION_SHARE;
       sensitivity.push({ change, day, kWh: r.energyKWh, migrations: r.migrations, slavPct: r.slavPct, overallPct: r.overallSlaViolationPct, beats });
@@ -229,50 +228,4 @@ function median(xs: readonly number[]): number {
 
 function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-}
-
-/**
- * A lower bound on the energy any policy needs for a trace setup on one host type. At each time t
- * (every 30 s, demand interpolated between samples as the simulator does): D = total CPU demand
- * (cores; each vCPU capped at one core as the hosts cap it), M = total memory in use. A fractional
- * fleet of n hosts (n >= M / memory per host) running D spread evenly draws n x P(D / (n x cores)).
- * With P piecewise linear, P(u)/u is smallest at one of the curve's points (for the R720: 70 %),
- * so the best is u = min(that load, D x memory / (M x cores), 1): at most as many hosts as memory
- * needs. Integrated over the horizon. It ignores boot energy, migrations, headroom for tomorrow's
- * peak and that VMs are indivisible, so no policy can reach it. Also returned: the same at 100 % CPU.
- */
-function energyLowerBound(setup: SimulationSetup, hostType: DeclaredHostType): { kWh: number; atFullLoadKWh: number; bestLoad: number; wattsPerBusyHost: number } {
-  const model: PowerModel = hostType.powerModel;
-  let bestLoad = 1;
-  let bestRatio = powerAt(model, 1);
-  for (let i = 1; i <= 10; i++) {
-    const u = i / 10;
-    const r = powerAt(model, u) / u;
-    if (r < bestRatio - 1e-12) {
-      bestRatio = r;
-      bestLoad = u;
-    }
-  }
-  let joules = 0;
-  let fullLoadJoules = 0;
-  for (let t = 0; t < setup.horizonSeconds; t += BOUND_STEP_SECONDS) {
-    const mid = t + BOUND_STEP_SECONDS / 2;
-    let cpu = 0;
-    let memory = 0;
-    for (const vm of setup.vms) {
-      const perCore = Math.min(1, demandFractionAt(vm.cpuTrace, mid, setup.sampleSeconds) * (vm.cpu / Math.max(1, vm.vcpus)));
-      cpu += perCore * Math.max(1, vm.vcpus);
-      memory += (vm.memoryTrace === undefined ? 1 : demandFractionAt(vm.memoryTrace, mid, setup.sampleSeconds)) * vm.memoryMiB;
-    }
-    if (cpu <= 0 && memory <= 0) continue;
-    const memoryHosts = memory / hostType.memoryMiB;
-    const cpuHostsFull = cpu / hostType.cores;
-    const maxLoad = memoryHosts > 0 ? Math.min(1, cpu / (memoryHosts * hostType.cores)) : 1;
-    const load = Math.min(bestLoad, maxLoad);
-    const hosts = load > 0 ? Math.max(cpu / (load * hostType.cores), memoryHosts) : memoryHosts;
-    joules += hosts * powerAt(model, load) * BOUND_STEP_SECONDS;
-    const fullHosts = Math.max(cpuHostsFull, memoryHosts);
-    fullLoadJoules += fullHosts * powerAt(model, fullHosts > 0 ? cpu / (fullHosts * hostType.cores) : 0) * BOUND_STEP_SECONDS;
-  }
-  return { kWh: joules / JOULES_PER_KWH, atFullLoadKWh: fullLoadJoules / JOULES_PER_KWH, bestLoad, wattsPerBusyHost: bestRatio };
 }

@@ -1,12 +1,13 @@
 /**
  * Validates the simulator against the published CloudSim 3.0.3 figures
- * (/work/shared/data/README.md): NPA exactly, DVFS within 2 %, THR-MMT-0.8 energy and migrations
+ * (the data folder's README.md, from ../shared/data): NPA exactly, DVFS within 2 %, THR-MMT-0.8 energy and migrations
  * within 5 % per day; LR-MMT-1.2 is reported against the reference too.
  *
- *   npx tsx bench/validate-sim.ts [--data DIR] [--days 20110303,...] [--baselines npa,dvfs,thr-mmt,lr-mmt] [--json]
+ *   npx tsx bench/validate-sim.ts [--data DIR (default: the planetlab folder of bench/data, see npm run bench:data)] [--days 20110303,...] [--baselines npa,dvfs,thr-mmt,lr-mmt] [--json]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchDataDir } from './lib/bench-data.js';
 import { createBaseline } from '../src/sim/baselines/create-baseline.js';
 import { buildCloudSimSetup } from '../src/sim/cloudsim-setup.js';
 import { runSimulation, type SimulationReport } from '../src/sim/run-simulation.js';
@@ -19,7 +20,7 @@ interface Reference {
   readonly lr: { readonly kWh: number; readonly migrations: number; readonly slatahPct?: number; readonly slavPct?: number };
 }
 
-/** /work/shared/data/README.md, "Reference results, re-run with CloudSim 3.0.3 on these inputs". */
+/** The data folder's README.md, "Reference results, re-run with CloudSim 3.0.3 on these inputs". */
 const REFERENCE: Readonly<Record<string, Reference>> = {
   '20110303': {
     npaKWh: 2410.8,
@@ -36,7 +37,7 @@ const ROUND_KWH = 10;
 
 const { values } = parseArgs({
   options: {
-    data: { type: 'string', default: '/work/shared/data/planetlab' },
+    data: { type: 'string' },
     days: { type: 'string', default: Object.keys(REFERENCE).join(',') },
     baselines: { type: 'string', default: 'npa,dvfs,thr-mmt,lr-mmt' },
     json: { type: 'boolean', default: false },
@@ -49,7 +50,7 @@ const results: { day: string; baseline: string; report: SimulationReport; verdic
 let failures = 0;
 
 for (const day of days) {
-  const workload = await loadWorkload(join(values.data ?? '', day));
+  const workload = await loadWorkload(join(values.data ?? join(benchDataDir(), 'planetlab'), day));
   const setup = buildCloudSimSetup(workload);
   for (const baseline of baselines) {
     const report = runSimulation(setup, createBaseline(baseline));

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { convertTraceCommand } from './convert-trace.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { historyCommand } from './history.js';
 import { planCommand } from './plan.js';
@@ -20,5 +21,6 @@ export const COMMANDS: readonly Command[] = [
   historyCommand,
   validateCommand,
   simulateCommand,
+  convertTraceCommand,
   schemaCommand,
 ];

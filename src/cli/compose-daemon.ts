@@ -49,6 +49,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     version: version(),
     role: options.role,
     lock: new StateLock(stateDirectory),
+    recordingDirectory: join(stateDirectory, 'recording'),
     ...(self?.uuid !== undefined ? { selfUuid: self.uuid } : {}),
     ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
   });

@@ -5,6 +5,7 @@ import { PolicySchema, type Policy } from '../config/schema.js';
 import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.js';
 import { BASELINE_NAMES, createBaseline } from '../sim/baselines/create-baseline.js';
 import { buildCloudSimSetup, CLOUDSIM } from '../sim/cloudsim-setup.js';
+import { energyLowerBound } from '../sim/energy-lower-bound.js';
 import { loadHostTypeFile, type DeclaredHostType } from '../sim/host-type-file.js';
 import { createPlannerPolicy, type MemoryView, type PlannerSimulationPolicy } from '../sim/planner-policy.js';
 import { ProgressBar } from './progress-bar.js';
@@ -15,7 +16,8 @@ import { renderActivitySvg } from '../sim/svg-plot.js';
 import { buildTraceSetup } from '../sim/trace-setup.js';
 import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { Workload } from '../sim/workload/workload.js';
-import { EXIT, requirePositional, type Command, type CommandIo } from './command.js';
+import { EXIT, requirePositional, type Command, type CommandIo, type ParsedArgs } from './command.js';
+import { runReplayCommand } from './simulate-recording.js';
 
 /** sysexits(3) EX_DATAERR: the workload's data is bad (a trace with a non-number, a missing vms.csv, an empty folder). */
 export const EXIT_DATA = EXIT.DATA;
@@ -31,11 +33,13 @@ export const simulateCommand: Command = {
   name: 'simulate',
   summary: "replay a workload in a simulated datacenter under consolidator's planner or a reference algorithm",
   usage:
-    'consolidator simulate WORKLOAD_DIR [--setup cloudsim|trace] [--policy FILE | --baseline npa|dvfs|thr-mmt|lr-mmt] ' +
-    '[--hosts N] [--host-type FILE] [--memory admitted|observed] [--plot FILE] [--json]',
+    'consolidator simulate WORKLOAD [--setup cloudsim|trace] [--policy FILE | --baseline npa|dvfs|thr-mmt|lr-mmt] ' +
+    '[--hosts N] [--host-type FILE] [--memory admitted|observed] [--plot FILE] [--json]\n' +
+    '       consolidator simulate --recording DIR [--policy FILE] [--from DATE] [--to DATE] [--plot FILE] [--json]',
   description:
-    'Replays the VM traces in WORKLOAD_DIR (PlanetLab: one CPU trace per file; Bitbrains: vms.csv with\n' +
-    'cpu/ and mem/ folders; detected from the folder) in a simulated datacenter, with the planner the\n' +
+    'Replays the VM traces in WORKLOAD (a folder: PlanetLab, one CPU trace per file, or Bitbrains, vms.csv\n' +
+    'with cpu/ and mem/ folders, 300 s samples, any length; or a consolidator trace file, .csv or .csv.gz,\n' +
+    'any sample interval, VMs that appear and disappear) in a simulated datacenter, with the planner the\n' +
     'daemon runs (the same code, under the planner settings of --policy; the policy file\'s hosts, drivers\n' +
     'and schedule are not used: the setup gives the hosts and a decision every 300 s), or with one of the\n' +
     'reference algorithms of Beloglazov & Buyya (--baseline). Prints energy, migrations and the pooled SLA\n' +
@@ -44,8 +48,15 @@ export const simulateCommand: Command = {
     'Setups: cloudsim (the default for PlanetLab) is the CloudSim 3.0.3 reference: 800 HP ML110 G4/G5\n' +
     'hosts, idle hosts off at no cost; memory binds only the initial placement, and by default the planner\n' +
     'sees memory that way too (--memory admitted; --memory observed shows it what the VMs hold). trace (the\n' +
-    'default for Bitbrains) is a power-managed datacenter of --hosts identical hosts of --host-type that\n' +
-    'really power off and boot, with memory overcommitted and its overload counted.\n' +
+    'default for Bitbrains and trace files) is a power-managed datacenter of --hosts identical hosts of --host-type that\n' +
+    'really power off and boot, with memory overcommitted and its overload counted; its JSON has\n' +
+    'lowerBoundKWh, the energy no policy can go below on that host type.\n' +
+    '\n' +
+    'With --recording DIR (a daemon\'s stateDirectory/recording), replays what the daemon observed under\n' +
+    'the planner and --policy (any policy: run it twice to compare two): the recorded hosts, their power\n' +
+    'models and the VMs\' CPU and memory use, a decision every recorded cycle; prints the energy with every\n' +
+    'host on against the energy under the policy, the saving, host-hours off, migrations and GiB moved,\n' +
+    'and per host its power cycles, peak use and time over the policy\'s targets.\n' +
     '\n' +
     'Exit status: 0 done; 64 usage error; 65 bad workload data (the message names the file and line);\n' +
     '78 the policy or host type file does not validate (every problem as FILE:LINE:COL); 1 anything else.',
@@ -57,18 +68,23 @@ export const simulateCommand: Command = {
     'host-type': { type: 'string', valueName: 'FILE', help: 'YAML host type for the trace setup: cores, memoryMiB, powerCurveWatts, bootSeconds' },
     memory: { type: 'string', valueName: 'admitted|observed', help: 'memory the planner sees: as the setup admits it (default) or as VMs hold it' },
     plot: { type: 'string', valueName: 'FILE', help: `SVG plot path (default simulation-<workload>-<policy>.svg next to WORKLOAD_DIR; "${NO_PLOT}" for no plot)` },
+    recording: { type: 'string', valueName: 'DIR', help: "replay a daemon's recording (stateDirectory/recording) instead of a trace" },
+    from: { type: 'string', valueName: 'DATE', help: 'with --recording: from this date and time (ISO 8601; default: the start)' },
+    to: { type: 'string', valueName: 'DATE', help: 'with --recording: until this date and time (ISO 8601, exclusive; default: the end)' },
     json: { type: 'boolean', help: 'print one JSON object as the last line of stdout (no plot unless --plot, no progress bar)' },
   },
   examples: [
-    ['consolidator simulate ../shared/data/planetlab/20110303 --policy bench/planetlab-policy.yaml', "a PlanetLab day under consolidator's planner"],
-    ['consolidator simulate ../shared/data/planetlab/20110303 --baseline lr-mmt --json', 'the LR-MMT-1.2 reference, as JSON'],
+    ['consolidator simulate bench/data/planetlab/20110303 --policy bench/planetlab-policy.yaml', "a PlanetLab day under consolidator's planner"],
+    ['consolidator simulate bench/data/planetlab/20110303 --baseline lr-mmt --json', 'the LR-MMT-1.2 reference, as JSON'],
     [
-      'consolidator simulate ../shared/data/bitbrains/pl_2013-8_1d --host-type bench/bitbrains-host.yaml --policy bench/bitbrains-policy.yaml',
+      'consolidator simulate bench/data/bitbrains/pl_2013-8_1d --host-type bench/bitbrains-host.yaml --policy bench/bitbrains-policy.yaml',
       'Bitbrains (CPU and memory) on a declared host type',
     ],
   ],
   async run(args, io) {
-    const dir = requirePositional(this, args, 0, 'WORKLOAD_DIR (a folder of traces)');
+    const recording = stringOption(args.values['recording']);
+    if (recording !== undefined) return replay(recording, args, io);
+    const dir = requirePositional(this, args, 0, 'WORKLOAD (a folder of traces or a trace file)');
     if (args.positionals.length > 1) throw usage(`unexpected argument ${JSON.stringify(args.positionals[1])}`);
     const json = args.values['json'] === true;
     const policyFile = stringOption(args.values['policy']);
@@ -119,6 +135,7 @@ export const simulateCommand: Command = {
 
     const setupName: SetupName = (setupOption as SetupName | undefined) ?? (workload.format === 'planetlab' ? 'cloudsim' : 'trace');
     const setup = buildSetup(setupName, workload, hostCount, hostType, hostTypeFile);
+    const bound = setupName === 'trace' && hostType !== undefined ? energyLowerBound(setup, hostType) : undefined;
     if (baseline !== undefined && setupName !== 'cloudsim') {
       throw usage('the baselines are the CloudSim reference algorithms: they run only with --setup cloudsim');
     }
@@ -164,6 +181,7 @@ export const simulateCommand: Command = {
       ...(hostType === undefined ? {} : { hostType: hostType.name }),
       memoryView: baseline === undefined ? memoryView : 'admitted',
       ...withoutSeries(report),
+      ...(bound === undefined ? {} : { lowerBoundKWh: bound.kWh, ratioToLowerBound: report.energyKWh / bound.kWh }),
       loadSeconds,
       ...(planner ? { planner: planner.stats() } : {}),
       ...(plotFile === undefined ? {} : { plot: plotFile }),
@@ -172,15 +190,54 @@ export const simulateCommand: Command = {
       io.stdout.write(`${JSON.stringify(summary)}\n`);
       return EXIT.OK;
     }
-    io.stdout.write(humanReport(report, workload, setup, { policyFile, planner, memoryView: summary.memoryView, hostType, loadSeconds, plotFile }));
+    io.stdout.write(humanReport(report, workload, setup, { policyFile, planner, memoryView: summary.memoryView, hostType, loadSeconds, plotFile, boundKWh: bound?.kWh }));
     return EXIT.OK;
   },
 };
 
+async function replay(recording: string, args: ParsedArgs, io: CommandIo): Promise<number> {
+  if (args.positionals.length > 0) throw usage(`--recording replays a recording: no WORKLOAD argument (got ${JSON.stringify(args.positionals[0])})`);
+  for (const option of ['baseline', 'setup', 'hosts', 'host-type', 'memory']) {
+    if (args.values[option] !== undefined) throw usage(`--${option} does not apply to --recording (the recording gives the hosts)`);
+  }
+  const policyFile = stringOption(args.values['policy']);
+  let policy: Policy = PolicySchema.parse(DEFAULT_POLICY_INPUT);
+  if (policyFile !== undefined) {
+    const loaded = await loadPolicyFile(policyFile);
+    if (!loaded.ok) {
+      for (const issue of loaded.issues) io.stderr.write(`${formatIssue(issue)}\n`);
+      io.stderr.write(`${policyFile}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}, policy not valid\n`);
+      return EXIT.CONFIG;
+    }
+    for (const warning of loaded.value.warnings) io.stderr.write(`warning: ${formatIssue(warning)}\n`);
+    policy = loaded.value.policy;
+  }
+  const range = { ...dateOption(args.values['from'], 'from', 'fromMs'), ...dateOption(args.values['to'], 'to', 'toMs') };
+  const plot = stringOption(args.values['plot']);
+  try {
+    return await runReplayCommand({ dir: recording, policy, policyFile, range, json: args.values['json'] === true, plot }, io);
+  } catch (e) {
+    if (isConsolidatorError(e, 'WORKLOAD_INVALID')) return reportError(e, io);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      io.stderr.write(`consolidator: ${recording}: no such recording folder\n`);
+      return EXIT_DATA;
+    }
+    throw e;
+  }
+}
+
+function dateOption<K extends string>(value: unknown, name: string, key: K): Partial<Record<K, number>> {
+  const text = stringOption(value);
+  if (text === undefined) return {};
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) throw usage(`--${name} must be a date (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z), got ${JSON.stringify(text)}`);
+  return { [key]: ms } as Partial<Record<K, number>>;
+}
+
 function buildSetup(name: SetupName, workload: Workload, hostCount: number | undefined, hostType: DeclaredHostType | undefined, hostTypeFile: string | undefined): SimulationSetup {
   if (name === 'cloudsim') {
-    if (workload.format !== 'planetlab') {
-      throw usage('the cloudsim setup replays PlanetLab traces; for a Bitbrains workload use --setup trace --host-type FILE');
+    if (workload.format === 'bitbrains') {
+      throw usage('the cloudsim setup replays CPU-only traces (PlanetLab, trace files); for a Bitbrains workload use --setup trace --host-type FILE');
     }
     if (hostType !== undefined) throw usage(`--host-type ${hostTypeFile ?? ''} applies to the trace setup; the cloudsim setup has its own hosts`);
     return buildCloudSimSetup(workload, hostCount === undefined ? {} : { hostCount });
@@ -200,11 +257,15 @@ function humanReport(
     hostType: DeclaredHostType | undefined;
     loadSeconds: number;
     plotFile: string | undefined;
+    boundKWh: number | undefined;
   },
 ): string {
   const lines: string[] = [];
   const policyText = extra.policyFile !== undefined ? `${r.policy} (policy ${extra.policyFile})` : extra.planner ? `${r.policy} (default policy)` : r.policy;
-  lines.push(`${workload.dir}: ${workload.format}, ${r.vms} VMs, ${r.decisions} decisions over ${(r.simulatedSeconds / 3600).toFixed(1)} h`);
+  lines.push(
+    `${workload.dir}: ${workload.format}, ${r.vms} VMs, ${workload.samples} samples of ${workload.sampleSeconds} s, ` +
+      `${r.decisions} decisions over ${(r.simulatedSeconds / 3600).toFixed(1)} h`,
+  );
   lines.push(`setup ${setup.name}: ${r.hosts} hosts${extra.hostType?.source ? ` (${extra.hostType.source})` : ''}; policy ${policyText}`);
   if (extra.planner) {
     lines.push(
@@ -216,7 +277,10 @@ function humanReport(
   lines.push('');
   const rows: [string, string][] = [
     ['energy', `${r.energyKWh.toFixed(2)} kWh`],
-    ['migrations', `${r.migrations}${r.chainedMigrations > 0 ? ` (${r.chainedMigrations} chained)` : ''}`],
+    ...(extra.boundKWh === undefined
+      ? []
+      : ([['lower bound', `${extra.boundKWh.toFixed(2)} kWh (energy is ${(r.energyKWh / extra.boundKWh).toFixed(3)}x the bound no policy can reach)`]] as [string, string][])),
+    ['migrations', `${r.migrations}${r.chainedMigrations > 0 ? ` (${r.chainedMigrations} chained)` : ''}, ${r.migratedGiB.toFixed(1)} GiB moved`],
     ['SLATAH (pooled)', `${r.slatahPct.toFixed(3)} %`],
     ['PDM (pooled)', `${r.pdmPct.toFixed(4)} %`],
     ['SLAV = SLATAH x PDM', `${r.slavPct.toPrecision(3)} %`],

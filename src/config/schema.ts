@@ -280,6 +280,29 @@ export const PolicySchema = z
       .prefault({})
       .describe('The operator socket: who may drain, wake and plan through the running daemon.'),
     stateDirectory: z.string().min(1).default(DEFAULTS.stateDirectory).describe('Where the daemon keeps its state file (systemd StateDirectory).'),
+    recording: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(DEFAULTS.recording.enabled)
+          .describe(
+            'Record what every cycle observes (per host: capacity, CPU and memory use, power state, BMC watts; per VM: host, size, CPU and memory use), in dry-run and enforce mode, to stateDirectory/recording/ (one gzip\'d NDJSON file per day), for "consolidator simulate --recording" and "consolidator report".',
+          ),
+        retentionDays: z
+          .number()
+          .int()
+          .positive({ message: 'must be at least 1' })
+          .default(DEFAULTS.recording.retentionDays)
+          .describe('Files of days older than this are removed.'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024 * 1024, { message: 'must be at least 1048576 (1 MiB)' })
+          .default(DEFAULTS.recording.maxBytes)
+          .describe('The recording folder never holds more than this many bytes: the oldest days go first.'),
+      })
+      .prefault({})
+      .describe('The recording of what the daemon observes (never fails a cycle: a write error is a warning and consolidator_recording_errors_total).'),
     simulation: z
       .strictObject({
         workload: z.string().min(1).describe('Trace folder (PlanetLab or Bitbrains format), relative to the policy file.'),

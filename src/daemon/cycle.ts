@@ -49,6 +49,8 @@ export interface CycleDeps {
   readonly onStepDone?: () => void;
   /** The planner; planCycle unless a test needs a plan that breaks an invariant. */
   readonly planner?: (input: PlanInput) => PlanResult;
+  /** The recording of what cycles observe (queues in the record phase, writes after it; never throws). */
+  readonly recording?: { record(report: CycleReport, loaded: LoadedPolicy): void };
 }
 
 type Timed = <T>(phase: CyclePhase, fn: () => Promise<T> | T) => Promise<T>;
@@ -86,7 +88,10 @@ export class CycleRunner {
     const t0 = performance.now();
     const report = await this.runPhases(loaded, { cycle, startedAtMs, phaseSeconds, dryRun: loaded.policy.mode === 'dry-run' }, timed, log, signal, drainSignal);
     phaseSeconds.total = (performance.now() - t0) / 1000;
-    await timed('record', () => this.record(report, loaded, startedAtMs, log));
+    await timed('record', () => {
+      this.record(report, loaded, startedAtMs, log);
+      this.deps.recording?.record(report, loaded);
+    });
     this.deps.metrics.observeCyclePhaseSeconds('record', phaseSeconds.record ?? 0);
     return report;
   }
@@ -178,7 +183,8 @@ export class CycleRunner {
   }
 
   /**
-   * The record phase: metrics from the report and one line that sums the cycle up. The energy saved
+   * The record phase: metrics from the report and one line that sums the cycle up (and, apart from
+   * this, the cycle's observation queued for the recording). The energy saved
    * is priced over the time since the last cycle on the daemon's clock (the simulated one in the
    * demo, so the counter counts simulated joules there).
    */

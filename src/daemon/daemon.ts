@@ -20,6 +20,7 @@ import { ConsolidatorMetrics } from '../observability/metrics.js';
 import type { StateLock } from '../state/state-lock.js';
 import type { HistoryEntry } from '../state/persisted-state.js';
 import type { StateStore } from '../state/state-store.js';
+import { CycleRecording } from './cycle-recording.js';
 import { CycleRunner } from './cycle.js';
 import type { CycleReport } from './cycle-report.js';
 import { ClusterObserver } from './observer.js';
@@ -77,6 +78,8 @@ export interface DaemonDeps {
   readonly selfUuid?: string;
   /** The cycle's planner (tests force plans that break invariants); planCycle by default. */
   readonly planner?: (input: PlanInput) => PlanResult;
+  /** Where cycles are recorded (stateDirectory/recording); none when absent (standalone commands). */
+  readonly recordingDirectory?: string;
 }
 
 /** Cycles missed before /healthz fails. */
@@ -120,6 +123,7 @@ export class Daemon implements OperatorApi {
   private attention!: PowerAttention;
   private recorder!: PowerRecorder;
   private runner!: CycleRunner;
+  private recording: CycleRecording | undefined;
   private observer!: ClusterObserver;
   private http: RunningHttpServer | undefined;
   private control: RunningControlSocket | undefined;
@@ -171,6 +175,18 @@ export class Daemon implements OperatorApi {
     this.recorder = new PowerRecorder(loaded.state.powerRecord);
     this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
+    if (this.deps.recordingDirectory !== undefined && this.deps.role !== 'standalone') {
+      this.recording = new CycleRecording(
+        {
+          dir: this.deps.recordingDirectory,
+          logger: this.deps.logger,
+          metrics: this.metrics,
+          // The current drivers' (they are rebuilt on a reload).
+          readWatts: (host, signal) => this.drivers.power.powerReadingWatts?.(host, signal) ?? Promise.resolve(undefined),
+        },
+        this.loaded,
+      );
+    }
     this.buildRunner();
     this.metrics.setThresholds(this.loaded.policy.thresholds);
     this.recordStateMetrics();
@@ -305,11 +321,17 @@ export class Daemon implements OperatorApi {
       clearTimeout(timer);
     }
     await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
+    await this.recording?.flush();
     await this.http?.close();
     await this.control?.close();
     await this.drivers.close();
     await this.deps.lock?.release();
     this.log.info('stopped');
+  }
+
+  /** Resolves once every cycle recorded so far is written to the recording (tests; stop does it too). */
+  async flushRecording(): Promise<void> {
+    await this.recording?.flush();
   }
 
   /** One observation and plan, executing nothing (consolidator plan). */
@@ -440,6 +462,7 @@ export class Daemon implements OperatorApi {
       nowMs: this.nowMs,
       realNowMs: this.realNowMs,
       ...(this.deps.planner ? { planner: this.deps.planner } : {}),
+      ...(this.recording ? { recording: this.recording } : {}),
       onStepDone: () => void this.deps.notifier.watchdog(),
     });
   }

@@ -104,6 +104,8 @@ export class ConsolidatorMetrics {
   readonly estimatedPowerSavedWatts: Gauge;
   readonly estimatedEnergySavedJoulesTotal: Counter;
   readonly errorsTotal: Counter<'code'>;
+  readonly recordingErrorsTotal: Counter;
+  readonly recordingBytes: Gauge;
   readonly dryRun: Gauge;
   readonly info: Gauge<'version'>;
   readonly leader: Gauge;
@@ -202,6 +204,12 @@ export class ConsolidatorMetrics {
       registers,
     });
     this.errorsTotal = new Counter({ name: 'consolidator_errors_total', help: 'Failures, by error code.', labelNames: ['code'], registers });
+    this.recordingErrorsTotal = new Counter({
+      name: 'consolidator_recording_errors_total',
+      help: 'Recording writes that failed or records dropped at the size cap (each also a warning); the cycle is never failed for them.',
+      registers,
+    });
+    this.recordingBytes = new Gauge({ name: 'consolidator_recording_bytes', help: 'Bytes the recording folder holds (capped by recording.maxBytes).', registers });
     this.dryRun = new Gauge({ name: 'consolidator_dry_run', help: '1 when the daemon only logs what it would do (mode: dry-run), else 0.', registers });
     this.info = new Gauge({ name: 'consolidator_info', help: 'Build information; always 1.', labelNames: ['version'], registers });
     this.leader = new Gauge({

@@ -55,7 +55,10 @@ export function cloudSimPowerModel(typeIndex: number): PowerModel {
   return { kind: 'curve', wattsAtTenths: type.watts };
 }
 
-/** The reference setup over a PlanetLab workload (VMs in the workload's order: sorted by file name). */
+/**
+ * The reference setup over a CPU-only workload: a PlanetLab folder (VMs in the workload's order: sorted
+ * by file name) or a trace file; VM sizes are the reference types, whatever the workload says.
+ */
 export function buildCloudSimSetup(workload: Workload, options: { hostCount?: number } = {}): SimulationSetup {
   const hostCount = options.hostCount ?? CLOUDSIM.hostCount;
   const hosts: SimHostSpec[] = [];
@@ -78,9 +81,13 @@ export function buildCloudSimSetup(workload: Workload, options: { hostCount?: nu
   }
   const n = workload.vms.length;
   const blockSize = Math.ceil(n / CLOUDSIM.vmTypes.length);
+  // One day for the shared traces (288 samples x 300 s = SIMULATION_LIMIT); longer traces run longer.
+  const horizonSeconds = Math.max(CLOUDSIM.simulationLimitSeconds, workload.samples * workload.sampleSeconds);
   const vms: SimVmSpec[] = workload.vms.map((vm, i) => {
     const type = CLOUDSIM.vmTypes[Math.floor(i / blockSize)];
     if (type === undefined) throw new ConsolidatorError('INTERNAL', `no CloudSim VM type for VM ${i} of ${n}`);
+    const startSeconds = (vm.startSample ?? 0) * workload.sampleSeconds;
+    const endSeconds = startSeconds + vm.cpuPercent.length * workload.sampleSeconds;
     return {
       id: `vm-${i}`,
       typeName: type.name,
@@ -88,6 +95,8 @@ export function buildCloudSimSetup(workload: Workload, options: { hostCount?: nu
       cpu: type.mips * CLOUDSIM.vmPes,
       memoryMiB: type.ramMb,
       cpuTrace: traceFractions(vm.cpuPercent),
+      ...(startSeconds > 0 ? { startSeconds } : {}),
+      ...(endSeconds < horizonSeconds ? { endSeconds } : {}),
     };
   });
   return {
@@ -97,7 +106,7 @@ export function buildCloudSimSetup(workload: Workload, options: { hostCount?: nu
     sampleSeconds: workload.sampleSeconds,
     intervalSeconds: CLOUDSIM.schedulingIntervalSeconds,
     startOffsetSeconds: CLOUDSIM.startOffsetSeconds,
-    horizonSeconds: CLOUDSIM.simulationLimitSeconds,
+    horizonSeconds,
     migrationMiBps: CLOUDSIM.hostBwKbps / CLOUDSIM.migrationBwDivisor,
     migrationSourceShare: CLOUDSIM.migrationSourceShare,
     migrationDestinationShare: CLOUDSIM.migrationDestinationShare,

@@ -23,10 +23,12 @@ export class CpuScheduler {
     const { setup } = this.runtime;
     for (const vm of this.runtime.vms) {
       if (!vm.alive) continue;
-      vm.demandCpu = demandFractionAt(vm.spec.cpuTrace, t, setup.sampleSeconds) * vm.spec.cpu;
+      // A VM that appeared later reads its traces from its own start.
+      const at = vm.spec.startSeconds === undefined ? t : t - vm.spec.startSeconds;
+      vm.demandCpu = demandFractionAt(vm.spec.cpuTrace, at, setup.sampleSeconds) * vm.spec.cpu;
       const memoryTrace = vm.spec.memoryTrace;
       vm.memoryUseMiB =
-        memoryTrace === undefined ? vm.spec.memoryMiB : demandFractionAt(memoryTrace, t, setup.sampleSeconds) * vm.spec.memoryMiB;
+        memoryTrace === undefined ? vm.spec.memoryMiB : demandFractionAt(memoryTrace, at, setup.sampleSeconds) * vm.spec.memoryMiB;
     }
   }
 

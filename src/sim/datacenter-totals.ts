@@ -8,6 +8,8 @@ export interface DatacenterTotals {
   readonly hostOffSeconds: number;
   readonly migrations: number;
   readonly chainedMigrations: number;
+  /** Memory the migrations copied, MiB. */
+  readonly migratedMiB: number;
   readonly activeHostSeconds: number;
   readonly saturatedHostSeconds: number;
   readonly requestedCpuSeconds: number;
@@ -39,6 +41,7 @@ export interface DatacenterCounters {
   readonly memoryOverloadHostSeconds: number;
   readonly hostsPoweredOffPeak: number;
   readonly unplacedVms: number;
+  readonly migratedMiB: number;
 }
 
 /** The run's figures: sums over the host and VM records plus the counters. */
@@ -81,6 +84,7 @@ export function sumTotals(runtime: DatacenterRuntime, counters: DatacenterCounte
     hostOffSeconds: counters.hostOffSeconds,
     migrations: counters.migrations,
     chainedMigrations: counters.chainedMigrations,
+    migratedMiB: counters.migratedMiB,
     activeHostSeconds,
     saturatedHostSeconds,
     requestedCpuSeconds: requested,

@@ -64,15 +64,15 @@ export function hostOfVm(runtime: DatacenterRuntime, vmId: VmId): HostId | undef
  * Appends one sample per host and VM at `atMs`, keeping the last `historyLength` (what snapshots
  * hand out). Returns how many hosts are off now.
  */
-export function recordSamples(runtime: DatacenterRuntime, power: HostPower, atMs: number, historyLength: number): number {
+export function recordSamples(runtime: DatacenterRuntime, power: HostPower, atMs: number, historyLength: number, withoutMemory = false): number {
   let off = 0;
   for (const host of runtime.hosts) {
-    pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory: host.memoryUsedMiB } }, historyLength);
+    pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory: withoutMemory ? 0 : host.memoryUsedMiB } }, historyLength);
     if (power.isOff(host)) off++;
   }
   for (const vm of runtime.vms) {
     if (!vm.alive) continue;
-    pushBounded(vm.samples, { atMs, use: { cpu: vm.demandCpu, memory: vm.memoryUseMiB } }, historyLength);
+    pushBounded(vm.samples, { atMs, use: { cpu: vm.demandCpu, memory: withoutMemory ? 0 : vm.memoryUseMiB } }, historyLength);
   }
   return off;
 }

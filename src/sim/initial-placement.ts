@@ -11,7 +11,8 @@ import type { InitialPlacement } from './simulation-setup.js';
  * (Its overload check cannot reject anything at creation: VMs already created request nothing yet.)
  * 'as-specified': each VM on its spec's initialHost (tests and demos that need a given spread).
  * All reserve the VM's provisioned memory, whatever the setup's admission rule afterwards.
- * VMs that fit nowhere are left out; returns how many.
+ * VMs that fit nowhere are left out; returns how many. VMs that appear later (startSeconds > 0) are
+ * not placed here (VmLifecycle places them when they appear).
  */
 export function placeInitial(runtime: DatacenterRuntime, mode: InitialPlacement): number {
   const { hosts, setup } = runtime;
@@ -19,6 +20,7 @@ export function placeInitial(runtime: DatacenterRuntime, mode: InitialPlacement)
   const available = hosts.map((h) => h.spec.cpu);
   const memoryFree = hosts.map((h) => h.spec.memoryMiB);
   for (const vm of runtime.vms) {
+    if ((vm.spec.startSeconds ?? 0) > 0) continue;
     const cpu = vm.spec.cpu;
     const perCore = vm.spec.vcpus > 0 ? cpu / vm.spec.vcpus : 0;
     let chosen = -1;

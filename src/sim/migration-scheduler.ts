@@ -17,6 +17,7 @@ export class MigrationScheduler {
   private readonly power: HostPower;
   private started = 0;
   private chained = 0;
+  private movedMiB = 0;
 
   constructor(deps: {
     readonly runtime: DatacenterRuntime;
@@ -33,6 +34,11 @@ export class MigrationScheduler {
   /** Migrations started, every leg counted. */
   get migrations(): number {
     return this.started;
+  }
+
+  /** Memory the started migrations copy (each VM's provisioned memory, every leg counted). */
+  get migratedMiB(): number {
+    return this.movedMiB;
   }
 
   /** Migrations of a VM that was already migrating. */
@@ -71,6 +77,7 @@ export class MigrationScheduler {
     target.memoryReservedMiB += reserve;
     vm.migrating++;
     this.started++;
+    this.movedMiB += vm.spec.memoryMiB;
     const now = runtime.lastUpdateSeconds;
     const cap = options.bandwidthMiBps ?? 0;
     const speed = cap > 0 ? Math.min(cap, runtime.setup.migrationMiBps) : runtime.setup.migrationMiBps;

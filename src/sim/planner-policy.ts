@@ -85,7 +85,8 @@ export function createPlannerPolicy(options: PlannerPolicyOptions): PlannerSimul
 
   const decide = (simInput: SimulationInput): SimulationDecision => {
     const nowMs = simInput.nowMs;
-    const snapshot = hideMemory ? withoutMemoryUse(simInput.snapshot) : simInput.snapshot;
+    // The engine zeroes memory in its samples when asked (hidesMemoryUse); copying them here is the fallback.
+    const snapshot = hideMemory && simInput.memoryUseHidden !== true ? withoutMemoryUse(simInput.snapshot) : simInput.snapshot;
     for (const host of snapshot.hosts) {
       if (host.power === 'on' && host.reachable) poweredOff.delete(host.id);
       else if (setup.idleHostsAreOff && host.power === 'off') poweredOff.add(host.id);
@@ -138,6 +139,7 @@ export function createPlannerPolicy(options: PlannerPolicyOptions): PlannerSimul
   return {
     name: options.name ?? 'consolidator',
     decide,
+    ...(hideMemory ? { hidesMemoryUse: true } : {}),
     state: () => ({ memory, poweredOffByUs: [...poweredOff].sort(), powerRecord }),
     stats: () => ({ plans, rejectedPlans, plannedMigrations, plannedPowerOffs, plannedPowerOns, planSeconds }),
   };

@@ -12,6 +12,25 @@ export interface RunOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Wall clock for wallSeconds; injectable for tests. */
   readonly nowMs?: () => number;
+  /**
+   * The policy's target ratios: with them the report has per-host figures (power cycles, peak use,
+   * time over target), sampled at each decision.
+   */
+  readonly hostTargets?: { readonly cpu: number; readonly memory: number };
+  /** The date of simulated time 0, ms (a recording's first cycle); snapshots carry real dates then. */
+  readonly epochMs?: number;
+}
+
+/** One host over a run, with RunOptions.hostTargets. */
+export interface HostFigures {
+  readonly host: string;
+  readonly powerOffs: number;
+  readonly powerOns: number;
+  /** The highest CPU and memory in use over capacity seen at a decision while on. */
+  readonly peakCpuRatio: number;
+  readonly peakMemoryRatio: number;
+  /** Decision intervals in which it was on with CPU or memory above its target, in seconds. */
+  readonly secondsOverTarget: number;
 }
 
 /** One point of the activity series, taken at each decision. */
@@ -33,7 +52,13 @@ export interface SimulationReport {
   readonly decisions: number;
   readonly simulatedSeconds: number;
   readonly energyKWh: number;
+  /** The same run had every host stayed on: a host off or booting draws its idle power instead. */
+  readonly allHostsOnKWh: number;
+  /** Host-hours spent powered off. */
+  readonly hostHoursOff: number;
   readonly migrations: number;
+  /** Memory the migrations copied, GiB (each VM's provisioned memory, every leg counted). */
+  readonly migratedGiB: number;
   /** Time active hosts spend with less CPU than requested / time hosts are active, %. */
   readonly slatahPct: number;
   /** CPU denied to migrating VMs / CPU requested, %. */
@@ -58,11 +83,15 @@ export interface SimulationReport {
   readonly unplacedVms: number;
   readonly wallSeconds: number;
   readonly series: readonly ActivityPoint[];
+  /** With RunOptions.hostTargets. */
+  readonly perHost?: readonly HostFigures[];
 }
 
 const JOULES_PER_KWH = 3.6e6;
 const PERCENT = 100;
 const MS_PER_SECOND = 1000;
+const SECONDS_PER_HOUR = 3600;
+const MIB_PER_GIB = 1024;
 
 /**
  * Replays the setup's traces under a policy: VMs placed at time 0, then a decision at
@@ -77,7 +106,11 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
   const datacenter = new SimulatedDatacenter(setup, {
     ...(options.historyLength === undefined ? {} : { historyLength: options.historyLength }),
     ...(policy.energyAccounting === undefined ? {} : { energyAccounting: policy.energyAccounting }),
+    ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
+    ...(policy.hidesMemoryUse === true ? { samplesWithoutMemory: true } : {}),
   });
+  const targets = options.hostTargets;
+  const peaks = targets ? setup.hosts.map(() => ({ cpu: 0, memory: 0, over: 0 })) : undefined;
   datacenter.placeInitial(policy.initialPlacement ?? setup.initialPlacement);
 
   const times: number[] = [];
@@ -91,10 +124,20 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     datacenter.advanceTo(t);
     datacenter.recordSamples();
     series.push({ atSeconds: t, ...datacenter.activity() });
+    if (targets && peaks) {
+      datacenter.hostLoads().forEach((h, i) => {
+        const p = peaks[i];
+        if (!p || !h.on) return;
+        p.cpu = Math.max(p.cpu, h.cpu);
+        p.memory = Math.max(p.memory, h.memory);
+        if (h.cpu > targets.cpu || h.memory > targets.memory) p.over += setup.intervalSeconds;
+      });
+    }
     const decision = policy.decide({
       snapshot: datacenter.snapshot(),
-      nowMs: t * MS_PER_SECOND,
+      nowMs: datacenter.nowMs,
       inFlight: datacenter.inFlight(),
+      ...(policy.hidesMemoryUse === true ? { memoryUseHidden: true } : {}),
     });
     for (const host of decision.powerOn) datacenter.powerOn(host);
     for (const m of decision.migrations) datacenter.startMigration(m.vm, m.from, m.to);
@@ -116,7 +159,10 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     decisions: total,
     simulatedSeconds: datacenter.nowSeconds,
     energyKWh,
+    allHostsOnKWh: totals.allHostsOnEnergyJoules / JOULES_PER_KWH,
+    hostHoursOff: totals.hostOffSeconds / SECONDS_PER_HOUR,
     migrations: totals.migrations,
+    migratedGiB: totals.migratedMiB / MIB_PER_GIB,
     slatahPct: slatah * PERCENT,
     pdmPct: pdm * PERCENT,
     slavPct: slatah * pdm * PERCENT,
@@ -136,6 +182,18 @@ export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, 
     unplacedVms: totals.unplacedVms,
     wallSeconds: (wallNow() - startedMs) / MS_PER_SECOND,
     series,
+    ...(peaks
+      ? {
+          perHost: datacenter.hostLoads().map((h, i) => ({
+            host: h.id,
+            powerOffs: h.powerOffs,
+            powerOns: h.powerOns,
+            peakCpuRatio: peaks[i]?.cpu ?? 0,
+            peakMemoryRatio: peaks[i]?.memory ?? 0,
+            secondsOverTarget: peaks[i]?.over ?? 0,
+          })),
+        }
+      : {}),
   };
 }
 

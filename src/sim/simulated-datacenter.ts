@@ -13,6 +13,7 @@ import { MigrationScheduler } from './migration-scheduler.js';
 import type { SimulatedMigration, StartMigrationOptions } from './simulated-migration.js';
 import { SlaAccounting } from './sla-accounting.js';
 import type { InitialPlacement, SimulationSetup } from './simulation-setup.js';
+import { VmLifecycle } from './vm-lifecycle.js';
 
 export interface DatacenterOptions {
   /** Samples kept per host and VM for snapshots (CloudSim keeps 30). */
@@ -24,6 +25,8 @@ export interface DatacenterOptions {
    * that every timestamp the simulation hands out is a real date. Default 0 (the batch engine).
    */
   readonly epochMs?: number;
+  /** Samples (what snapshots hand out) record memory use 0; the memory accounting is not affected. */
+  readonly samplesWithoutMemory?: boolean;
 }
 
 const DEFAULT_HISTORY_LENGTH = 30;
@@ -59,8 +62,11 @@ export class SimulatedDatacenter {
   private readonly power: HostPower;
   private readonly migrations: MigrationScheduler;
   private readonly scriptedFaults: DatacenterFaults;
+  /** Undefined when every VM lives for the whole run (the shared traces). */
+  private readonly lifecycle: VmLifecycle | undefined;
   private readonly historyLength: number;
   private readonly epochMs: number;
+  private readonly samplesWithoutMemory: boolean;
   private clockSeconds = 0;
   private hostsPoweredOffPeak = 0;
   private unplacedVms = 0;
@@ -69,6 +75,7 @@ export class SimulatedDatacenter {
     this.setup = setup;
     this.historyLength = options.historyLength ?? DEFAULT_HISTORY_LENGTH;
     this.epochMs = options.epochMs ?? 0;
+    this.samplesWithoutMemory = options.samplesWithoutMemory ?? false;
     const runtime = new DatacenterRuntime(setup);
     const queue = this.queue;
     this.runtime = runtime;
@@ -78,6 +85,8 @@ export class SimulatedDatacenter {
     this.migrations = new MigrationScheduler({ runtime, queue, cpu: this.cpu, power: this.power });
     this.scriptedFaults = new DatacenterFaults({ runtime });
     this.faults = this.scriptedFaults.script;
+    const lifecycle = new VmLifecycle({ runtime, power: this.power });
+    this.lifecycle = lifecycle.active ? lifecycle : undefined;
   }
 
   // ---------------------------------------------------------------- clock
@@ -119,6 +128,7 @@ export class SimulatedDatacenter {
   /** The state update at `t`: demands at t, every host recomputed, energy accrued since the last one. */
   private update(t: number): void {
     const dt = t - this.runtime.lastUpdateSeconds;
+    this.lifecycle?.apply(t);
     this.cpu.updateDemands(t);
     this.cpu.computeAll(t);
     if (dt > 0) this.energy.accrue(dt);
@@ -187,7 +197,7 @@ export class SimulatedDatacenter {
 
   /** Appends one sample per host and VM at the current time (the engine calls it before each decision). */
   recordSamples(): void {
-    const off = recordSamples(this.runtime, this.power, this.nowMs, this.historyLength);
+    const off = recordSamples(this.runtime, this.power, this.nowMs, this.historyLength, this.samplesWithoutMemory);
     this.hostsPoweredOffPeak = Math.max(this.hostsPoweredOffPeak, off);
   }
 
@@ -214,6 +224,18 @@ export class SimulatedDatacenter {
     return snapshotOf(this.runtime, this.nowMs);
   }
 
+  /** Each host's CPU and memory in use over its capacity now, whether it is on, and its power actions so far (host order). */
+  hostLoads(): { readonly id: string; readonly cpu: number; readonly memory: number; readonly on: boolean; readonly powerOffs: number; readonly powerOns: number }[] {
+    return this.runtime.hosts.map((h) => ({
+      id: h.spec.id,
+      cpu: h.spec.cpu > 0 ? h.utilCpu / h.spec.cpu : 0,
+      memory: h.spec.memoryMiB > 0 ? h.memoryUsedMiB / h.spec.memoryMiB : 0,
+      on: h.power === 'on',
+      powerOffs: h.powerOffs,
+      powerOns: h.powerOns,
+    }));
+  }
+
   /** Migrations in flight now. */
   inFlight(): SimulatedMigration[] {
     return this.migrations.inFlight();
@@ -229,7 +251,8 @@ export class SimulatedDatacenter {
       averageShortfall: this.sla.averageShortfall(),
       memoryOverloadHostSeconds: this.energy.memoryOverloadHostSeconds,
       hostsPoweredOffPeak: this.hostsPoweredOffPeak,
-      unplacedVms: this.unplacedVms,
+      unplacedVms: this.unplacedVms + (this.lifecycle?.unplaced ?? 0),
+      migratedMiB: this.migrations.migratedMiB,
     });
   }
 

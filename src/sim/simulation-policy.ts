@@ -25,6 +25,8 @@ export interface SimulationInput {
   readonly nowMs: number;
   /** Migrations still running from earlier decisions (never any in the CloudSim setup: they last < 30 s). */
   readonly inFlight: readonly SimulationMigration[];
+  /** The snapshot's samples carry memory use 0 (the engine did what hidesMemoryUse asked). */
+  readonly memoryUseHidden?: boolean;
 }
 
 /** A decision policy the engine calls once per interval: consolidator's planner or a baseline. */
@@ -35,6 +37,8 @@ export interface SimulationPolicy {
   readonly initialPlacement?: InitialPlacement;
   /** 'max-power' only for the non-power-aware baseline. */
   readonly energyAccounting?: EnergyAccounting;
+  /** Snapshots with memory use 0 in every sample (the planner's 'admitted' memory view), made by the engine at no cost. */
+  readonly hidesMemoryUse?: boolean;
 }
 
 export const NO_ACTIONS: SimulationDecision = Object.freeze({ migrations: [], powerOff: [], powerOn: [] });

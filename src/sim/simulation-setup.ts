@@ -36,8 +36,15 @@ export interface SimVmSpec {
   readonly cpuTrace: Float64Array;
   /** Memory in use as a fraction of `memoryMiB` (same grid); absent = always all of it. */
   readonly memoryTrace?: Float64Array;
-  /** Where the VM starts, for the 'as-specified' initial placement (tests and demos). */
+  /**
+   * Where the VM starts: for the 'as-specified' initial placement (tests, demos), and for a VM that
+   * appears later, the host it is placed on when that host is on (a recording's host).
+   */
   readonly initialHost?: HostId;
+  /** When the VM appears (its traces start then); 0 when absent. */
+  readonly startSeconds?: number;
+  /** When it disappears for good; never when absent. */
+  readonly endSeconds?: number;
 }
 
 export type InitialPlacement = 'power-aware-best-fit' | 'first-fit' | 'as-specified';

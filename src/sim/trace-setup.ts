@@ -39,9 +39,10 @@ const DESTINATION_SHARE = 0.1;
  * A power-managed datacenter for any workload, in cores and MiB: `hostCount` identical hosts that
  * really power off (only when empty) and take `bootSeconds` to come back; hosts left empty by the
  * initial placement start off. Memory is not reserved: a host may run over 100 % of memory in use,
- * which the report counts. VMs never end (no CloudSim quirks).
- * Bitbrains VMs get their provisioned cores and memory from vms.csv and both traces; VMs that report
- * zero cores or memory (a quirk of the source) are left out. PlanetLab VMs get one core each.
+ * which the report counts. A VM lives from its first sample to its last (no CloudSim quirks).
+ * Bitbrains VMs and those of a trace file get their provisioned cores and memory from the source;
+ * Bitbrains VMs that report zero cores or memory (a quirk of the source) are left out. PlanetLab VMs
+ * (and trace-file VMs without sizes) get one core each and `planetLabVmMemoryMiB`.
  */
 export function buildTraceSetup(workload: Workload, options: TraceSetupOptions): SimulationSetup {
   const type = options.hostType;
@@ -61,19 +62,24 @@ export function buildTraceSetup(workload: Workload, options: TraceSetupOptions):
     });
   }
   const vms: SimVmSpec[] = [];
+  const horizonSeconds = workload.samples * workload.sampleSeconds;
   workload.vms.forEach((vm, i) => {
-    const cores = workload.format === 'bitbrains' ? (vm.cores ?? 0) : 1;
-    const memoryMiB =
-      workload.format === 'bitbrains' ? (vm.memoryCapacityMiB ?? 0) : (options.planetLabVmMemoryMiB ?? DEFAULT_PLANETLAB_VM_MEMORY_MIB);
+    // PlanetLab gives no sizes: one core and a default memory; Bitbrains and trace files give them.
+    const cores = vm.cores ?? (workload.format === 'bitbrains' ? 0 : 1);
+    const memoryMiB = vm.memoryCapacityMiB ?? (workload.format === 'bitbrains' ? 0 : (options.planetLabVmMemoryMiB ?? DEFAULT_PLANETLAB_VM_MEMORY_MIB));
     if (cores <= 0 || memoryMiB <= 0) return;
+    const startSeconds = (vm.startSample ?? 0) * workload.sampleSeconds;
+    const endSeconds = startSeconds + vm.cpuPercent.length * workload.sampleSeconds;
     vms.push({
       id: `vm-${i}`,
-      typeName: workload.format === 'bitbrains' ? `${cores}c-${memoryMiB}MiB` : 'planetlab',
+      typeName: workload.format === 'planetlab' ? 'planetlab' : `${cores}c-${memoryMiB}MiB`,
       vcpus: cores,
       cpu: cores,
       memoryMiB,
       cpuTrace: traceFractions(vm.cpuPercent),
       ...(vm.memoryPercent === undefined ? {} : { memoryTrace: traceFractions(vm.memoryPercent) }),
+      ...(startSeconds > 0 ? { startSeconds } : {}),
+      ...(endSeconds < horizonSeconds ? { endSeconds } : {}),
     });
   });
   return {
@@ -83,7 +89,7 @@ export function buildTraceSetup(workload: Workload, options: TraceSetupOptions):
     sampleSeconds: workload.sampleSeconds,
     intervalSeconds: workload.sampleSeconds,
     startOffsetSeconds: 0,
-    horizonSeconds: workload.samplesPerVm * workload.sampleSeconds,
+    horizonSeconds,
     migrationMiBps: options.migrationMiBps ?? DEFAULT_MIGRATION_MIBPS,
     migrationSourceShare: SOURCE_SHARE,
     migrationDestinationShare: DESTINATION_SHARE,

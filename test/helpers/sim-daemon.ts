@@ -165,6 +165,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
     listen: '127.0.0.1:0',
     stopGraceMs: 5_000,
     bootPollIntervalMs: 1,
+    recordingDirectory: join(dir, 'recording'),
     ...(options.selfUuid !== undefined ? { selfUuid: options.selfUuid } : {}),
     ...(options.planner ? { planner: options.planner } : {}),
   };

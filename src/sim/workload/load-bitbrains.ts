@@ -2,15 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConsolidatorError } from '../../errors.js';
 import { parseTrace } from './parse-trace.js';
-import { TRACE_SAMPLE_SECONDS, TRACE_SAMPLES_PER_DAY, type Workload, type WorkloadVm } from './workload.js';
+import { gridLength, TRACE_SAMPLE_SECONDS, type Workload, type WorkloadVm } from './workload.js';
 
 const REQUIRED_COLUMNS = ['vm', 'cores', 'cpu_capacity_mhz', 'mem_capacity_mb'] as const;
 const NUMBER = /^\d+(?:\.\d+)?$/;
 
 /**
- * A Bitbrains day: `vms.csv` (vm, cores, cpu_capacity_mhz, mem_capacity_mb, ...) and, per VM,
- * `cpu/<vm>` and `mem/<vm>` with one percent per line. VMs keep the order of vms.csv. VMs that
- * report zero capacity (seven in the shared trace) are kept: the setup decides what to do with them.
+ * A Bitbrains trace: `vms.csv` (vm, cores, cpu_capacity_mhz, mem_capacity_mb, ...) and, per VM,
+ * `cpu/<vm>` and `mem/<vm>` with one percent per line, every 300 s, as many lines as the trace is
+ * long (288 for the shared day, 2016 for a week); a VM's two files must have the same length. VMs
+ * keep the order of vms.csv. VMs that report zero capacity (seven in the shared trace) are kept: the
+ * setup decides what to do with them.
  */
 export async function loadBitbrainsWorkload(dir: string): Promise<Workload> {
   const csvFile = join(dir, 'vms.csv');
@@ -23,12 +25,21 @@ export async function loadBitbrainsWorkload(dir: string): Promise<Workload> {
   const rows = parseVmsCsv(csv, csvFile);
   const vms = await Promise.all(
     rows.map(async (row): Promise<WorkloadVm> => {
-      const cpuPercent = await readTrace(join(dir, 'cpu', row.name));
-      const memoryPercent = await readTrace(join(dir, 'mem', row.name));
+      const cpuFile = join(dir, 'cpu', row.name);
+      const memoryFile = join(dir, 'mem', row.name);
+      const cpuPercent = await readTrace(cpuFile);
+      const memoryPercent = await readTrace(memoryFile);
+      if (memoryPercent.length !== cpuPercent.length) {
+        throw new ConsolidatorError(
+          'WORKLOAD_INVALID',
+          `${memoryFile}:${memoryPercent.length}: expected ${cpuPercent.length} samples (as many as ${cpuFile}), found ${memoryPercent.length}`,
+          { details: { file: memoryFile, line: memoryPercent.length } },
+        );
+      }
       return { ...row, cpuPercent, memoryPercent };
     }),
   );
-  return { format: 'bitbrains', dir, sampleSeconds: TRACE_SAMPLE_SECONDS, samplesPerVm: TRACE_SAMPLES_PER_DAY, vms };
+  return { format: 'bitbrains', dir, sampleSeconds: TRACE_SAMPLE_SECONDS, samples: gridLength(vms), vms };
 }
 
 interface VmRow {
@@ -85,5 +96,5 @@ async function readTrace(file: string): Promise<Float64Array> {
   const text = await readFile(file, 'utf8').catch((e: unknown) => {
     throw new ConsolidatorError('WORKLOAD_INVALID', `${file}: missing trace file`, { details: { file }, cause: e });
   });
-  return parseTrace(text, file, TRACE_SAMPLES_PER_DAY);
+  return parseTrace(text, file);
 }

@@ -2,10 +2,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConsolidatorError } from '../../errors.js';
 import { parseTrace } from './parse-trace.js';
-import { TRACE_SAMPLE_SECONDS, TRACE_SAMPLES_PER_DAY, type Workload, type WorkloadVm } from './workload.js';
+import { gridLength, TRACE_SAMPLE_SECONDS, type Workload, type WorkloadVm } from './workload.js';
 
 /**
- * A PlanetLab day: one file per VM, one integer CPU percent per line. Files are sorted by name
+ * A PlanetLab trace: one file per VM, one integer CPU percent per line every 300 s (288 lines for
+ * one of the shared days; any length is read, and a shorter file is a VM that leaves earlier). Files are sorted by name
  * (UTF-16 code unit order, as java.io.File sorts them), which fixes the VM types of the reference
  * setup; dot files are ignored.
  */
@@ -24,10 +25,10 @@ export async function loadPlanetLabWorkload(dir: string): Promise<Workload> {
     names.map(async (name): Promise<WorkloadVm> => {
       const file = join(dir, name);
       const text = await readFile(file, 'utf8');
-      return { name, cpuPercent: parseTrace(text, file, TRACE_SAMPLES_PER_DAY) };
+      return { name, cpuPercent: parseTrace(text, file) };
     }),
   );
-  return { format: 'planetlab', dir, sampleSeconds: TRACE_SAMPLE_SECONDS, samplesPerVm: TRACE_SAMPLES_PER_DAY, vms };
+  return { format: 'planetlab', dir, sampleSeconds: TRACE_SAMPLE_SECONDS, samples: gridLength(vms), vms };
 }
 
 export function compareCodeUnits(a: string, b: string): number {

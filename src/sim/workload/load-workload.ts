@@ -3,24 +3,28 @@ import { join } from 'node:path';
 import { ConsolidatorError } from '../../errors.js';
 import { loadBitbrainsWorkload } from './load-bitbrains.js';
 import { loadPlanetLabWorkload } from './load-planetlab.js';
+import { readTraceFile } from './trace-file.js';
 import type { Workload, WorkloadFormat } from './workload.js';
 
-/** Loads a workload folder, detecting its format (see detectWorkloadFormat). */
-export async function loadWorkload(dir: string): Promise<Workload> {
-  const format = await detectWorkloadFormat(dir);
-  return format === 'bitbrains' ? loadBitbrainsWorkload(dir) : loadPlanetLabWorkload(dir);
+/** Loads a workload folder or trace file, detecting its format (see detectWorkloadFormat). */
+export async function loadWorkload(path: string): Promise<Workload> {
+  const format = await detectWorkloadFormat(path);
+  if (format === 'trace') return readTraceFile(path);
+  return format === 'bitbrains' ? loadBitbrainsWorkload(path) : loadPlanetLabWorkload(path);
 }
 
 /**
- * Bitbrains when the folder has `vms.csv`, `cpu/` or `mem/`; PlanetLab when it holds plain files.
- * A missing or empty folder is WORKLOAD_INVALID.
+ * A file is a consolidator trace file (trace-file.ts); a folder is Bitbrains when it has `vms.csv`,
+ * `cpu/` or `mem/`, PlanetLab when it holds plain files. A missing path or an empty folder is
+ * WORKLOAD_INVALID.
  */
 export async function detectWorkloadFormat(dir: string): Promise<WorkloadFormat> {
   const info = await stat(dir).catch((e: unknown) => {
-    throw new ConsolidatorError('WORKLOAD_INVALID', `${dir}: no such workload folder`, { details: { file: dir }, cause: e });
+    throw new ConsolidatorError('WORKLOAD_INVALID', `${dir}: no such workload folder or trace file`, { details: { file: dir }, cause: e });
   });
+  if (info.isFile()) return 'trace';
   if (!info.isDirectory()) {
-    throw new ConsolidatorError('WORKLOAD_INVALID', `${dir}: not a folder`, { details: { file: dir } });
+    throw new ConsolidatorError('WORKLOAD_INVALID', `${dir}: not a folder or a trace file`, { details: { file: dir } });
   }
   const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
   const names = new Set(entries.map((e) => e.name));

@@ -173,7 +173,7 @@ describe('consolidator simulate', () => {
         [['simulate', PLANETLAB, '--hosts', 'many'], '--hosts must be a positive whole number'],
         [['simulate', PLANETLAB, '--setup', 'cloud'], 'unknown setup "cloud"'],
         [['simulate', BITBRAINS], 'the trace setup needs --host-type FILE'],
-        [['simulate', BITBRAINS, '--setup', 'cloudsim'], 'the cloudsim setup replays PlanetLab traces'],
+        [['simulate', BITBRAINS, '--setup', 'cloudsim'], 'the cloudsim setup replays CPU-only traces (PlanetLab, trace files)'],
         [['simulate', BITBRAINS, '--host-type', HOST_TYPE, '--baseline', 'thr-mmt'], 'run only with --setup cloudsim'],
       ];
       for (const [argv, message] of cases) {

@@ -67,6 +67,8 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_migration_duration_seconds',
         'consolidator_policy_threshold_ratio',
         'consolidator_power_actions_total',
+        'consolidator_recording_bytes',
+        'consolidator_recording_errors_total',
       ].sort(),
     );
   });

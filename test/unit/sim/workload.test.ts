@@ -27,7 +27,8 @@ describe('loadWorkload: PlanetLab', () => {
   it('reads one trace per file, sorted by name, as CPU percents', async () => {
     const workload = await loadWorkload(join(FIXTURES, 'planetlab-small'));
     expect(workload.format).toBe('planetlab');
-    expect(workload.samplesPerVm).toBe(DAY);
+    expect(workload.samples).toBe(DAY);
+    expect(workload.sampleSeconds).toBe(300);
     expect(workload.vms.map((v) => v.name)).toEqual([
       '146-179_surfsnel_dsl_internl_net_colostate_557',
       '146-179_surfsnel_dsl_internl_net_rnp_dcc_ufjf',
@@ -83,14 +84,26 @@ describe('loadWorkload: bad input names the file and line', () => {
     await expectInvalid(loadWorkload(dir), /vm-a:10:/);
   });
 
-  it('too few samples', async () => {
+  it('any number of samples: a shorter trace is a VM that leaves earlier', async () => {
     await writeFile(join(dir, 'vm-a'), '1\n2\n3\n');
-    await expectInvalid(loadWorkload(dir), /vm-a:3: expected 288 samples \(one per line\), found 3/);
+    await writeFile(join(dir, 'vm-b'), `${day(5)}${day(6)}`);
+    const workload = await loadWorkload(dir);
+    expect(workload.vms.map((v) => v.cpuPercent.length)).toEqual([3, 2 * DAY]);
+    expect(workload.samples).toBe(2 * DAY);
   });
 
-  it('too many samples', async () => {
-    await writeFile(join(dir, 'vm-a'), `${day(5)}7\n`);
-    await expectInvalid(loadWorkload(dir), /vm-a:289: expected 288 samples/);
+  it('an empty trace file', async () => {
+    await writeFile(join(dir, 'vm-a'), '');
+    await expectInvalid(loadWorkload(dir), /vm-a:1: empty trace/);
+  });
+
+  it('a Bitbrains VM whose memory trace is shorter than its CPU trace', async () => {
+    await writeFile(join(dir, 'vms.csv'), 'vm,cores,cpu_capacity_mhz,mem_capacity_mb\n7,1,2600,1024\n');
+    await mkdir(join(dir, 'cpu'));
+    await mkdir(join(dir, 'mem'));
+    await writeFile(join(dir, 'cpu', '7'), day(3));
+    await writeFile(join(dir, 'mem', '7'), '1\n2\n');
+    await expectInvalid(loadWorkload(dir), /mem\/7:2: expected 288 samples \(as many as .*cpu\/7\), found 2/);
   });
 
   it('an empty folder', async () => {
@@ -98,7 +111,7 @@ describe('loadWorkload: bad input names the file and line', () => {
   });
 
   it('a folder that does not exist', async () => {
-    await expectInvalid(loadWorkload(join(dir, 'nope')), /no such workload folder/);
+    await expectInvalid(loadWorkload(join(dir, 'nope')), /no such workload folder or trace file/);
   });
 
   it('cpu/ and mem/ without vms.csv', async () => {
