@@ -19,6 +19,9 @@ need lintian lintian
 need man man-db
 need tini tini
 need ip iproute2
+need etcd etcd-server
+need etcdctl etcd-client
+need openssl openssl
 
 if ((${#need_pkgs[@]} > 0)); then
   if [[ $(id -u) -ne 0 ]]; then
