@@ -64,5 +64,6 @@ export const DEFAULTS = {
   metrics: { listen: '127.0.0.1:9464' },
   control: { socket: '/run/consolidator/control.sock', group: 'consolidator' },
   stateDirectory: '/var/lib/consolidator',
+  ha: { keyPrefix: '/consolidator/', leaseTtlSeconds: 15, requestTimeoutMs: 2000 },
   simulation: { speedup: 300, migrationMiBps: 1000, planetLabVmMemoryMiB: 2048 },
 } as const;

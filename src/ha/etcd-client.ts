@@ -10,6 +10,8 @@ export interface KeyValue {
   readonly value: string;
   readonly createRevision: number;
   readonly modRevision: number;
+  /** Writes since the key was created (1 for a new key). */
+  readonly version: number;
   /** The lease the key is bound to; '0' for none. Lease IDs are int64: kept as decimal strings. */
   readonly lease: string;
 }
@@ -45,7 +47,7 @@ export interface EtcdClient {
   /** Renews the lease; returns its TTL, 0 when the lease no longer exists (expired or revoked). */
   keepAlive(id: string, signal?: AbortSignal): Promise<number>;
   revoke(id: string, signal?: AbortSignal): Promise<void>;
-  range(key: string, options?: { readonly prefix?: boolean; readonly signal?: AbortSignal }): Promise<{ readonly kvs: readonly KeyValue[]; readonly revision: number }>;
+  range(key: string, options?: { readonly prefix?: boolean; readonly signal?: AbortSignal; /** Read as of this revision (history, until compacted). */ readonly revision?: number }): Promise<{ readonly kvs: readonly KeyValue[]; readonly revision: number }>;
   txn(request: TxnRequest, signal?: AbortSignal): Promise<TxnResponse>;
   close(): Promise<void>;
 }

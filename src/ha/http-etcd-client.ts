@@ -98,8 +98,9 @@ export class HttpEtcdClient implements EtcdClient {
     }
   }
 
-  async range(key: string, options: { prefix?: boolean; signal?: AbortSignal } = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
-    const r = await this.call('range', '/v3/kv/range', rangeBody(key, options.prefix), options.signal);
+  async range(key: string, options: { prefix?: boolean; signal?: AbortSignal; revision?: number } = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const body = { ...rangeBody(key, options.prefix), ...(options.revision !== undefined ? { revision: String(options.revision) } : {}) };
+    const r = await this.call('range', '/v3/kv/range', body, options.signal);
     return { kvs: kvsOf(r['kvs']), revision: num((r['header'] as Record<string, unknown> | undefined)?.['revision']) };
   }
 
@@ -228,6 +229,7 @@ function kvsOf(value: unknown): KeyValue[] {
     value: unb64(kv['value']),
     createRevision: num(kv['create_revision']),
     modRevision: num(kv['mod_revision']),
+    version: num(kv['version']),
     lease: typeof kv['lease'] === 'string' ? kv['lease'] : '0',
   }));
 }

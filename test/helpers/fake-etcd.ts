@@ -10,6 +10,7 @@ interface StoredKey {
   value: string;
   createRevision: number;
   modRevision: number;
+  version: number;
   lease: string;
 }
 
@@ -82,7 +83,7 @@ export class FakeEtcd {
         const lease = op.put.lease ?? '0';
         if (lease !== '0' && !this.leases.has(lease)) throw new ConsolidatorError('ETCD_REQUEST', 'etcd txn: etcdserver: requested lease not found');
         const existing = this.keys.get(op.put.key);
-        this.keys.set(op.put.key, { value: op.put.value, createRevision: existing?.createRevision ?? this.revision, modRevision: this.revision, lease });
+        this.keys.set(op.put.key, { value: op.put.value, createRevision: existing?.createRevision ?? this.revision, modRevision: this.revision, version: (existing?.version ?? 0) + 1, lease });
         this.log.push({ revision: this.revision, key: op.put.key, value: op.put.value });
       } else {
         for (const k of [...this.keys.keys()]) if (op.delete.prefix ? k.startsWith(op.delete.key) : k === op.delete.key) this.keys.delete(k);
