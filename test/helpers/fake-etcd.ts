@@ -72,6 +72,13 @@ export class FakeEtcd {
     this.expire();
     const ok = request.compare.every((c) => this.holds(c));
     const ops = ok ? request.success : request.failure;
+    // As etcd: no key may be written twice (put or delete) in one transaction.
+    const writes = ops.flatMap((op) => ('put' in op ? [{ key: op.put.key, prefix: false }] : 'delete' in op ? [{ key: op.delete.key, prefix: op.delete.prefix ?? false }] : []));
+    for (let i = 0; i < writes.length; i++)
+      for (let j = i + 1; j < writes.length; j++) {
+        const [x, y] = [writes[i], writes[j]] as [{ key: string; prefix: boolean }, { key: string; prefix: boolean }];
+        if (x.key === y.key || (x.prefix && y.key.startsWith(x.key)) || (y.prefix && x.key.startsWith(y.key))) throw new ConsolidatorError('ETCD_REQUEST', 'etcd txn: etcdserver: duplicate key given in txn request');
+      }
     let wrote = false;
     const responses = ops.map((op) => {
       if ('range' in op) return { kvs: this.range(op.range.key, op.range.prefix ?? false) };

@@ -158,6 +158,29 @@ describe('HA: two daemons, one etcd cluster', () => {
     expect(history.filter((s) => s.revision > firstB.revision).every((s) => s.controller === 'ctl-b')).toBe(true);
     await waitFor('ctl-b metric leader 1', { timeoutMs: 5000 }, async () => (await metric(b, 'consolidator_leader')) === 1);
     expect(await metric(b, 'consolidator_leader_changes_total')).toBeGreaterThanOrEqual(2);
+
+    // The etcd traffic of a leader, per cycle, over ten cycles (the figure in the README).
+    const traffic = async () => {
+      const { text } = await get(`${b.url}/metrics`);
+      const sum = (re: RegExp) => [...text.matchAll(re)].reduce((t, m) => t + Number(m[1]), 0);
+      return {
+        requests: sum(/^consolidator_etcd_requests_total\{[^}]*\} (\S+)$/gm),
+        txns: sum(/^consolidator_etcd_requests_total\{op="txn"[^}]*\} (\S+)$/gm),
+        sent: sum(/^consolidator_etcd_bytes_total\{direction="sent"\} (\S+)$/gm),
+        received: sum(/^consolidator_etcd_bytes_total\{direction="received"\} (\S+)$/gm),
+        cycles: b.daemon.count((l) => l.message === 'cycle finished'),
+        steps: b.daemon.count((l) => l.message === 'migrate done' || l.message === 'power-off done' || l.message === 'power-on done'),
+      };
+    };
+    const t0 = await traffic();
+    await waitFor('ten more cycles', { timeoutMs: 60_000, intervalMs: 200 }, () => b.daemon.count((l) => l.message === 'cycle finished') >= t0.cycles + 10);
+    const t1 = await traffic();
+    const cycles = t1.cycles - t0.cycles;
+    const per = (k: 'requests' | 'txns' | 'sent' | 'received') => Math.round((t1[k] - t0[k]) / cycles);
+    const figure = `etcd traffic of the leader (12 simulated hosts): ${per('requests')} requests (${per('txns')} transactions), ${per('sent')} bytes sent and ${per('received')} received per cycle, over ${cycles} cycles with ${t1.steps - t0.steps} steps`;
+    timeline.add('test', figure);
+    console.log(`HA ${figure}`);
+    expect(per('requests')).toBeGreaterThan(0);
   });
 
   it('SIGSTOP the leader past its TTL; the other leads; SIGCONT: the old one starts no step and stands by', async () => {
@@ -207,11 +230,12 @@ describe('HA: two daemons, one etcd cluster', () => {
     await etcd.stopMember(1);
     const lostAt = Date.now();
     const mark = a.daemon.lines.length;
-    await a.daemon.waitForLog((l) => l.message === 'no longer the leader: nothing new starts', TTL_SECONDS * 1000 + ETCD_ELECTION_TIMEOUT_MS + 3000, 'a stops', mark);
+    await a.daemon.waitForLog((l) => l.message === 'no longer the leader: nothing new starts', TTL_SECONDS * 1000 + 2 * ETCD_ELECTION_TIMEOUT_MS + 3000, 'a stops', mark);
     const stoppedMs = Date.now() - lostAt;
     timeline.add('test', `quorum lost -> the leader stopped acting after ${stoppedMs} ms`);
     console.log(`HA quorum loss: the leader stopped acting ${stoppedMs} ms after the second etcd member stopped (TTL ${TTL_SECONDS} s)`);
-    expect(stoppedMs).toBeLessThanOrEqual(TTL_SECONDS * 1000 + ETCD_ELECTION_TIMEOUT_MS + 1000);
+    // etcd's raft leader left alone notices it lost quorum within two election timeouts (CheckQuorum).
+    expect(stoppedMs).toBeLessThanOrEqual(TTL_SECONDS * 1000 + 2 * ETCD_ELECTION_TIMEOUT_MS + 1000);
     await waitFor('both report etcd down', { timeoutMs: 15_000, intervalMs: 200 }, async () => (await get(`${a.url}/healthz`)).status === 503 && (await get(`${b.url}/healthz`)).status === 503);
     expect((await get(`${a.url}/healthz`)).text).toContain('etcd does not answer');
     expect(await metric(a, 'consolidator_ha_etcd_ok')).toBe(0);
