@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { DEFAULTS, DEMO_CONTROL_SOCKET } from '../config/defaults.js';
 import { formatIssue, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import { ConsolidatorError } from '../errors.js';
@@ -45,9 +46,17 @@ export const runCommand: Command = {
 };
 
 /** How to reach a demo daemon from another terminal: the CLI finds these sockets by itself. */
-export function operatorHint(socket: string): string {
+/**
+ * How to reach this daemon from a shell. `npx consolidator` in a source checkout (the README's demo);
+ * plain `consolidator` where it is installed (the Debian package, `npm install -g`), which ship no src/.
+ */
+export function operatorHint(socket: string, installed = isInstalledCopy()): string {
   const found = socket === DEMO_CONTROL_SOCKET || socket === DEFAULTS.control.socket;
-  return `operator commands: ${found ? '' : `${SOCKET_ENV}=${socket} `}npx consolidator status (socket ${socket})`;
+  return `operator commands: ${found ? '' : `${SOCKET_ENV}=${socket} `}${installed ? '' : 'npx '}consolidator status (socket ${socket})`;
+}
+
+function isInstalledCopy(): boolean {
+  return !existsSync(new URL('../../src', import.meta.url));
 }
 
 export function loggerFor(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Logger {

@@ -48,5 +48,6 @@ describe('where the CLI looks for the running daemon', () => {
   it('the demo says how to reach it, with the variable only when the CLI would not find the socket by itself', () => {
     expect(operatorHint(DEMO_CONTROL_SOCKET)).toBe(`operator commands: npx consolidator status (socket ${DEMO_CONTROL_SOCKET})`);
     expect(operatorHint('/tmp/x/control.sock')).toBe('operator commands: CONSOLIDATOR_SOCKET=/tmp/x/control.sock npx consolidator status (socket /tmp/x/control.sock)');
+    expect(operatorHint('/run/consolidator/control.sock', true)).toBe('operator commands: consolidator status (socket /run/consolidator/control.sock)');
   });
 });
