@@ -19,6 +19,10 @@ need lintian lintian
 need man man-db
 need tini tini
 need ip iproute2
+# HA tests (test/integration/etcd-ha.test.ts, ha-daemons.test.ts, test/e2e/ha-failover.test.ts): a real etcd cluster, TLS certificates by openssl.
+need etcd etcd-server
+need etcdctl etcd-client
+need openssl openssl
 # The real-systemd test (test/integration/systemd-service.test.ts): its Debian 13 image and container.
 need debootstrap debootstrap
 need systemd-nspawn systemd-container

@@ -33,6 +33,9 @@ export const ERROR_CODES = [
   'ABORTED',
   'CONTROL_SOCKET',
   'PERMISSION_DENIED',
+  'ETCD_UNAVAILABLE',
+  'ETCD_REQUEST',
+  'NOT_LEADER',
   'INTERNAL',
 ] as const;
 

@@ -154,6 +154,13 @@ async function socketGroup(path: string): Promise<string | undefined> {
 
 /** Runs `fn` on a daemon of our own, with no schedule and no HTTP, holding the state lock. */
 export async function withStandaloneDaemon<T>(ctx: StandaloneContext, fn: (daemon: Daemon) => Promise<T>): Promise<T> {
+  // Under HA only the elected leader acts, fenced on etcd: a command of its own would act beside it.
+  if (ctx.loaded.policy.ha) {
+    throw new ConsolidatorError(
+      'NOT_LEADER',
+      `no daemon answers here and ${ctx.loaded.file} has an ha section: operator commands go through the leading controller (consolidator status on any controller names it); none acts on its own`,
+    );
+  }
   const { daemon, world, dispose } = await composeDaemon(ctx.loaded, ctx.logger, { role: 'standalone', env: {} });
   await daemon.start();
   world?.clock.start();

@@ -303,6 +303,41 @@ export const PolicySchema = z
       })
       .prefault({})
       .describe('The recording of what the daemon observes (never fails a cycle: a write error is a warning and consolidator_recording_errors_total).'),
+    ha: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { message: 'must be a name of letters, digits, ".", "_" and "-" (at most 63)' })
+          .optional()
+          .describe("This controller's name, unique among the controllers (default: the machine's host name). Shown as the leader in status and in refusals."),
+        endpoints: z
+          .array(z.string().regex(/^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/, { message: 'must be an etcd client URL, e.g. https://10.0.0.1:2379' }))
+          .min(1, { message: 'list at least one etcd member' })
+          .describe('Client URLs of the etcd members (http:// or https://).'),
+        tls: z
+          .strictObject({
+            caFile: filePath('CA certificate that signed the etcd members\' certificates (PEM); relative to the policy file.').optional(),
+            certFile: filePath('Client certificate for etcd (PEM), if etcd asks for one; relative to the policy file.').optional(),
+            keyFile: filePath('Key of the client certificate (PEM); never inline; relative to the policy file.').optional(),
+          })
+          .optional()
+          .describe('TLS to etcd: the CA to trust and a client certificate.'),
+        keyPrefix: z
+          .string()
+          .regex(/^\/([A-Za-z0-9._-]+\/)*$/, { message: 'must start and end with "/", e.g. /consolidator/' })
+          .default(DEFAULTS.ha.keyPrefix)
+          .describe('Where in etcd the controllers keep the leader key, the step record and the state (one prefix per managed cluster).'),
+        leaseTtlSeconds: z
+          .number()
+          .int()
+          .min(3, { message: 'must be at least 3 s' })
+          .max(300, { message: 'must be at most 300 s' })
+          .default(DEFAULTS.ha.leaseTtlSeconds)
+          .describe('TTL of the leader lease: a dead leader is replaced within about this long; a leader that cannot renew stops acting before it runs out.'),
+        requestTimeoutMs: z.number().int().min(100).max(60_000).default(DEFAULTS.ha.requestTimeoutMs).describe('Timeout of one request to one etcd member, ms.'),
+      })
+      .optional()
+      .describe('High availability: several controllers, one leader, elected and fenced on etcd; the state in etcd. Absent: a single controller, state in stateDirectory.'),
     simulation: z
       .strictObject({
         workload: z.string().min(1).describe('Trace folder (PlanetLab or Bitbrains format), relative to the policy file.'),

@@ -26,6 +26,9 @@ import type { CycleReport } from './cycle-report.js';
 import { ClusterObserver } from './observer.js';
 import { StateKeeper } from '../state/state-keeper.js';
 import { daemonStatus, healthFromLastCycle } from './daemon-status.js';
+import { fencedDrivers } from '../ha/fenced-drivers.js';
+import type { HaMetrics } from '../ha/ha-metrics.js';
+import type { LeaderElection, LeaderTerm } from '../ha/leader-election.js';
 import type { OperatorApi } from './operator-api.js';
 import { drainHost, planOnce, undrainHost, wakeHost, type DrainOptions, type DrainResult, type JobProgress, type OperatorDeps, type PlanNowResult, type WakeResult } from './operator-jobs.js';
 import { operatorRoutes } from './operator-routes.js';
@@ -80,6 +83,20 @@ export interface DaemonDeps {
   readonly planner?: (input: PlanInput) => PlanResult;
   /** Where cycles are recorded (stateDirectory/recording); none when absent (standalone commands). */
   readonly recordingDirectory?: string;
+  /** The registry to serve (default: a new one); HA's metrics are registered on it by the composition root. */
+  readonly registry?: Registry;
+  /** High availability (policy `ha`): absent, the daemon is the one controller and acts from its start. */
+  readonly ha?: HaDeps;
+}
+
+/** What the daemon needs to run as one of several controllers: the election (its LeaderGate) on etcd. */
+export interface HaDeps {
+  readonly election: LeaderElection;
+  readonly metrics: HaMetrics;
+  /** The etcd key prefix (the step record is written under it by the fenced drivers). */
+  readonly prefix: string;
+  /** Closes the etcd client, once the election has stopped. */
+  close(): Promise<void>;
 }
 
 /** Cycles missed before /healthz fails. */
@@ -116,7 +133,7 @@ const OBSERVE_CONCURRENCY = 16;
  */
 export class Daemon implements OperatorApi {
   readonly metrics: ConsolidatorMetrics;
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private loaded: LoadedPolicy;
   private drivers: DriverBundle;
   private keeper!: StateKeeper;
@@ -143,6 +160,12 @@ export class Daemon implements OperatorApi {
   private readonly log: Logger;
   private readonly nowMs: () => number;
   private readonly realNowMs: () => number;
+  /** HA: true from the moment this controller took over (state loaded) until it steps down. */
+  private leading = false;
+  /** HA: when it took over (wall time): the health rule's grace starts there. */
+  private leadingSinceMs: number | undefined;
+  private takingOver: Promise<void> | undefined;
+  private steppingDown: Promise<void> | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
     this.loaded = deps.policy;
@@ -150,8 +173,15 @@ export class Daemon implements OperatorApi {
     this.nowMs = deps.nowMs ?? Date.now;
     this.realNowMs = deps.realNowMs ?? Date.now;
     this.startedRealMs = this.realNowMs();
+    this.registry = deps.registry ?? new Registry();
     this.metrics = new ConsolidatorMetrics({ registry: this.registry, version: deps.version });
-    this.drivers = deps.buildDrivers(this.loaded);
+    this.drivers = this.buildDriverBundle(this.loaded);
+  }
+
+  /** The policy's drivers; with HA, every call that changes a host is fenced first. */
+  private buildDriverBundle(loaded: LoadedPolicy): DriverBundle {
+    const drivers = this.deps.buildDrivers(loaded);
+    return this.deps.ha ? fencedDrivers(drivers, this.deps.ha.election, this.deps.ha.prefix, this.realNowMs) : drivers;
   }
 
   get policy(): LoadedPolicy {
@@ -168,7 +198,24 @@ export class Daemon implements OperatorApi {
 
   /** Loads state, reconciles on the first cycle, serves HTTP, schedules cycles, tells systemd it is ready. */
   async start(): Promise<void> {
+    if (this.deps.ha && this.deps.role !== 'standalone') return this.startHa(this.deps.ha);
     await this.deps.lock?.acquire();
+    await this.loadState();
+    if (this.deps.role === 'standalone') return;
+    await this.serve();
+    // The one controller leads from its start (under HA the election sets it: startHa).
+    this.metrics.setLeader(true);
+    this.schedule();
+    this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
+    this.log.info('started', { mode: this.loaded.policy.mode, schedule: this.loaded.policy.schedule, hosts: this.loaded.hosts.length, listen: this.listenText(), controlSocket: this.control?.path });
+    await this.deps.notifier.ready(`${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+  }
+
+  private listenText(): string {
+    return this.http ? `${this.http.address.host}:${this.http.address.port}` : '';
+  }
+
+  private async loadState(): Promise<void> {
     const loaded = await this.deps.store.load();
     if (loaded.problem) this.log.warn('state not loaded', { problem: loaded.problem });
     if (loaded.fresh) this.log.info('no state yet: first start');
@@ -190,7 +237,10 @@ export class Daemon implements OperatorApi {
     this.buildRunner();
     this.metrics.setThresholds(this.loaded.policy.thresholds);
     this.recordStateMetrics();
-    if (this.deps.role === 'standalone') return;
+  }
+
+  /** The operator socket and the HTTP endpoint. */
+  private async serve(): Promise<void> {
     this.control = await startControlSocket({
       path: this.deps.controlSocket ?? this.loaded.policy.control.socket,
       group: this.loaded.policy.control.group,
@@ -199,8 +249,6 @@ export class Daemon implements OperatorApi {
       logger: this.deps.logger,
       ...(this.deps.env ? { env: this.deps.env } : {}),
     });
-    // A single controller (no HA yet) leads: it runs the cycles. The HA LeaderGate will set this instead.
-    this.metrics.setLeader(true);
     this.http = await startHttpServer({
       listen: this.deps.listen ?? this.loaded.policy.metrics.listen,
       registry: this.registry,
@@ -212,10 +260,96 @@ export class Daemon implements OperatorApi {
       await this.control?.close();
       throw e;
     });
+  }
+
+  /**
+   * HA: serve (metrics, health, status; operator commands are refused while another leads) and
+   * campaign. Nothing is loaded or observed until this controller is elected; then it loads the
+   * state from etcd, reconciles from the hosts as after a restart, and runs a cycle at once.
+   */
+  private async startHa(ha: HaDeps): Promise<void> {
+    await this.deps.lock?.acquire();
+    await this.serve();
     this.schedule();
     this.metrics.setDryRun(this.loaded.policy.mode === 'dry-run');
-    this.log.info('started', { mode: this.loaded.policy.mode, schedule: this.loaded.policy.schedule, hosts: this.loaded.hosts.length, listen: `${this.http.address.host}:${this.http.address.port}`, controlSocket: this.control.path });
-    await this.deps.notifier.ready(`${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+    ha.metrics.setLeader(false);
+    ha.election.listen({
+      onElected: (term) => {
+        this.takingOver = this.takeOver(term).finally(() => {
+          this.takingOver = undefined;
+        });
+      },
+      onDeposed: (reason) => {
+        this.steppingDown = this.stepDown(reason).finally(() => {
+          this.steppingDown = undefined;
+        });
+      },
+      onLeaderSeen: (name) => {
+        ha.metrics.leaderChangesTotal.inc();
+        this.log.info('leader seen', { leader: name ?? null, controller: ha.election.name });
+      },
+      onEtcdHealth: (ok) => {
+        ha.metrics.etcdOk.set(ok ? 1 : 0);
+        // A standby that hears from etcd is doing its job: it feeds the watchdog as cycles do on the leader.
+        if (ok && !this.leading) void this.deps.notifier.watchdog();
+      },
+    });
+    ha.election.start();
+    this.log.info('started', { ha: 'standby: campaigning for leadership', controller: ha.election.name, mode: this.loaded.policy.mode, hosts: this.loaded.hosts.length, listen: this.listenText(), controlSocket: this.control?.path });
+    await this.deps.notifier.ready(`standby (${ha.election.name}), ${this.loaded.policy.mode}, ${this.loaded.hosts.length} hosts`);
+  }
+
+  private async takeOver(term: LeaderTerm): Promise<void> {
+    const ha = this.deps.ha as HaDeps;
+    await this.steppingDown;
+    if (this.stopping) return;
+    try {
+      this.stopController = new AbortController();
+      this.drainController = new AbortController();
+      await this.loadState();
+    } catch (e) {
+      this.log.error('elected, but the state could not be loaded from etcd: giving up leadership', { err: e });
+      ha.election.resign('the state could not be loaded');
+      return;
+    }
+    if (!ha.election.isLeader()) return;
+    this.leading = true;
+    this.leadingSinceMs = this.realNowMs();
+    ha.metrics.setLeader(true);
+    this.log.info('leading: state loaded from etcd; reconciling from the hosts', { controller: ha.election.name, term: term.createRevision, interrupted: this.keeper.interrupted?.steps.length ?? 0 });
+    await this.deps.notifier.status(`leader (${ha.election.name})`);
+    // Not awaited: a step-down waits for the take-over, and must be able to abort this cycle's steps.
+    void this.runCycle().catch((e: unknown) => this.log.error('cycle could not run', { err: e }));
+  }
+
+  /**
+   * HA: this controller no longer leads (its lease ran out, etcd said another leads, or it stops).
+   * Nothing new starts (the fence refuses it anyway); steps under way are aborted as a stop past its
+   * deadline aborts them, because the next leader reconciles them as interrupted.
+   */
+  private async stepDown(reason: string): Promise<void> {
+    const ha = this.deps.ha as HaDeps;
+    await this.takingOver;
+    const was = this.leading;
+    this.leading = false;
+    ha.metrics.setLeader(false);
+    this.drainController.abort();
+    this.stopController.abort();
+    await (this.current ?? this.job)?.catch(() => undefined);
+    if (was) this.log.warn('stepped down: standing by', { controller: ha.election.name, reason });
+    await this.deps.notifier.status(`standby (${ha.election.name}): ${reason}`);
+  }
+
+  /** HA: refuses what only the leader may do, naming the leader. */
+  private assertLeading(): void {
+    const ha = this.deps.ha;
+    if (!ha || this.deps.role === 'standalone' || this.leading) return;
+    const leader = ha.election.leaderName();
+    throw new ConsolidatorError(
+      'NOT_LEADER',
+      `this controller (${ha.election.name}) does not lead: ${leader === undefined ? 'no leader is elected right now (is etcd reachable?)' : `${leader} leads; send operator commands to it`}`,
+      { details: { controller: ha.election.name, ...(leader !== undefined ? { leader } : {}) } },
+    );
   }
 
   get httpAddress(): { host: string; port: number } | undefined {
@@ -229,6 +363,11 @@ export class Daemon implements OperatorApi {
   /** Runs one cycle now, or waits for the one already running (cycles never overlap). */
   runCycle(): Promise<CycleReport> {
     if (this.current) return this.current;
+    try {
+      this.assertLeading();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.stopping) return Promise.reject(new ConsolidatorError('ABORTED', 'the daemon is stopping'));
     if (this.job) return Promise.reject(new ConsolidatorError('ABORTED', 'an operator command is running; the cycle is skipped'));
     const run = this.runner
@@ -282,9 +421,9 @@ export class Daemon implements OperatorApi {
     this.loaded = next;
     if (JSON.stringify(driverInputs(before)) !== JSON.stringify(driverInputs(next))) {
       const old = this.drivers;
-      this.drivers = this.deps.buildDrivers(this.loaded);
+      this.drivers = this.buildDriverBundle(this.loaded);
       await old.close();
-      this.buildRunner();
+      if (this.keeper) this.buildRunner();
     }
     if (before.policy.schedule !== next.policy.schedule || before.policy.timeZone !== next.policy.timeZone) {
       this.task?.stop();
@@ -320,11 +459,16 @@ export class Daemon implements OperatorApi {
       }
       clearTimeout(timer);
     }
-    await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
+    if (!this.deps.ha || this.leading) await this.keeper?.save().catch((e: unknown) => this.log.error('state not saved at stop', { err: e }));
     await this.recording?.flush();
+    // A leader that stops revokes its lease: a standby takes over at once rather than after the TTL.
+    await this.deps.ha?.election.stop();
+    await this.takingOver;
+    await this.steppingDown;
     await this.http?.close();
     await this.control?.close();
     await this.drivers.close();
+    await this.deps.ha?.close();
     await this.deps.lock?.release();
     this.log.info('stopped');
   }
@@ -345,6 +489,7 @@ export class Daemon implements OperatorApi {
   }
 
   history(limit: number): readonly HistoryEntry[] {
+    this.assertLeading();
     return this.keeper.recentHistory(limit);
   }
 
@@ -359,6 +504,7 @@ export class Daemon implements OperatorApi {
   /** Runs an operator job once no cycle runs; cycles wait (are skipped) while it runs. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.stopping) throw new ConsolidatorError('ABORTED', 'the daemon is stopping');
+    this.assertLeading();
     while (this.current || this.job) await (this.current ?? this.job)?.catch(() => undefined);
     // A job that waited behind a cycle must not start once a stop has begun: the drivers are closing.
     if (this.stopping) throw new ConsolidatorError('ABORTED', 'the daemon is stopping');
@@ -402,10 +548,19 @@ export class Daemon implements OperatorApi {
   }
 
   health(): HealthReport {
+    const ha = this.deps.ha;
+    if (ha) {
+      const etcd = ha.election.etcdHealth();
+      if (!etcd.ok) return { healthy: false, reason: `etcd does not answer (${etcd.reason ?? 'no answer'}): this controller does not act${this.leading ? ' once its lease runs out' : ''}` };
+      if (!this.leading) {
+        const leader = ha.election.leaderName();
+        return { healthy: true, reason: `standby: ${leader === undefined ? 'no leader elected yet' : `${leader} leads`}` };
+      }
+    }
     const expr = parseCron(this.loaded.policy.schedule);
     return healthFromLastCycle({
       nowMs: this.realNowMs(),
-      startedAtMs: this.startedRealMs,
+      startedAtMs: this.leadingSinceMs ?? this.startedRealMs,
       lastSuccessfulCycleMs: this.lastSuccessMs,
       lastSuccessfulCycleShownMs: this.lastSuccessShownMs,
       scheduleIntervalMs: (expr.ok ? minimumIntervalSeconds(expr.value) : DEFAULT_INTERVAL_SECONDS) * 1000,
@@ -414,6 +569,23 @@ export class Daemon implements OperatorApi {
   }
 
   status(): Record<string, unknown> {
+    const ha = this.deps.ha;
+    if (!ha) return this.statusDocument();
+    const etcd = ha.election.etcdHealth();
+    const ours = this.leading ? {} : { keeper: undefined, lastReport: undefined };
+    return {
+      ...this.statusDocument(ours),
+      ha: {
+        controller: ha.election.name,
+        role: this.leading ? 'leader' : 'standby',
+        leader: ha.election.leaderName() ?? null,
+        ...(this.leading && ha.election.currentTerm ? { term: ha.election.currentTerm.createRevision } : {}),
+        etcd: { ok: etcd.ok, ...(etcd.reason !== undefined ? { reason: etcd.reason } : {}) },
+      },
+    };
+  }
+
+  private statusDocument(overrides: { keeper?: undefined; lastReport?: undefined } = {}): Record<string, unknown> {
     return daemonStatus({
       version: this.deps.version,
       policyFile: this.deps.policyFile,
@@ -423,6 +595,7 @@ export class Daemon implements OperatorApi {
       cycleRunning: this.current !== undefined,
       jobProgress: this.jobProgress,
       keeper: this.keeper,
+      ...overrides,
     });
   }
 
@@ -471,6 +644,8 @@ export class Daemon implements OperatorApi {
     const scheduler = this.deps.scheduler ?? nodeCronScheduler;
     this.task = scheduler(this.loaded.policy.schedule, this.loaded.policy.timeZone, async () => {
       if (this.stopping) return;
+      // A standby runs no cycle and observes nothing.
+      if (this.deps.ha && !this.leading) return;
       if (this.current || this.job) {
         this.metrics.recordCycle('skipped', this.realNowMs());
         this.log.info('cycle skipped', { reason: this.current ? 'the previous cycle is still running' : 'an operator command is running' });

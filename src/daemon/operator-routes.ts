@@ -42,7 +42,10 @@ function post(handler: (body: unknown) => Promise<RouteResponse>): RouteHandler 
       return await handler(request.body);
     } catch (e) {
       const code = isConsolidatorError(e) ? e.code : 'INTERNAL';
-      return { status: code === 'USAGE' ? 400 : 500, body: { error: errorMessage(e), code } };
+      // A standby refuses, naming the leader: 409, like a drain refused for want of room.
+      const status = code === 'USAGE' ? 400 : code === 'NOT_LEADER' ? 409 : 500;
+      const leader = isConsolidatorError(e) ? e.details['leader'] : undefined;
+      return { status, body: { error: errorMessage(e), code, ...(leader !== undefined ? { leader } : {}) } };
     }
   };
 }

@@ -212,9 +212,10 @@ export class ConsolidatorMetrics {
     this.recordingBytes = new Gauge({ name: 'consolidator_recording_bytes', help: 'Bytes the recording folder holds (capped by recording.maxBytes).', registers });
     this.dryRun = new Gauge({ name: 'consolidator_dry_run', help: '1 when the daemon only logs what it would do (mode: dry-run), else 0.', registers });
     this.info = new Gauge({ name: 'consolidator_info', help: 'Build information; always 1.', labelNames: ['version'], registers });
-    this.leader = new Gauge({
+    // Under HA the composition root registers it first (HaMetrics, src/ha): one gauge, both set it.
+    this.leader = (options.registry.getSingleMetric('consolidator_leader') as Gauge | undefined) ?? new Gauge({
       name: 'consolidator_leader',
-      help: '1 on the controller that leads (the one that runs cycles and acts), 0 on one that does not. Without HA (a single controller, the only mode so far) a running daemon leads: always 1.',
+      help: '1 on the controller that leads (the one that runs cycles and acts), 0 on one that does not. Without HA (policy section ha absent: a single controller) a running daemon leads: always 1.',
       registers,
     });
 
