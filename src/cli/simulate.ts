@@ -106,14 +106,8 @@ export const simulateCommand: Command = {
     // Cheap checks first: a bad policy should not wait for a thousand trace files to load.
     let policy: Policy | undefined;
     if (policyFile !== undefined) {
-      const loaded = await loadPolicyFile(policyFile);
-      if (!loaded.ok) {
-        for (const issue of loaded.issues) io.stderr.write(`${formatIssue(issue)}\n`);
-        io.stderr.write(`${policyFile}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}, policy not valid\n`);
-        return EXIT.CONFIG;
-      }
-      for (const warning of loaded.value.warnings) io.stderr.write(`warning: ${formatIssue(warning)}\n`);
-      policy = loaded.value.policy;
+      policy = await loadPolicyReporting(policyFile, io);
+      if (policy === undefined) return EXIT.CONFIG;
     } else if (baseline === undefined) {
       policy = PolicySchema.parse(DEFAULT_POLICY_INPUT);
     }
@@ -195,23 +189,26 @@ export const simulateCommand: Command = {
   },
 };
 
+/** The policy in FILE, its warnings on stderr; undefined (its problems on stderr) when it is not valid. */
+async function loadPolicyReporting(policyFile: string, io: CommandIo): Promise<Policy | undefined> {
+  const loaded = await loadPolicyFile(policyFile);
+  if (!loaded.ok) {
+    for (const issue of loaded.issues) io.stderr.write(`${formatIssue(issue)}\n`);
+    io.stderr.write(`${policyFile}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}, policy not valid\n`);
+    return undefined;
+  }
+  for (const warning of loaded.value.warnings) io.stderr.write(`warning: ${formatIssue(warning)}\n`);
+  return loaded.value.policy;
+}
+
 async function replay(recording: string, args: ParsedArgs, io: CommandIo): Promise<number> {
   if (args.positionals.length > 0) throw usage(`--recording replays a recording: no WORKLOAD argument (got ${JSON.stringify(args.positionals[0])})`);
   for (const option of ['baseline', 'setup', 'hosts', 'host-type', 'memory']) {
     if (args.values[option] !== undefined) throw usage(`--${option} does not apply to --recording (the recording gives the hosts)`);
   }
   const policyFile = stringOption(args.values['policy']);
-  let policy: Policy = PolicySchema.parse(DEFAULT_POLICY_INPUT);
-  if (policyFile !== undefined) {
-    const loaded = await loadPolicyFile(policyFile);
-    if (!loaded.ok) {
-      for (const issue of loaded.issues) io.stderr.write(`${formatIssue(issue)}\n`);
-      io.stderr.write(`${policyFile}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}, policy not valid\n`);
-      return EXIT.CONFIG;
-    }
-    for (const warning of loaded.value.warnings) io.stderr.write(`warning: ${formatIssue(warning)}\n`);
-    policy = loaded.value.policy;
-  }
+  const policy = policyFile === undefined ? PolicySchema.parse(DEFAULT_POLICY_INPUT) : await loadPolicyReporting(policyFile, io);
+  if (policy === undefined) return EXIT.CONFIG;
   const range = { ...dateOption(args.values['from'], 'from', 'fromMs'), ...dateOption(args.values['to'], 'to', 'toMs') };
   const plot = stringOption(args.values['plot']);
   try {
