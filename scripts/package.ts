@@ -9,7 +9,7 @@
  * path of the .deb.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, type Dirent, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -204,30 +204,22 @@ function writeControl(root: string, facts: PackageFacts): void {
 }
 
 function md5sums(root: string): string {
-  const lines: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const path = join(dir, entry.name);
-      const rel = relative(root, path);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && !rel.startsWith('etc/')) lines.push(`${createHash('md5').update(readFileSync(path)).digest('hex')}  ${rel}`);
-    }
-  };
-  walk(root);
+  const lines = filesUnder(root)
+    .filter((rel) => !rel.startsWith('etc/'))
+    .map((rel) => `${createHash('md5').update(readFileSync(join(root, rel))).digest('hex')}  ${rel}`);
   return `${lines.join('\n')}\n`;
 }
 
 function installedSizeKiB(root: string): number {
-  let bytes = 0;
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else bytes += Math.ceil(statSync(path).size / 1024) * 1024;
-    }
-  };
-  walk(root);
-  return Math.ceil(bytes / 1024);
+  return filesUnder(root).reduce((kib, rel) => kib + Math.ceil(statSync(join(root, rel)).size / 1024), 0);
+}
+
+/** Every regular file under root, relative to it, in a stable order. */
+function filesUnder(root: string): string[] {
+  return (readdirSync(root, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+    .sort();
 }
 
 /** The commit's date, so two builds of one commit are the same package (SOURCE_DATE_EPOCH wins). */
