@@ -108,7 +108,8 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       // counted in real seconds, the counter would need ten minutes to get there.
       await waitFor('the energy saved to count simulated time', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
         const text = await (await fetch(`${daemon.url}/metrics`)).text();
-        const joules = metricValue(text, 'consolidator_estimated_energy_saved_joules_total');
+        const kWh = metricValue(text, 'consolidator_energy_saved_kwh_total');
+        const joules = kWh === undefined ? undefined : kWh * 3_600_000;
         const watts = metricValue(text, 'consolidator_estimated_power_saved_watts');
         return joules !== undefined && watts !== undefined && watts > 0 && joules >= watts * 600 ? true : undefined;
       });
