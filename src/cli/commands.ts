@@ -3,6 +3,7 @@ import { convertTraceCommand } from './convert-trace.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { historyCommand } from './history.js';
 import { planCommand } from './plan.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { wakeCommand } from './wake.js';
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   undrainCommand,
   wakeCommand,
   historyCommand,
+  reportCommand,
   validateCommand,
   simulateCommand,
   convertTraceCommand,
