@@ -1,3 +1,4 @@
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { convertTraceCommand } from './convert-trace.js';
 import { drainCommand, undrainCommand } from './drain.js';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   wakeCommand,
   historyCommand,
   validateCommand,
+  checkCommand,
   simulateCommand,
   convertTraceCommand,
   schemaCommand,
