@@ -87,7 +87,7 @@ export function checkCommandWith(build: CheckDriversFactory): Command {
     },
     examples: [
       ['consolidator check', 'every host of the installed policy, before the first enforce'],
-      ['consolidator check h1 h2 --json | jq \'.results[] | select(.result == "fail")\'', 'the failures among two hosts, for a script'],
+      ['consolidator check h1 h2 --json | jq .counts', 'two hosts and the pair between them; the counts of passed, failed and skipped checks, for a script'],
     ],
     async run(args, io) {
       return runCheck(this, args, io, build);

@@ -2,12 +2,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { powerPathsFor } from '../../../src/cli/build-drivers.js';
 import { checkCommandWith, type CheckDriversFactory } from '../../../src/cli/check.js';
 import { CHECK_REPORT_FORMAT } from '../../../src/cli/check-report.js';
 import { runCli } from '../../../src/cli/cli.js';
 import { parseCommandArgs } from '../../../src/cli/command.js';
 import { renderManPage } from '../../../src/cli/man-page.js';
+import { loadPolicyOrThrow } from '../../../src/config/load.js';
 import { ConsolidatorError, isConsolidatorError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/observability/logger.js';
 import { captureIo } from '../../helpers/capture.js';
 import { fakeFleet, fakeHost, type FakeHost } from '../preflight/fake-fleet.js';
 
@@ -157,5 +160,16 @@ describe('consolidator check', () => {
     const man = renderManPage({ version: '0.0.0', date: '2026-12-02' });
     expect(man).toContain('.SS check');
     expect(man).toContain('.B consolidator check [HOST...] [\\-\\-policy FILE] [\\-\\-json]');
+  });
+});
+
+describe('powerPathsFor', () => {
+  it("returns the host's one configured path today (power.driver), built for that host", async () => {
+    const loaded = await loadPolicyOrThrow(policyFile);
+    const paths = powerPathsFor(loaded, 'h2', { logger: silentLogger });
+    expect(paths.map((p) => p.path)).toEqual(['ipmitool']);
+    expect(typeof paths[0]?.driver.status).toBe('function');
+    expect(typeof paths[0]?.driver.systemUuid).toBe('function');
+    expect(() => powerPathsFor(loaded, 'h9', { logger: silentLogger })).toThrow(`h9 is not a host of ${policyFile}`);
   });
 });
