@@ -9,7 +9,9 @@ import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import { Ssh2CommandRunner } from '../drivers/exec/ssh2-command-runner.js';
 import { VirshHypervisor } from '../drivers/hypervisor/virsh-hypervisor.js';
-import { createPowerDriverRegistry } from '../drivers/power/registry.js';
+import type { PowerPath } from '../drivers/power/power-driver.js';
+import { createPowerDriverRegistry, type PowerDriverRegistry } from '../drivers/power/registry.js';
+import type { HostId } from '../model/ids.js';
 
 /** Real milliseconds between two advances of a simulated clock. */
 const SIMULATION_TICK_MS = 100;
@@ -86,4 +88,20 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
   const hypervisor = new VirshHypervisor({ runner, logger, settings: { readPinnedMetadata: policy.vmRules.honourLibvirtMetadata } });
   const power = createPowerDriverRegistry().create(policy.power.driver, { policy, hosts: loaded.hosts, logger });
   return { hypervisor, power, close: () => runner.close() };
+}
+
+/**
+ * Every power path of `host`, in the order power actions try them. Today that is the one driver
+ * `power.driver` names, built for that host alone; a per-host chain returns each of its paths.
+ */
+export function powerPathsFor(
+  loaded: LoadedPolicy,
+  host: HostId,
+  deps: { readonly logger: Logger; readonly registry?: PowerDriverRegistry },
+): readonly PowerPath[] {
+  const resolved = loaded.hosts.find((h) => h.name === host);
+  if (resolved === undefined) throw new ConsolidatorError('USAGE', `${host} is not a host of ${loaded.file}`, { details: { host } });
+  const registry = deps.registry ?? createPowerDriverRegistry();
+  const name = loaded.policy.power.driver;
+  return [{ path: name, driver: registry.create(name, { policy: loaded.policy, hosts: [resolved], logger: deps.logger }) }];
 }

@@ -1,3 +1,4 @@
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { convertTraceCommand } from './convert-trace.js';
 import { drainCommand, undrainCommand } from './drain.js';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   historyCommand,
   reportCommand,
   validateCommand,
+  checkCommand,
   simulateCommand,
   convertTraceCommand,
   schemaCommand,
