@@ -21,7 +21,7 @@ async function run(t: TestDaemon, cycles: number): Promise<void> {
 const inProcessReplay: ReplayRunner = async ({ recordingDir, policyFile, range }) => {
   const loaded = await loadPolicyFile(policyFile);
   if (!loaded.ok) throw new Error('policy');
-  const io = { stdout: new CapturedStream(), stderr: new CapturedStream() };
+  const io = { stdout: new CapturedStream(), stderr: new CapturedStream(), isTty: false };
   const { summary } = await replayRecording({ dir: recordingDir, policy: loaded.value.policy, policyFile, range, json: true, plot: 'none' }, io);
   return summary as unknown as Record<string, unknown>;
 };
