@@ -13,6 +13,7 @@ import { readOwnSystemUuid } from '../daemon/self-identity.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
 import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
+import { PowerAttemptMetrics } from '../observability/power-attempt-metrics.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import { StateLock } from '../state/state-lock.js';
 import { version } from './version.js';
@@ -46,6 +47,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     logger.warn('cannot tell which VM the daemon runs in: if it runs in a VM on a managed host, list that VM in vmRules.protected', { problem: self.problem });
   }
   const registry = new Registry();
+  const powerAttempts = new PowerAttemptMetrics(registry);
   const fileStore = new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now);
   const ha = options.role === 'service' && loaded.policy.ha ? await composeHa(loaded, logger, registry, fileStore, clock ? () => clock.nowMs : Date.now) : undefined;
   const daemon = new Daemon({
@@ -53,7 +55,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     policy: loaded,
     logger,
     registry,
-    buildDrivers: (policy) => buildDrivers(policy, logger, world),
+    buildDrivers: (policy) => buildDrivers(policy, logger, world, { onPowerAttempt: (a) => powerAttempts.count(a) }),
     store: ha?.store ?? fileStore,
     ...(ha ? { ha: ha.deps } : {}),
     notifier: createSystemdNotifier({ env: options.env, logger }),
