@@ -233,7 +233,7 @@ export const PolicySchema = z
         expectedBootSeconds: positiveSeconds('Typical boot time, used when planning a wake-up (per-host power.bootSeconds overrides).').default(
           DEFAULTS.power.expectedBootSeconds,
         ),
-        verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state.').default(DEFAULTS.power.verifyTimeoutSeconds),
+        verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state (and, after a Wake-on-LAN power-on, for another path to read it on).').default(DEFAULTS.power.verifyTimeoutSeconds),
         ipmi: z
           .strictObject({
             cipherSuite: z.number().int().min(0).max(17).default(DEFAULTS.power.ipmi.cipherSuite).describe('IPMI v2 cipher suite (ipmitool -C).'),

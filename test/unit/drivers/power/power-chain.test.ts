@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PowerPathName } from '../../../../src/config/schema.js';
+import { POWER_DRIVERS, POWER_ON_ONLY_PATHS, POWER_PATHS, type PowerPathName } from '../../../../src/config/schema.js';
+import { createPowerDriverRegistry } from '../../../../src/drivers/power/registry.js';
 import { type PowerAttempt, PowerChain, type PowerOnSender, type PowerPath } from '../../../../src/drivers/power/power-chain.js';
 import type { PowerDriver, PowerOffMode, PowerOffOptions } from '../../../../src/drivers/power/power-driver.js';
 import { ConsolidatorError, type ErrorCode } from '../../../../src/errors.js';
@@ -297,5 +298,14 @@ describe('PowerChain identity', () => {
     };
     expect(await chain([ipmi(broken), wol(new FakeWake(m))]).driver.systemUuid('h1', signal())).toBeUndefined();
     expect((await thrown(chain([ipmi(broken)]).driver.systemUuid('h1', signal()))).code).toBe('BMC_UNREACHABLE');
+  });
+});
+
+describe('power paths', () => {
+  it('every real power driver can be a path of a chain, and every path is a registered driver or a power-on-only one', () => {
+    const real = POWER_DRIVERS.filter((d) => d !== 'simulated');
+    expect([...POWER_PATHS].sort()).toEqual([...real, ...POWER_ON_ONLY_PATHS].sort());
+    const registry = createPowerDriverRegistry();
+    for (const path of POWER_PATHS) expect(POWER_ON_ONLY_PATHS.includes(path) || registry.has(path)).toBe(true);
   });
 });
