@@ -5,6 +5,9 @@
  * own network namespace with sshd and libvirtd) the way a NIC would, and the BMC, which now reports
  * the host on, confirms it. Measured: from the power-on to the host's sshd answering.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPowerChain } from '../../src/cli/build-drivers.js';
@@ -16,8 +19,13 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { PowerAttemptMetrics } from '../../src/observability/power-attempt-metrics.js';
 import { waitUntil } from '../../src/util/wait-until.js';
 import { type Bmc, startBmc } from '../lab/bmc.js';
-import { Lab } from '../lab/lab.js';
+import { Lab, labProductUuid } from '../lab/lab.js';
 import { startWolListener, type WolListener } from '../lab/wol-listener.js';
+import { labDrivers } from '../lab/lab-drivers.js';
+import { SupervisedPower } from '../../src/actuator/supervised-power.js';
+import { waitForHypervisor } from '../../src/actuator/wait-for-hypervisor.js';
+import { PowerAttention } from '../../src/state/power-attention.js';
+import { PowerRecorder } from '../../src/state/power-record.js';
 import { sshBanner } from '../helpers/ssh-banner.js';
 
 /** This file's BMC and WoL listener: their own loopback address, apart from the other IPMI tests. */
@@ -37,6 +45,8 @@ let hostName = '';
 let hostAddress = '';
 const attempts: PowerAttempt[] = [];
 const registry = new Registry();
+let bmcDir: string | undefined;
+let wakeHook: () => Promise<void> = async () => undefined;
 
 beforeAll(async () => {
   lab = await Lab.start({ hosts: 1 });
@@ -44,10 +54,13 @@ beforeAll(async () => {
   hostName = host.name;
   hostAddress = host.address;
   const owned = lab;
-  bmc = await startBmc({ name: 'chain-h1', address: BMC_ADDRESS, port: BMC_PORT, onPowerOff: () => owned.powerOff(host.n), onPowerOn: () => owned.powerOn(host.n) });
+  // Our own folder: the password file must outlive the BMC (a dead BMC, not a missing password).
+  bmcDir = await mkdtemp(join(tmpdir(), 'bmc-chain-h1-'));
+  bmc = await startBmc({ name: 'chain-h1', address: BMC_ADDRESS, port: BMC_PORT, dir: bmcDir, onPowerOff: () => owned.powerOff(host.n), onPowerOn: () => owned.powerOn(host.n) });
   const ownedBmc = bmc;
   // The NIC wakes the machine: its BMC sees the power come on (and its hook boots the lab host).
-  listener = await startWolListener({ address: WOL_ADDRESS, port: 0, wake: { [MAC]: () => ownedBmc.setPower('on') } });
+  wakeHook = () => ownedBmc.setPower('on');
+  listener = await startWolListener({ address: WOL_ADDRESS, port: 0, wake: { [MAC]: () => wakeHook() } });
   const policy = PolicySchema.parse({
     version: 1,
     power: POWER,
@@ -73,6 +86,7 @@ afterAll(async () => {
   await listener?.stop();
   await bmc?.stop();
   await lab?.down();
+  if (bmcDir !== undefined) await rm(bmcDir, { recursive: true, force: true });
 });
 
 describe('a power chain of ipmitool then wol, on a lab host whose BMC ignores power-on', () => {
@@ -120,5 +134,34 @@ describe('a power chain of ipmitool then wol, on a lab host whose BMC ignores po
     const text = await registry.metrics();
     expect(text).toContain('consolidator_power_attempts_total{path="ipmitool",action="on",outcome="timeout"} 2');
     expect(text).toContain('consolidator_power_attempts_total{path="wol",action="on",outcome="ok"} 1');
+  });
+
+  it('with a BMC that does not answer at all: identity unchecked, the wake goes out unconfirmed, and the host is up once its hypervisor answers', async () => {
+    await chain.powerOff(hostName, 'soft', AbortSignal.timeout(60_000));
+    await bmc?.hooksSettled();
+    expect(await sshBanner(hostAddress)).not.toMatch(/^SSH-/);
+    const owned = lab as Lab;
+    wakeHook = () => owned.powerOn(1);
+    await bmc?.stop();
+    const before = listener?.received.length ?? 0;
+    attempts.length = 0;
+    const attention = new PowerAttention({ logger: silentLogger });
+    const recorder = new PowerRecorder();
+    const supervised = new SupervisedPower({ driver: chain, attention, recorder, logger: silentLogger, hostSystemUuid: () => labProductUuid(1) });
+    const { hypervisor, runner } = labDrivers(owned);
+    try {
+      const startMs = Date.now();
+      await supervised.powerOn(hostName, AbortSignal.timeout(120_000));
+      const poweredOnMs = Date.now() - startMs;
+      await waitForHypervisor({ hypervisor, host: hostName, timeoutMs: POWER.bootTimeoutSeconds * MS_PER_SECOND, intervalMs: PROBE_INTERVAL_MS, signal: AbortSignal.timeout(120_000), nowMs: Date.now });
+      const hypervisorMs = Date.now() - startMs;
+      console.log(JSON.stringify({ figure: 'power-chain-wol-dead-bmc', poweredOnMs, hypervisorMs, attempts: attempts.map((a) => `${a.path} ${a.action} #${a.attempt} ${a.outcome} ${a.durationMs}ms`) }));
+      expect(attempts.map((a) => `${a.path} ${a.action} ${a.outcome}`)).toEqual(['ipmitool on unreachable', 'ipmitool on unreachable', 'wol on unconfirmed']);
+      expect(listener?.received.slice(before).map((d) => d.outcome)).toEqual(['woken', 'woken', 'woken']);
+      expect(attention.needsAttention(hostName)).toBe(false);
+      expect(await sshBanner(hostAddress)).toMatch(/^SSH-2\.0-/);
+    } finally {
+      await runner.close();
+    }
   });
 });
