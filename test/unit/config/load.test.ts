@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
+import { summarizePolicy } from '../../../src/cli/validate.js';
 import { formatIssue, loadPolicyFile, loadPolicyText, type LoadResult } from '../../../src/config/load.js';
 
 let dir: string;
@@ -300,6 +301,7 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     expect(result.value.policy.power.resends).toBe(2);
     expect(result.value.hosts.map((h) => h.powerChain)).toEqual([['ipmitool', 'wol'], ['ipmitool']]);
     expect(result.value.hosts[0]?.wol).toEqual({ mac: '52:54:00:aa:bb:01', port: 9, interface: 'eth1' });
+    expect(summarizePolicy(result.value)).toMatch(/drivers virsh\/ipmitool, power chain \[ipmitool, wol\] \(1 host\), \[ipmitool\] \(1 host\)$/);
   });
 
   it('warns about wol settings of a host whose chain does not use them, and defaults to one re-send', async () => {
