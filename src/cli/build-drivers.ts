@@ -9,12 +9,14 @@ import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import { Ssh2CommandRunner } from '../drivers/exec/ssh2-command-runner.js';
 import { VirshHypervisor } from '../drivers/hypervisor/virsh-hypervisor.js';
-import { PowerChain, type PowerAttempt, type PowerPath } from '../drivers/power/power-chain.js';
+import { type ChainPath, PowerChain, type PowerAttempt } from '../drivers/power/power-chain.js';
 import { DEFAULT_VERIFY_INTERVAL_MS } from '../drivers/power/ipmitool-power.js';
+import type { PowerPath } from '../drivers/power/power-driver.js';
 import { createPowerDriverRegistry, type PowerDriverRegistry } from '../drivers/power/registry.js';
 import { WakeOnLan } from '../drivers/power/wake-on-lan.js';
 import { DEFAULTS } from '../config/defaults.js';
-import type { PowerPathName } from '../config/schema.js';
+import { POWER_ON_ONLY_PATHS, type PowerPathName } from '../config/schema.js';
+import type { HostId } from '../model/ids.js';
 
 /** Real milliseconds between two advances of a simulated clock. */
 const SIMULATION_TICK_MS = 100;
@@ -113,7 +115,7 @@ export function buildPowerChain(loaded: LoadedPolicy, logger: Logger, options: B
   const { policy, hosts } = loaded;
   const registry = options.powerRegistry ?? createPowerDriverRegistry();
   const names = new Set<PowerPathName>(hosts.flatMap((h) => h.powerChain));
-  const paths: PowerPath[] = [...names].map((name): PowerPath =>
+  const paths: ChainPath[] = [...names].map((name): ChainPath =>
     name === 'wol'
       ? { name, kind: 'power-on-only', sender: new WakeOnLan({ hosts, logger, packetsPerSend: DEFAULTS.power.wolPacketsPerSend }) }
       : { name, kind: 'driver', driver: registry.create(name, { policy, hosts, logger }) },
@@ -128,4 +130,21 @@ export function buildPowerChain(loaded: LoadedPolicy, logger: Logger, options: B
     logger,
     ...(options.onPowerAttempt ? { onAttempt: options.onPowerAttempt } : {}),
   });
+}
+
+/**
+ * Every power path of `host` that can be asked something (status, reading, identity), in the order of
+ * its power chain, each built for that host alone. Paths that only power on (wol) have nothing to ask
+ * and are left out. With the simulated drivers (no chain), the one power.driver.
+ */
+export function powerPathsFor(
+  loaded: LoadedPolicy,
+  host: HostId,
+  deps: { readonly logger: Logger; readonly registry?: PowerDriverRegistry },
+): readonly PowerPath[] {
+  const resolved = loaded.hosts.find((h) => h.name === host);
+  if (resolved === undefined) throw new ConsolidatorError('USAGE', `${host} is not a host of ${loaded.file}`, { details: { host } });
+  const registry = deps.registry ?? createPowerDriverRegistry();
+  const names = resolved.powerChain.length > 0 ? resolved.powerChain.filter((p) => !POWER_ON_ONLY_PATHS.includes(p)) : [loaded.policy.power.driver];
+  return names.map((name) => ({ path: name, driver: registry.create(name, { policy: loaded.policy, hosts: [resolved], logger: deps.logger }) }));
 }

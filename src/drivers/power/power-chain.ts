@@ -14,7 +14,7 @@ export interface PowerOnSender {
 }
 
 /** One named path of a chain: a whole PowerDriver, or a power-on sender without state. */
-export type PowerPath =
+export type ChainPath =
   | { readonly name: PowerPathName; readonly kind: 'driver'; readonly driver: PowerDriver }
   | { readonly name: PowerPathName; readonly kind: 'power-on-only'; readonly sender: PowerOnSender };
 
@@ -32,7 +32,7 @@ export interface PowerAttempt {
 
 export interface PowerChainDeps {
   /** Every path any host's chain names. */
-  readonly paths: readonly PowerPath[];
+  readonly paths: readonly ChainPath[];
   /** A host's paths, in order (ResolvedHost.powerChain). */
   readonly chainOf: (host: HostId) => readonly PowerPathName[];
   /** Power-ons sent again through the same path after one that did not take (policy power.resends). */
@@ -77,7 +77,7 @@ const DID_NOT_ANSWER: readonly ErrorCode[] = ['BMC_UNREACHABLE', 'BMC_AUTH'];
  * Every attempt is one log line and one onAttempt call.
  */
 export class PowerChain implements PowerDriver {
-  private readonly paths: ReadonlyMap<PowerPathName, PowerPath>;
+  private readonly paths: ReadonlyMap<PowerPathName, ChainPath>;
   private readonly chainOf: (host: HostId) => readonly PowerPathName[];
   private readonly resends: number;
   private readonly confirmTimeoutMs: number;
@@ -201,7 +201,7 @@ export class PowerChain implements PowerDriver {
    * "on" (ok), or the confirmation timeout passes: POWER_TIMEOUT when a path read "off", unconfirmed
    * (ok for the chain) when none could read anything.
    */
-  private async wake(host: HostId, path: Extract<PowerPath, { kind: 'power-on-only' }>, attempt: number, signal: AbortSignal): Promise<Tried<void>> {
+  private async wake(host: HostId, path: Extract<ChainPath, { kind: 'power-on-only' }>, attempt: number, signal: AbortSignal): Promise<Tried<void>> {
     const startMs = this.nowMs();
     let unconfirmed = false;
     const tried = await this.attempt(host, path.name, 'on', attempt, signal, async () => {
@@ -292,7 +292,7 @@ export class PowerChain implements PowerDriver {
     );
   }
 
-  private pathsOf(host: HostId): PowerPath[] {
+  private pathsOf(host: HostId): ChainPath[] {
     return this.chainOf(host).map((name) => {
       const path = this.paths.get(name);
       if (path === undefined) throw new ConsolidatorError('INTERNAL', `power path ${name} of ${host} was not built`, { details: { host, path: name } });
@@ -300,8 +300,8 @@ export class PowerChain implements PowerDriver {
     });
   }
 
-  private statePaths(host: HostId): Extract<PowerPath, { kind: 'driver' }>[] {
-    return this.pathsOf(host).filter((p): p is Extract<PowerPath, { kind: 'driver' }> => p.kind === 'driver');
+  private statePaths(host: HostId): Extract<ChainPath, { kind: 'driver' }>[] {
+    return this.pathsOf(host).filter((p): p is Extract<ChainPath, { kind: 'driver' }> => p.kind === 'driver');
   }
 }
 

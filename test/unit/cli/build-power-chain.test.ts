@@ -4,7 +4,7 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { buildPowerChain } from '../../../src/cli/build-drivers.js';
+import { buildPowerChain, powerPathsFor } from '../../../src/cli/build-drivers.js';
 import type { LoadedPolicy } from '../../../src/config/load.js';
 import { resolveHosts } from '../../../src/config/resolve.js';
 import { PolicySchema } from '../../../src/config/schema.js';
@@ -56,6 +56,19 @@ describe('buildPowerChain', () => {
     await expect(chain.powerOn('h1', AbortSignal.timeout(5000))).rejects.toThrow(/failed through every power path/);
     expect(attempts.map((a) => `${a.host} ${a.path} ${a.outcome}`)).toEqual(['h1 ipmitool timeout', 'h1 wol timeout']);
     expect(on).toEqual(['h2', 'h1']);
+  });
+});
+
+describe('powerPathsFor (what consolidator check asks)', () => {
+  it("returns the host's chain in order without the paths that only power on", () => {
+    const registry = new PowerDriverRegistry({ ipmitool: () => ({ status: async () => 'on', powerOn: async () => undefined, powerOff: async () => undefined }) });
+    const policy = loaded({
+      version: 1,
+      power: { chain: ['wol', 'ipmitool'] },
+      hosts: [{ name: 'h1', wol: { mac: '52:54:00:00:00:01' } }, { name: 'h2', power: { chain: ['ipmitool'] } }],
+    });
+    expect(powerPathsFor(policy, 'h1', { logger: silentLogger, registry }).map((p) => p.path)).toEqual(['ipmitool']);
+    expect(powerPathsFor(policy, 'h2', { logger: silentLogger, registry }).map((p) => p.path)).toEqual(['ipmitool']);
   });
 });
 

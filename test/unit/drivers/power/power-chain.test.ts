@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { POWER_DRIVERS, POWER_ON_ONLY_PATHS, POWER_PATHS, type PowerPathName } from '../../../../src/config/schema.js';
 import { createPowerDriverRegistry } from '../../../../src/drivers/power/registry.js';
-import { type PowerAttempt, PowerChain, type PowerOnSender, type PowerPath } from '../../../../src/drivers/power/power-chain.js';
+import { type PowerAttempt, PowerChain, type PowerOnSender, type ChainPath } from '../../../../src/drivers/power/power-chain.js';
 import type { PowerDriver, PowerOffMode, PowerOffOptions } from '../../../../src/drivers/power/power-driver.js';
 import { ConsolidatorError, type ErrorCode } from '../../../../src/errors.js';
 import type { HostId } from '../../../../src/model/ids.js';
@@ -95,7 +95,7 @@ class FakeWake implements PowerOnSender {
   }
 }
 
-function chain(paths: PowerPath[], options: { resends?: number; order?: PowerPathName[] } = {}) {
+function chain(paths: ChainPath[], options: { resends?: number; order?: PowerPathName[] } = {}) {
   const attempts: PowerAttempt[] = [];
   const driver = new PowerChain({
     paths,
@@ -110,10 +110,10 @@ function chain(paths: PowerPath[], options: { resends?: number; order?: PowerPat
   return { driver, attempts, seen };
 }
 
-const ipmi = (driver: PowerDriver): PowerPath => ({ name: 'ipmitool', kind: 'driver', driver });
+const ipmi = (driver: PowerDriver): ChainPath => ({ name: 'ipmitool', kind: 'driver', driver });
 /** A second driver path; the name is only a label here (the chain keys paths by name). */
-const other = (driver: PowerDriver): PowerPath => ({ name: 'redfish' as PowerPathName, kind: 'driver', driver });
-const wol = (sender: PowerOnSender): PowerPath => ({ name: 'wol', kind: 'power-on-only', sender });
+const other = (driver: PowerDriver): ChainPath => ({ name: 'redfish' as PowerPathName, kind: 'driver', driver });
+const wol = (sender: PowerOnSender): ChainPath => ({ name: 'wol', kind: 'power-on-only', sender });
 const signal = () => AbortSignal.timeout(5_000);
 
 describe('PowerChain status', () => {
