@@ -14,6 +14,7 @@ import { createSystemdNotifier } from '../daemon/systemd-notify.js';
 import { replayInChild } from './replay-in-child.js';
 import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
+import { PowerAttemptMetrics } from '../observability/power-attempt-metrics.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import { StateLock } from '../state/state-lock.js';
 import { version } from './version.js';
@@ -47,6 +48,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     logger.warn('cannot tell which VM the daemon runs in: if it runs in a VM on a managed host, list that VM in vmRules.protected', { problem: self.problem });
   }
   const registry = new Registry();
+  const powerAttempts = new PowerAttemptMetrics(registry);
   const fileStore = new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now);
   const ha = options.role === 'service' && loaded.policy.ha ? await composeHa(loaded, logger, registry, fileStore, clock ? () => clock.nowMs : Date.now) : undefined;
   const daemon = new Daemon({
@@ -54,7 +56,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     policy: loaded,
     logger,
     registry,
-    buildDrivers: (policy) => buildDrivers(policy, logger, world),
+    buildDrivers: (policy) => buildDrivers(policy, logger, world, { onPowerAttempt: (a) => powerAttempts.count(a) }),
     store: ha?.store ?? fileStore,
     ...(ha ? { ha: ha.deps } : {}),
     notifier: createSystemdNotifier({ env: options.env, logger }),

@@ -52,11 +52,17 @@ export const DEFAULTS = {
     bootTimeoutSeconds: 600,
     expectedBootSeconds: 180,
     verifyTimeoutSeconds: 60,
+    /** One re-send: a host reported off can drop a power-on sent too early (it is still settling). */
+    resends: 1,
+    /** Magic packets per Wake-on-LAN power-on: UDP may lose one, a NIC ignores the extra ones. */
+    wolPacketsPerSend: 3,
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
   },
   host: {
     sshPort: 22,
     sshUser: 'root',
+    /** The discard port, where Wake-on-LAN magic packets go by convention (7 is the other). */
+    wolPort: 9,
     idleWatts: 150,
     maxWatts: 350,
   },

@@ -23,6 +23,12 @@ export interface PowerDriver {
   status(host: HostId, signal: AbortSignal): Promise<PowerState>;
   powerOn(host: HostId, signal: AbortSignal): Promise<void>;
   powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options?: PowerOffOptions): Promise<void>;
+  /**
+   * ForceOn / PowerCycle for a host that accepted On and stayed off. Optional: only drivers whose BMC
+   * offers a stronger power-on than the one powerOn sends define it. Resolves, like powerOn, once the
+   * state reads on (or throws the same errors).
+   */
+  forcePowerOn?(host: HostId, signal: AbortSignal): Promise<void>;
   /** Watts drawn now, where the BMC supports DCMI; undefined otherwise. */
   powerReadingWatts?(host: HostId, signal: AbortSignal): Promise<number | undefined>;
   /**
