@@ -84,6 +84,13 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
   }
   const runner = new Ssh2CommandRunner({ targets: new Map(loaded.hosts.map((h) => [h.name, h.ssh])), logger });
   const hypervisor = new VirshHypervisor({ runner, logger, settings: { readPinnedMetadata: policy.vmRules.honourLibvirtMetadata } });
-  const power = createPowerDriverRegistry().create(policy.power.driver, { policy, hosts: loaded.hosts, logger });
-  return { hypervisor, power, close: () => runner.close() };
+  const power = createPowerDriverRegistry().createForHosts({ policy, hosts: loaded.hosts, logger });
+  return {
+    hypervisor,
+    power,
+    // The Redfish sessions are logged out when the daemon stops or a reload replaces the drivers.
+    close: async () => {
+      await Promise.all([runner.close(), power.close?.()]);
+    },
+  };
 }

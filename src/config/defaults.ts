@@ -53,6 +53,7 @@ export const DEFAULTS = {
     expectedBootSeconds: 180,
     verifyTimeoutSeconds: 60,
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
+    redfish: { requestTimeoutSeconds: 10 },
   },
   host: {
     sshPort: 22,

@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import type { PowerModel } from '../model/snapshot.js';
 import { DEFAULTS } from './defaults.js';
-import type { Policy } from './schema.js';
+import type { Policy, PowerDriverName } from './schema.js';
 
 export interface ResolvedSsh {
   readonly address: string;
@@ -14,12 +14,25 @@ export interface ResolvedSsh {
   readonly knownHostsFileFrom?: readonly (string | number)[];
 }
 
+/** How a Redfish BMC's HTTPS certificate is checked (bmc.redfish, hostDefaults merged key by key). */
+export interface ResolvedRedfish {
+  readonly caFile?: string;
+  readonly caFileFrom?: readonly (string | number)[];
+  /** Lower-case hex without colons. */
+  readonly certificateSha256?: string;
+  readonly insecureSkipVerify: boolean;
+  readonly systemId?: string;
+}
+
 export interface ResolvedBmc {
+  /** The power driver of this host: bmc.driver, else power.driver. */
+  readonly driver: PowerDriverName;
   readonly address?: string;
   readonly port: number;
   readonly user?: string;
   readonly passwordFile?: string;
   readonly passwordFileFrom?: readonly (string | number)[];
+  readonly redfish: ResolvedRedfish;
 }
 
 /** A host with hostDefaults applied: what drivers and the snapshot builder use. */
@@ -36,6 +49,7 @@ export interface ResolvedHost {
 }
 
 const IPMI_PORT = 623;
+const HTTPS_PORT = 443;
 
 /**
  * Applies hostDefaults to every host. Relative file paths are read from `baseDir` (the policy file's
@@ -57,8 +71,20 @@ export function resolveHosts(policy: Policy, baseDir: string): ResolvedHost[] {
       ...(ssh.keyFile !== undefined ? { keyFile: file(ssh.keyFile), keyFileFrom: from('ssh', 'keyFile') } : {}),
       ...(ssh.knownHostsFile !== undefined ? { knownHostsFile: file(ssh.knownHostsFile), knownHostsFileFrom: from('ssh', 'knownHostsFile') } : {}),
     };
+    const driver: PowerDriverName = bmc.driver ?? policy.power.driver;
+    const redfish = { ...d.bmc?.redfish, ...host.bmc?.redfish };
+    const redfishFrom = (key: string): (string | number)[] =>
+      host.bmc?.redfish?.[key as keyof typeof redfish] !== undefined ? ['hosts', index, 'bmc', 'redfish', key] : ['hostDefaults', 'bmc', 'redfish', key];
+    const resolvedRedfish: ResolvedRedfish = {
+      insecureSkipVerify: redfish.insecureSkipVerify ?? false,
+      ...(redfish.caFile !== undefined ? { caFile: file(redfish.caFile), caFileFrom: redfishFrom('caFile') } : {}),
+      ...(redfish.certificateSha256 !== undefined ? { certificateSha256: redfish.certificateSha256.replaceAll(':', '').toLowerCase() } : {}),
+      ...(redfish.systemId !== undefined ? { systemId: redfish.systemId } : {}),
+    };
     const resolvedBmc: ResolvedBmc = {
-      port: bmc.port ?? IPMI_PORT,
+      driver,
+      port: bmc.port ?? (driver === 'redfish' ? HTTPS_PORT : IPMI_PORT),
+      redfish: resolvedRedfish,
       ...(bmc.address !== undefined ? { address: bmc.address } : {}),
       ...(bmc.user !== undefined ? { user: bmc.user } : {}),
       ...(bmc.passwordFile !== undefined ? { passwordFile: file(bmc.passwordFile), passwordFileFrom: from('bmc', 'passwordFile') } : {}),

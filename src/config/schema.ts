@@ -16,7 +16,12 @@ const count = (what: string) => z.number().int().nonnegative({ message: 'must no
 const filePath = (what: string) => z.string().min(1, { message: 'must be a file path' }).describe(what);
 
 /** Driver names the registry knows; the policy can only name one of these. */
-export const POWER_DRIVERS = ['ipmitool', 'simulated'] as const;
+export const POWER_DRIVERS = ['ipmitool', 'redfish', 'simulated'] as const;
+/** The power drivers that talk to a real BMC: what a host may choose for itself in bmc.driver. */
+export const BMC_DRIVERS = ['ipmitool', 'redfish'] as const;
+
+/** A SHA-256 certificate fingerprint: 64 hex digits, optionally in colon-separated pairs (as openssl prints it). */
+export const SHA256_FINGERPRINT_PATTERN = /^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$/;
 export const HYPERVISOR_DRIVERS = ['virsh', 'simulated'] as const;
 
 export const STATISTIC_PATTERN = /^(mean|max|p(?:[1-9]|[1-9][0-9])(?:\.[0-9]+)?)$/;
@@ -48,12 +53,37 @@ const sshSchema = z
   })
   .describe('How to reach the host over SSH.');
 
+const redfishBmcSchema = z
+  .strictObject({
+    caFile: filePath("CA certificate (PEM) that signed the BMC's HTTPS certificate; the certificate must also name the address (IP or DNS SAN). Relative to the policy file.").optional(),
+    certificateSha256: z
+      .string()
+      .regex(SHA256_FINGERPRINT_PATTERN, { message: 'must be a SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)' })
+      .optional()
+      .describe("The BMC's HTTPS certificate pinned by its SHA-256 fingerprint (for a self-signed BMC certificate); checked before anything is sent."),
+    insecureSkipVerify: z
+      .boolean()
+      .default(false)
+      .describe('Do not verify the BMC certificate at all (anyone on the path can read the BMC password). Logged as a warning at every start.'),
+    systemId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The member of /redfish/v1/Systems to act on, when the BMC lists several (e.g. System.Embedded.1); discovered when it lists one.'),
+  })
+  .describe('Redfish settings of this BMC (bmc.driver or power.driver redfish): how its HTTPS certificate is verified.');
+
 const bmcSchema = z
   .strictObject({
-    address: z.string().min(1).optional().describe('BMC address (IPMI over LAN).'),
-    port: z.number().int().min(1).max(65535).optional().describe('BMC UDP port (default 623).'),
+    driver: z
+      .enum(BMC_DRIVERS)
+      .optional()
+      .describe('Power driver for this host: ipmitool or redfish (default: power.driver).'),
+    address: z.string().min(1).optional().describe('BMC address (IPMI over LAN, or the Redfish service host).'),
+    port: z.number().int().min(1).max(65535).optional().describe('BMC port (default 623 UDP for ipmitool, 443 TCP for redfish).'),
     user: z.string().min(1).optional().describe('BMC user.'),
     passwordFile: filePath('File holding the BMC password (first line). Never inline.').optional(),
+    redfish: redfishBmcSchema.optional(),
   })
   .describe("The host's baseboard management controller, for power on and off.");
 
@@ -192,7 +222,10 @@ export const PolicySchema = z
       .describe('How VMs are live-migrated.'),
     power: z
       .strictObject({
-        driver: z.enum(POWER_DRIVERS).default(DEFAULTS.power.driver).describe('Power driver: ipmitool (real BMCs) or simulated.'),
+        driver: z
+          .enum(POWER_DRIVERS)
+          .default(DEFAULTS.power.driver)
+          .describe('Power driver: ipmitool or redfish (real BMCs; a host may choose its own in bmc.driver) or simulated.'),
         softOffTimeoutSeconds: positiveSeconds('After a soft (ACPI) power-off, wait this long before a hard power-off.').default(DEFAULTS.power.softOffTimeoutSeconds),
         bootTimeoutSeconds: positiveSeconds('A host whose hypervisor does not answer this long after power-on needs attention.').default(
           DEFAULTS.power.bootTimeoutSeconds,
@@ -209,6 +242,14 @@ export const PolicySchema = z
           })
           .prefault({})
           .describe('IPMI settings for the ipmitool driver.'),
+        redfish: z
+          .strictObject({
+            requestTimeoutSeconds: positiveSeconds('Timeout of one HTTPS request to a Redfish service (connect, TLS handshake and answer).').default(
+              DEFAULTS.power.redfish.requestTimeoutSeconds,
+            ),
+          })
+          .prefault({})
+          .describe('Settings for the redfish driver.'),
       })
       .prefault({})
       .describe('How hosts are powered off and on.'),
@@ -365,6 +406,7 @@ export const PolicySchema = z
   })
   .describe('consolidator policy');
 
+export type PowerDriverName = (typeof POWER_DRIVERS)[number];
 export type PolicyInput = z.input<typeof PolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;
 export type HostPolicy = Policy['hosts'][number];

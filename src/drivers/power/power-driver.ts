@@ -33,4 +33,16 @@ export interface PowerDriver {
    * machine the policy says it does before acting on it.
    */
   systemUuid?(host: HostId, signal: AbortSignal): Promise<string | undefined>;
+  /**
+   * A stronger power-on for a host that accepted On and stayed off: ForceOn, else PowerCycle, where the
+   * BMC offers it (Redfish ResetType@Redfish.AllowableValues); read back until the host reports on
+   * (POWER_TIMEOUT otherwise). POWER_FAILED when the BMC offers neither. Absent: the driver has no
+   * stronger power-on than powerOn.
+   */
+  forcePowerOn?(host: HostId, signal: AbortSignal): Promise<void>;
+  /**
+   * Releases what the driver holds (Redfish sessions are logged out). Called by the daemon when it
+   * stops and when a reload replaces the drivers (DriverBundle.close); the driver is not used after.
+   */
+  close?(): Promise<void>;
 }

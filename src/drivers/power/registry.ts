@@ -1,12 +1,13 @@
 import type { ResolvedHost } from '../../config/resolve.js';
-import { POWER_DRIVERS, type Policy } from '../../config/schema.js';
+import { POWER_DRIVERS, type Policy, type PowerDriverName } from '../../config/schema.js';
 import { ConsolidatorError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
+import { HostRoutedPower } from './host-routed-power.js';
 import { ipmitoolPowerFromPolicy } from './ipmitool-power.js';
 import type { PowerDriver } from './power-driver.js';
+import { redfishPowerFromPolicy } from './redfish-power.js';
 
-/** Names the policy can give in power.driver. */
-export type PowerDriverName = (typeof POWER_DRIVERS)[number];
+export type { PowerDriverName };
 
 /** What every power driver factory gets; a factory needing more (the simulated datacenter) closes over it. */
 export interface PowerDriverDeps {
@@ -57,13 +58,32 @@ export class PowerDriverRegistry {
     }
     return factory(deps);
   }
+
+  /**
+   * The power driver of a whole policy: each host's own (bmc.driver, else power.driver), each driver
+   * built once with its hosts. One driver when all hosts share it; else a HostRoutedPower over them.
+   */
+  createForHosts(deps: PowerDriverDeps): PowerDriver {
+    const groups = new Map<PowerDriverName, ResolvedHost[]>();
+    for (const host of deps.hosts) groups.set(host.bmc.driver, [...(groups.get(host.bmc.driver) ?? []), host]);
+    if (groups.size <= 1) return this.create([...groups.keys()][0] ?? deps.policy.power.driver, deps);
+    const byHost = new Map<string, PowerDriver>();
+    for (const [name, hosts] of groups) {
+      const driver = this.create(name, { ...deps, hosts });
+      for (const host of hosts) byHost.set(host.name, driver);
+    }
+    return new HostRoutedPower(byHost);
+  }
 }
 
 /** The ipmitool driver with the policy's settings. */
 export const ipmitoolPowerFactory: PowerDriverFactory = (deps) =>
   ipmitoolPowerFromPolicy({ power: deps.policy.power, hosts: deps.hosts, logger: deps.logger });
 
-/** A registry with the drivers this module provides (ipmitool); add 'simulated' with register(). */
+/** The Redfish driver with the policy's settings. */
+export const redfishPowerFactory: PowerDriverFactory = (deps) => redfishPowerFromPolicy({ power: deps.policy.power, hosts: deps.hosts, logger: deps.logger });
+
+/** A registry with the drivers this module provides (ipmitool, redfish); add 'simulated' with register(). */
 export function createPowerDriverRegistry(): PowerDriverRegistry {
-  return new PowerDriverRegistry({ ipmitool: ipmitoolPowerFactory });
+  return new PowerDriverRegistry({ ipmitool: ipmitoolPowerFactory, redfish: redfishPowerFactory });
 }

@@ -225,13 +225,13 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     },
     {
       name: 'an unknown driver',
-      text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: redfish }'),
-      expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "simulated", got "redfish"'],
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: wol }'),
+      expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "redfish", "simulated", got "wol"'],
     },
     {
       name: 'a host without BMC settings under the ipmitool driver',
       text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    labels: { rack: r1 }'),
-      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has no bmc.address (power.driver is ipmitool; set them on the host or in hostDefaults.bmc)'],
+      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has no bmc.address (its power driver is ipmitool; set them on the host or in hostDefaults.bmc)'],
     },
   ];
 
