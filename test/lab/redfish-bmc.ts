@@ -423,6 +423,12 @@ class LabRedfishBmc implements RedfishBmc {
         UUID: this.systemUuid,
         PowerState: this.state,
         Status: { State: 'Enabled', Health: 'OK' },
+        // As in the mockup (sushy refuses a system without it).
+        Boot: {
+          BootSourceOverrideEnabled: 'Disabled',
+          BootSourceOverrideTarget: 'None',
+          'BootSourceOverrideTarget@Redfish.AllowableValues': ['None', 'Pxe', 'Hdd', 'Cd', 'BiosSetup'],
+        },
         Actions: { '#ComputerSystem.Reset': resetAction },
         Links: { Chassis: [ref(chassis)], ManagedBy: [ref(manager)] },
       },
