@@ -41,11 +41,15 @@ describe('the power driver registry', () => {
 
   it('gives each host the driver its bmc.driver names (power.driver by default), each driver built once with its hosts', async () => {
     const made: { name: string; hosts: string[] }[] = [];
+    const closed: string[] = [];
     const fake = (name: string): PowerDriver => ({
       status: async (host) => (name === 'redfish' ? 'on' : host === 'h1' ? 'off' : 'unknown'),
       powerOn: async () => undefined,
       powerOff: async () => undefined,
       ...(name === 'redfish' ? { forcePowerOn: async () => undefined } : {}),
+      close: async () => {
+        closed.push(name);
+      },
     });
     const registry = new PowerDriverRegistry({
       ipmitool: (d) => (made.push({ name: 'ipmitool', hosts: d.hosts.map((h) => h.name) }), fake('ipmitool')),
@@ -71,6 +75,8 @@ describe('the power driver registry', () => {
     const e = await power.forcePowerOn?.('h1', AbortSignal.timeout(1000)).then(() => undefined, (x: unknown) => x);
     expect(e).toMatchObject({ code: 'POWER_FAILED' });
     await power.forcePowerOn?.('h2', AbortSignal.timeout(1000));
+    await power.close?.();
+    expect(closed.sort()).toEqual(['ipmitool', 'redfish']);
     // One driver for every host: no router in between.
     made.length = 0;
     expect(registry.createForHosts(deps)).not.toBeInstanceOf(HostRoutedPower);
