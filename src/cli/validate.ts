@@ -34,6 +34,12 @@ export function summarizePolicy(loaded: LoadedPolicy): string {
   const hostText = `${hosts.length} host${hosts.length === 1 ? '' : 's'}${excluded > 0 ? ` (${excluded} excluded)` : ''}`;
   return (
     `${loaded.file}: valid policy, ${hostText}, mode ${policy.mode}, schedule "${policy.schedule}", ` +
-    `drivers ${policy.hypervisor.driver}/${policy.power.driver}`
+    `drivers ${policy.hypervisor.driver}/${powerDrivers(loaded)}`
   );
+}
+
+/** power.driver, and after it the other drivers hosts chose (bmc.driver): "ipmitool+redfish". */
+function powerDrivers(loaded: LoadedPolicy): string {
+  const names = new Set([loaded.policy.power.driver, ...loaded.hosts.map((h) => h.bmc.driver)]);
+  return [...names].join('+');
 }
