@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildDrivers } from '../../src/cli/build-drivers.js';
 import { resolveHosts } from '../../src/config/resolve.js';
 import { PolicySchema } from '../../src/config/schema.js';
 import { type RedfishPower, redfishPowerFromPolicy } from '../../src/drivers/power/redfish-power.js';
@@ -229,5 +230,22 @@ describe('Redfish power against the lab Redfish service', () => {
     await ok.power.powerOff(HOST, 'soft', signal());
     await ok.power.close();
     expect(JSON.stringify(ok.logger.lines)).not.toContain(b.password);
+  });
+
+  it('the daemon’s driver bundle (buildDrivers, a mixed fleet): its close() logs the Redfish session out', async () => {
+    const b = await bmc();
+    const policy = PolicySchema.parse({
+      version: 1,
+      power: { ...POWER, driver: 'ipmitool' },
+      hosts: [
+        { name: HOST, bmc: { driver: 'redfish', address: b.address, port: b.port, user: b.user, passwordFile: b.passwordFile, redfish: { caFile: certs.caFile } } },
+        { name: 'ipmi1.lab', bmc: { address: '127.0.1.250', user: 'admin', passwordFile: b.passwordFile } },
+      ],
+    });
+    const bundle = buildDrivers({ file: 'policy.yaml', policy, hosts: resolveHosts(policy, '/'), warnings: [] }, new RecordingLogger());
+    expect(await bundle.power.status(HOST, signal())).toBe('on');
+    expect(b.sessions()).toHaveLength(1);
+    await bundle.close();
+    expect(b.sessions()).toEqual([]);
   });
 });
