@@ -61,10 +61,11 @@ const redfishBmcSchema = z
       .regex(SHA256_FINGERPRINT_PATTERN, { message: 'must be a SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)' })
       .optional()
       .describe("The BMC's HTTPS certificate pinned by its SHA-256 fingerprint (for a self-signed BMC certificate); checked before anything is sent."),
+    // No .default(false): a host's own redfish section must not override an inherited true with it.
     insecureSkipVerify: z
       .boolean()
-      .default(false)
-      .describe('Do not verify the BMC certificate at all (anyone on the path can read the BMC password). Logged as a warning at every start.'),
+      .optional()
+      .describe('Do not verify the BMC certificate at all (anyone on the path can read the BMC password). Logged as a warning at every start. Default false.'),
     systemId: z
       .string()
       .min(1)

@@ -302,6 +302,16 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     ]);
   });
 
+  it('merges bmc.redfish key by key with hostDefaults.bmc.redfish', async () => {
+    const text = realHosts()
+      .replace('  bmc: { user: admin,', '  bmc: { driver: redfish, redfish: { insecureSkipVerify: true }, user: admin,')
+      .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, redfish: { systemId: Node2 } }');
+    const result = await load(text);
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.hosts.map((h) => h.bmc.redfish)).toEqual([{ insecureSkipVerify: true }, { insecureSkipVerify: true, systemId: 'Node2' }]);
+  });
+
   it('accepts two hosts on one address with different ports, for ssh and for the BMC', async () => {
     const text = realHosts()
       .replace('    bmc: { address: 127.0.1.1 }', '    ssh: { address: 10.0.0.5, port: 2201 }\n    bmc: { address: 127.0.1.1, port: 6231 }')
