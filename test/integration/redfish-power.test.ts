@@ -178,6 +178,20 @@ describe('Redfish power against the lab Redfish service', () => {
     expect(e.message).toContain(`the BMC of ${HOST} (https://127.0.0.1:${b.port}) did not answer GET /redfish/v1 within 1 s`);
   });
 
+  it('a BMC that goes slow after accepting ForceOff: the read-back ends at its deadline (POWER_TIMEOUT, no answer), no hang', async () => {
+    const later: { bmc?: RedfishBmc } = {};
+    const slow = await bmc({ onPowerOff: () => later.bmc?.configure({ delayMs: 4_000 }) });
+    later.bmc = slow;
+    const { power } = driver(slow, { caFile: certs.caFile }, { power: { verifyTimeoutSeconds: 2, redfish: { requestTimeoutSeconds: 1 } } });
+    const t = Date.now();
+    const e = await thrown(power.powerOff(HOST, 'hard', signal()));
+    expect(Date.now() - t).toBeLessThan(4_500);
+    expect(e.code).toBe('POWER_TIMEOUT');
+    expect(e.message).toContain(`waiting for ${HOST} to report PowerState Off (last seen: no answer from the BMC`);
+    expect(e.cause).toMatchObject({ code: 'BMC_UNREACHABLE' });
+    expect(slow.resets()).toEqual(['ForceOff']);
+  });
+
   it('a certificate the CA did not sign, or not the pinned one: refused with a clear error, nothing sent', async () => {
     const b = await bmc({ cert: otherCerts.cert, key: otherCerts.key });
     const wrongCa = await thrown(driver(b, { caFile: certs.caFile }).power.status(HOST, signal()));
