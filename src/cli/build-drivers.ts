@@ -9,7 +9,9 @@ import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import { Ssh2CommandRunner } from '../drivers/exec/ssh2-command-runner.js';
 import { VirshHypervisor } from '../drivers/hypervisor/virsh-hypervisor.js';
-import { createPowerDriverRegistry } from '../drivers/power/registry.js';
+import type { PowerPath } from '../drivers/power/power-driver.js';
+import { createPowerDriverRegistry, type PowerDriverRegistry } from '../drivers/power/registry.js';
+import type { HostId } from '../model/ids.js';
 
 /** Real milliseconds between two advances of a simulated clock. */
 const SIMULATION_TICK_MS = 100;
@@ -93,4 +95,21 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
       await Promise.all([runner.close(), power.close?.()]);
     },
   };
+}
+
+/**
+ * Every power path of `host`, in the order power actions try them. Today that is the one driver the
+ * host's bmc.driver (else power.driver) names, built for that host alone; a per-host chain returns
+ * each of its paths. A path's driver may hold a session (Redfish): close it (driver.close) when done.
+ */
+export function powerPathsFor(
+  loaded: LoadedPolicy,
+  host: HostId,
+  deps: { readonly logger: Logger; readonly registry?: PowerDriverRegistry },
+): readonly PowerPath[] {
+  const resolved = loaded.hosts.find((h) => h.name === host);
+  if (resolved === undefined) throw new ConsolidatorError('USAGE', `${host} is not a host of ${loaded.file}`, { details: { host } });
+  const registry = deps.registry ?? createPowerDriverRegistry();
+  const name = resolved.bmc.driver;
+  return [{ path: name, driver: registry.create(name, { policy: loaded.policy, hosts: [resolved], logger: deps.logger }) }];
 }

@@ -11,6 +11,7 @@ import { LeaderElection } from '../ha/leader-election.js';
 import type { StateStore } from '../state/state-store.js';
 import { readOwnSystemUuid } from '../daemon/self-identity.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
+import { replayInChild } from './replay-in-child.js';
 import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
@@ -36,7 +37,7 @@ export interface ComposedDaemon {
  * drivers), the state store and its lock, systemd notification. A simulated world is new every time,
  * so its state lives in a fresh temporary directory, removed by dispose(), and never touches a real one.
  */
-export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv }): Promise<ComposedDaemon> {
+export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv; programEntry?: string }): Promise<ComposedDaemon> {
   const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
   const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
   const clock = world?.clock;
@@ -61,6 +62,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     role: options.role,
     lock: new StateLock(stateDirectory),
     recordingDirectory: join(stateDirectory, 'recording'),
+    ...(options.programEntry !== undefined ? { replay: replayInChild(options.programEntry) } : {}),
     ...(self?.uuid !== undefined ? { selfUuid: self.uuid } : {}),
     ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
   });

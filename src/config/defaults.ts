@@ -68,5 +68,7 @@ export const DEFAULTS = {
   /** A week of 100 hosts / 1,000 VMs at 5-minute cycles is about 20 MiB gzip'd (1-minute cycles: 100 MiB). */
   recording: { enabled: true, retentionDays: 30, maxBytes: 1024 * 1024 * 1024 },
   ha: { keyPrefix: '/consolidator/', leaseTtlSeconds: 15, requestTimeoutMs: 2000 },
+  /** `consolidator check`: hosts checked at once, and how long one check may take. */
+  check: { concurrency: 8, timeoutSeconds: 20 },
   simulation: { speedup: 300, migrationMiBps: 1000, planetLabVmMemoryMiB: 2048 },
 } as const;

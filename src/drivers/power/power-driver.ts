@@ -46,3 +46,10 @@ export interface PowerDriver {
    */
   close?(): Promise<void>;
 }
+
+/** One way to reach a host's power: a name for messages and the driver behind it. */
+export interface PowerPath {
+  /** The power driver's name (`ipmitool`), as messages, the check's table and its JSON show it. */
+  readonly path: string;
+  readonly driver: PowerDriver;
+}
