@@ -5,17 +5,20 @@
  * before a power action (SupervisedPower, with the host's own DMI UUID read over SSH by the real virsh
  * driver) refuses a Redfish BMC whose ComputerSystem UUID is another machine's: nothing reaches it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SupervisedPower } from '../../src/actuator/supervised-power.js';
+import type { CheckReportJson } from '../../src/cli/check-report.js';
+import { runCli } from '../../src/cli/cli.js';
 import { resolveHosts } from '../../src/config/resolve.js';
 import { PolicySchema } from '../../src/config/schema.js';
 import { type RedfishPower, redfishPowerFromPolicy } from '../../src/drivers/power/redfish-power.js';
 import { PowerAttention } from '../../src/state/power-attention.js';
 import { PowerRecorder } from '../../src/state/power-record.js';
 import { waitUntil } from '../../src/util/wait-until.js';
+import { captureIo } from '../helpers/capture.js';
 import { sshBanner } from '../helpers/ssh-banner.js';
 import { thrown } from '../helpers/thrown.js';
 import { Lab, labProductUuid } from '../lab/lab.js';
@@ -99,6 +102,47 @@ describe('Redfish power on a lab host', () => {
     expect(stranger?.requests().every((r) => r.method === 'GET' || r.path.endsWith('/Sessions'))).toBe(true);
     expect(await sshBanner(hostAddress)).toMatch(/^SSH-2\.0-/);
     await driver.close();
+  });
+
+  it('consolidator check reaches the host through its Redfish path (power, watts, identity), and logs the session out', async () => {
+    const l = lab as Lab;
+    const policyFor = async (b: RedfishBmc, name: string) => {
+      const file = join(dir, `${name}.yaml`);
+      await writeFile(
+        file,
+        [
+          'version: 1',
+          'power: { verifyTimeoutSeconds: 10, redfish: { requestTimeoutSeconds: 5 } }',
+          'hosts:',
+          `  - name: ${hostName}`,
+          `    ssh: { address: ${hostAddress}, user: root, keyFile: ${l.keyFile}, knownHostsFile: ${l.knownHostsFile} }`,
+          `    bmc: { driver: redfish, address: ${b.address}, port: ${b.port}, user: ${b.user}, passwordFile: ${b.passwordFile}, redfish: { caFile: ${caFile} } }`,
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const run = async (file: string) => {
+      const io = captureIo();
+      const code = await runCli(['check', '--policy', file, '--json'], io);
+      return { code, doc: JSON.parse(io.stdout.text) as CheckReportJson, text: io.stdout.text + io.stderr.text };
+    };
+    const good = await run(await policyFor(own as RedfishBmc, 'check-good'));
+    const bmcResults = good.doc.results.filter((r) => r.check.startsWith('bmc-'));
+    expect(bmcResults.map((r) => [r.check, r.path, r.result])).toEqual([
+      ['bmc-power', 'redfish', 'pass'],
+      ['bmc-reading', 'redfish', 'pass'],
+      ['bmc-identity', 'redfish', 'pass'],
+    ]);
+    expect(good.code).toBe(0);
+    expect(good.text).not.toContain((own as RedfishBmc).password);
+    const swapped = await run(await policyFor(stranger as RedfishBmc, 'check-swapped'));
+    expect(swapped.code).toBe(1);
+    expect(swapped.doc.results.find((r) => r.check === 'bmc-identity')).toMatchObject({ path: 'redfish', result: 'fail' });
+    // Both checks logged their sessions out; the stranger was only read.
+    expect(stranger?.sessions()).toEqual([]);
+    expect(stranger?.resets()).toEqual([]);
+    expect(own?.sessions()).toHaveLength(1); // this file's own driver's session, still in use
   });
 
   it('GracefulShutdown really stops the host: its sshd and libvirtd are gone', async () => {
