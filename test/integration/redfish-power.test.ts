@@ -175,7 +175,7 @@ describe('Redfish power against the lab Redfish service', () => {
     const e = await thrown(power.status(HOST, signal()));
     expect(Date.now() - t).toBeLessThan(2_500);
     expect(e.code).toBe('BMC_UNREACHABLE');
-    expect(e.message).toContain(`the BMC of ${HOST} (https://127.0.0.1:${b.port}) did not answer GET /redfish/v1 within 1 s`);
+    expect(e.message).toContain(`the BMC of ${HOST} (https://127.0.0.1:${b.port}) did not answer GET /redfish/v1/ within 1 s`);
   });
 
   it('a BMC that goes slow after accepting ForceOff: the read-back ends at its deadline (POWER_TIMEOUT, no answer), no hang', async () => {

@@ -20,7 +20,8 @@ export interface RedfishClientDeps {
   readonly logger: Logger;
 }
 
-export const SERVICE_ROOT = '/redfish/v1';
+/** The canonical form, with its slash (DSP0266); some services redirect the form without it. */
+export const SERVICE_ROOT = '/redfish/v1/';
 /** DSP0266: the session's token travels in this header, both ways. */
 const TOKEN_HEADER = 'x-auth-token';
 /** Statuses that say "this service has no session login" (rather than "not you"). */
@@ -216,7 +217,7 @@ export function sessionsUri(root: JsonObject): string | undefined {
     const id = odataId((links as JsonObject)['Sessions']);
     if (id !== undefined) return id;
   }
-  return root['SessionService'] !== undefined ? `${SERVICE_ROOT}/SessionService/Sessions` : undefined;
+  return root['SessionService'] !== undefined ? `${SERVICE_ROOT}SessionService/Sessions` : undefined;
 }
 
 /** The session's own URI, for the logout: its Location header (an absolute URL or a path), else the body's @odata.id. */

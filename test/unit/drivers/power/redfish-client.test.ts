@@ -49,7 +49,7 @@ function client(transport: HttpsTransport, logger = new RecordingLogger()) {
 describe('the Redfish client', () => {
   it('falls back to basic auth when the service refuses session logins (405)', async () => {
     const transport = new ScriptedTransport((x) => {
-      if (x.path === '/redfish/v1') return json(200, ROOT);
+      if (x.path === '/redfish/v1/') return json(200, ROOT);
       if (x.method === 'POST') return json(405, {});
       return x.headers['Authorization'] === `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` ? json(200, { ok: true }) : json(401, {});
     });
@@ -61,7 +61,7 @@ describe('the Redfish client', () => {
   it('logs in once for requests that arrive together, and reuses the session', async () => {
     let logins = 0;
     const transport = new ScriptedTransport(async (x) => {
-      if (x.path === '/redfish/v1' && x.method === 'GET') return json(200, ROOT);
+      if (x.path === '/redfish/v1/' && x.method === 'GET') return json(200, ROOT);
       if (x.method === 'POST') {
         logins += 1;
         await new Promise((r) => setTimeout(r, 20));
@@ -88,7 +88,7 @@ describe('the Redfish client', () => {
 
   it('a refused action is POWER_FAILED quoting the service; an unreadable password file is BMC_AUTH', async () => {
     const transport = new ScriptedTransport((x) => {
-      if (x.path === '/redfish/v1') return json(200, { Links: {} });
+      if (x.path === '/redfish/v1/') return json(200, { Links: {} });
       return json(409, { error: { '@Message.ExtendedInfo': [{ Message: 'Server is already powered ON.' }] } });
     });
     const e = await client(transport)
