@@ -23,6 +23,9 @@ need ip iproute2
 need etcd etcd-server
 need etcdctl etcd-client
 need openssl openssl
+# The Redfish cross-check (test/integration/redfish-clients.test.ts): DMTF's redfishtool and OpenStack's sushy, from Debian.
+need redfishtool redfishtool
+/usr/bin/python3 -c 'import sushy' >/dev/null 2>&1 || need_pkgs+=(python3-sushy)
 # The real-systemd test (test/integration/systemd-service.test.ts): its Debian 13 image and container.
 need debootstrap debootstrap
 need systemd-nspawn systemd-container

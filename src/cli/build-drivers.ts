@@ -100,7 +100,14 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
   const runner = new Ssh2CommandRunner({ targets: new Map(loaded.hosts.map((h) => [h.name, h.ssh])), logger });
   const hypervisor = new VirshHypervisor({ runner, logger, settings: { readPinnedMetadata: policy.vmRules.honourLibvirtMetadata } });
   const power = buildPowerChain(loaded, logger, options);
-  return { hypervisor, power, close: () => runner.close() };
+  return {
+    hypervisor,
+    power,
+    // The Redfish sessions are logged out when the daemon stops or a reload replaces the drivers.
+    close: async () => {
+      await Promise.all([runner.close(), power.close()]);
+    },
+  };
 }
 
 const MS_PER_SECOND = 1000;
@@ -118,7 +125,7 @@ export function buildPowerChain(loaded: LoadedPolicy, logger: Logger, options: B
   const paths: ChainPath[] = [...names].map((name): ChainPath =>
     name === 'wol'
       ? { name, kind: 'power-on-only', sender: new WakeOnLan({ hosts, logger, packetsPerSend: DEFAULTS.power.wolPacketsPerSend }) }
-      : { name, kind: 'driver', driver: registry.create(name, { policy, hosts, logger }) },
+      : { name, kind: 'driver', driver: registry.create(name, { policy, hosts: hosts.filter((h) => h.powerChain.includes(name)), logger }) },
   );
   const chains = new Map(hosts.map((h) => [h.name, h.powerChain]));
   return new PowerChain({
@@ -135,7 +142,8 @@ export function buildPowerChain(loaded: LoadedPolicy, logger: Logger, options: B
 /**
  * Every power path of `host` that can be asked something (status, reading, identity), in the order of
  * its power chain, each built for that host alone. Paths that only power on (wol) have nothing to ask
- * and are left out. With the simulated drivers (no chain), the one power.driver.
+ * and are left out. With the simulated drivers (no chain), the one power.driver. A path's driver may
+ * hold a session (Redfish): close it (driver.close) when done.
  */
 export function powerPathsFor(
   loaded: LoadedPolicy,

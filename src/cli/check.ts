@@ -36,7 +36,15 @@ export const policyCheckDrivers: CheckDriversFactory = (loaded, logger) => {
     if (found === undefined) paths.set(host, (found = powerPathsFor(loaded, host, { logger })));
     return found;
   };
-  return { runner, hypervisor, powerPaths, close: () => runner.close() };
+  return {
+    runner,
+    hypervisor,
+    powerPaths,
+    // Redfish paths hold a session each: logged out here.
+    close: async () => {
+      await Promise.all([runner.close(), ...[...paths.values()].flat().map((p) => p.driver.close?.())]);
+    },
+  };
 };
 
 const positiveNumber = (args: ParsedArgs, name: string, fallback: number): number => {

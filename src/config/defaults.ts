@@ -57,6 +57,7 @@ export const DEFAULTS = {
     /** Magic packets per Wake-on-LAN power-on: UDP may lose one, a NIC ignores the extra ones. */
     wolPacketsPerSend: 3,
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
+    redfish: { requestTimeoutSeconds: 10 },
   },
   host: {
     sshPort: 22,

@@ -16,15 +16,20 @@ const count = (what: string) => z.number().int().nonnegative({ message: 'must no
 const filePath = (what: string) => z.string().min(1, { message: 'must be a file path' }).describe(what);
 
 /** Driver names the registry knows; the policy can only name one of these. */
-export const POWER_DRIVERS = ['ipmitool', 'simulated'] as const;
+export const POWER_DRIVERS = ['ipmitool', 'redfish', 'simulated'] as const;
+/** The power drivers that talk to a real BMC: what a host may choose for itself in bmc.driver. */
+export const BMC_DRIVERS = ['ipmitool', 'redfish'] as const;
 /**
  * Paths a power chain (power.chain) can name: every real power driver, and wol (Wake-on-LAN, which
  * can only power on and has no state to read). A new real driver goes in both lists.
  */
-export const POWER_PATHS = ['ipmitool', 'wol'] as const;
+export const POWER_PATHS = ['ipmitool', 'redfish', 'wol'] as const;
 export type PowerPathName = (typeof POWER_PATHS)[number];
 /** Paths that only power on: never asked for a status nor a power-off. */
 export const POWER_ON_ONLY_PATHS: readonly PowerPathName[] = ['wol'];
+
+/** A SHA-256 certificate fingerprint: 64 hex digits, optionally in colon-separated pairs (as openssl prints it). */
+export const SHA256_FINGERPRINT_PATTERN = /^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$/;
 export const HYPERVISOR_DRIVERS = ['virsh', 'simulated'] as const;
 
 export const STATISTIC_PATTERN = /^(mean|max|p(?:[1-9]|[1-9][0-9])(?:\.[0-9]+)?)$/;
@@ -56,12 +61,38 @@ const sshSchema = z
   })
   .describe('How to reach the host over SSH.');
 
+const redfishBmcSchema = z
+  .strictObject({
+    caFile: filePath("CA certificate (PEM) that signed the BMC's HTTPS certificate; the certificate must also name the address (IP or DNS SAN). Relative to the policy file.").optional(),
+    certificateSha256: z
+      .string()
+      .regex(SHA256_FINGERPRINT_PATTERN, { message: 'must be a SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)' })
+      .optional()
+      .describe("The BMC's HTTPS certificate pinned by its SHA-256 fingerprint (for a self-signed BMC certificate); checked before anything is sent."),
+    // No .default(false): a host's own redfish section must not override an inherited true with it.
+    insecureSkipVerify: z
+      .boolean()
+      .optional()
+      .describe('Do not verify the BMC certificate at all (anyone on the path can read the BMC password). Logged as a warning at every start. Default false.'),
+    systemId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The member of /redfish/v1/Systems to act on, when the BMC lists several (e.g. System.Embedded.1); discovered when it lists one.'),
+  })
+  .describe('Redfish settings of this BMC (bmc.driver or power.driver redfish): how its HTTPS certificate is verified.');
+
 const bmcSchema = z
   .strictObject({
-    address: z.string().min(1).optional().describe('BMC address (IPMI over LAN).'),
-    port: z.number().int().min(1).max(65535).optional().describe('BMC UDP port (default 623).'),
+    driver: z
+      .enum(BMC_DRIVERS)
+      .optional()
+      .describe('Power driver for this host: ipmitool or redfish (default: power.driver).'),
+    address: z.string().min(1).optional().describe('BMC address (IPMI over LAN, or the Redfish service host).'),
+    port: z.number().int().min(1).max(65535).optional().describe('BMC port (default 623 UDP for ipmitool, 443 TCP for redfish).'),
     user: z.string().min(1).optional().describe('BMC user.'),
     passwordFile: filePath('File holding the BMC password (first line). Never inline.').optional(),
+    redfish: redfishBmcSchema.optional(),
   })
   .describe("The host's baseboard management controller, for power on and off.");
 
@@ -219,9 +250,12 @@ export const PolicySchema = z
       .describe('How VMs are live-migrated.'),
     power: z
       .strictObject({
-        driver: z.enum(POWER_DRIVERS).default(DEFAULTS.power.driver).describe('Power driver: ipmitool (real BMCs) or simulated; the one power path when power.chain is not set.'),
+        driver: z
+          .enum(POWER_DRIVERS)
+          .default(DEFAULTS.power.driver)
+          .describe('Power driver: ipmitool or redfish (real BMCs; a host may choose its own in bmc.driver) or simulated; the one power path when no power.chain applies.'),
         chain: powerChain(
-          'Power paths every host tries in order (hostDefaults.power.chain and hosts[].power.chain override it): status and power-off from the first path with a state that answers; power-on from the first, re-sent, escalated, then the next. Default: [power.driver].',
+          'Power paths every host tries in order (hostDefaults.power.chain and hosts[].power.chain override it): status and power-off from the first path with a state that answers; power-on from the first, re-sent, escalated, then the next. Default: [bmc.driver or power.driver].',
         ).optional(),
         resends: count('How many times a power-on that did not take (timed out or refused) is sent again through the same path before the chain escalates and moves on.').default(
           DEFAULTS.power.resends,
@@ -242,6 +276,14 @@ export const PolicySchema = z
           })
           .prefault({})
           .describe('IPMI settings for the ipmitool driver.'),
+        redfish: z
+          .strictObject({
+            requestTimeoutSeconds: positiveSeconds('Timeout of one HTTPS request to a Redfish service (connect, TLS handshake and answer).').default(
+              DEFAULTS.power.redfish.requestTimeoutSeconds,
+            ),
+          })
+          .prefault({})
+          .describe('Settings for the redfish driver.'),
       })
       .prefault({})
       .describe('How hosts are powered off and on.'),
@@ -398,6 +440,7 @@ export const PolicySchema = z
   })
   .describe('consolidator policy');
 
+export type PowerDriverName = (typeof POWER_DRIVERS)[number];
 export type PolicyInput = z.input<typeof PolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;
 export type HostPolicy = Policy['hosts'][number];

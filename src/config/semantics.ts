@@ -76,6 +76,14 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
   if (simulatedHypervisor !== simulatedPower) {
     error(['power', 'driver'], `is ${policy.power.driver} but hypervisor.driver is ${policy.hypervisor.driver}: simulated drivers go together (one simulated datacenter)`);
   }
+  policy.hosts.forEach((host, i) => {
+    if (simulatedPower && host.bmc?.driver !== undefined) {
+      error(['hosts', i, 'bmc', 'driver'], `is ${host.bmc.driver} but power.driver is simulated: the simulated datacenter powers every host`);
+    }
+  });
+  if (simulatedPower && policy.hostDefaults.bmc?.driver !== undefined) {
+    error(['hostDefaults', 'bmc', 'driver'], `is ${policy.hostDefaults.bmc.driver} but power.driver is simulated: the simulated datacenter powers every host`);
+  }
   if (policy.simulation && !simulatedHypervisor) error(['simulation'], 'only used with the simulated drivers (hypervisor.driver and power.driver: simulated)');
 
   const groupNames = new Set<string>();
@@ -116,14 +124,24 @@ function checkDuplicateAddresses(policy: Policy, hosts: readonly ResolvedHost[],
       );
     }
     if (host.bmc.address === undefined) continue;
-    const bmc = endpoint(host.bmc.address, host.bmc.port);
-    const bmcOwner = firstBmc.get(bmc);
-    if (bmcOwner === undefined) firstBmc.set(bmc, host);
-    else {
-      error(
-        written(host.index, 'bmc'),
-        `host "${host.name}" has the same BMC ${bmc} as host "${bmcOwner.name}" (hosts[${bmcOwner.index}]): powering one off would power off the other`,
-      );
+    // Each protocol the host's chain speaks (the host's own driver when the chain is not set). One
+    // Redfish service may manage several systems (a multi-node chassis): the system id is part of it.
+    const systemId = host.bmc.redfish.systemId;
+    const protocols = host.powerChain.length > 0 ? host.powerChain.filter((p) => p === 'ipmitool' || p === 'redfish') : [host.bmc.driver];
+    for (const protocol of new Set(protocols)) {
+      const bmc =
+        protocol === 'redfish'
+          ? `https://${endpoint(host.bmc.address, host.bmc.redfishPort)}${systemId === undefined ? '' : ` (system ${systemId})`}`
+          : endpoint(host.bmc.address, host.bmc.ipmiPort);
+      const bmcOwner = firstBmc.get(bmc);
+      if (bmcOwner === undefined) firstBmc.set(bmc, host);
+      else if (bmcOwner !== host) {
+        const what = protocol === 'redfish' ? 'Redfish service' : 'BMC';
+        error(
+          written(host.index, 'bmc'),
+          `host "${host.name}" has the same ${what} ${bmc} as host "${bmcOwner.name}" (hosts[${bmcOwner.index}]): powering one off would power off the other`,
+        );
+      }
     }
   }
 }
@@ -214,7 +232,9 @@ async function checkHostFiles(
 
   const needsSsh = policy.hypervisor.driver === 'virsh';
   for (const host of hosts) {
-    const needsBmc = host.powerChain.includes('ipmitool');
+    const bmcPaths = host.powerChain.filter((p) => p === 'ipmitool' || p === 'redfish');
+    const needsBmc = bmcPaths.length > 0;
+    const usesRedfish = bmcPaths.includes('redfish');
     const at: PolicyPath = ['hosts', host.index];
     if (needsSsh) {
       if (host.ssh.keyFile === undefined) error(at, `host "${host.name}" has no ssh.keyFile (set it on the host or in hostDefaults.ssh)`);
@@ -225,14 +245,35 @@ async function checkHostFiles(
     if (needsBmc && !host.exclude) {
       const missing = (['address', 'user', 'passwordFile'] as const).filter((k) => host.bmc[k] === undefined);
       if (missing.length > 0) {
-        error(at, `host "${host.name}" has no bmc.${missing.join(', bmc.')} (its power chain has ipmitool; set them on the host or in hostDefaults.bmc)`);
+        error(at, `host "${host.name}" has no bmc.${missing.join(', bmc.')} (its power chain has ${bmcPaths.join(' and ')}; set them on the host or in hostDefaults.bmc)`);
       }
+    }
+    if (usesRedfish && !host.exclude) checkRedfishTls(host, error, warning);
+    if (usesRedfish && host.bmc.redfish.caFile !== undefined && host.bmc.redfish.caFileFrom) {
+      await checkFile(host.bmc.redfish.caFile, host.bmc.redfish.caFileFrom, false);
     }
     if (host.ssh.keyFile !== undefined && host.ssh.keyFileFrom) await checkFile(host.ssh.keyFile, host.ssh.keyFileFrom, true);
     if (host.ssh.knownHostsFile !== undefined && host.ssh.knownHostsFileFrom) {
       await checkFile(host.ssh.knownHostsFile, host.ssh.knownHostsFileFrom, false);
     }
     if (host.bmc.passwordFile !== undefined && host.bmc.passwordFileFrom) await checkFile(host.bmc.passwordFile, host.bmc.passwordFileFrom, true);
+  }
+}
+
+/** A Redfish BMC is reached over HTTPS whose certificate is verified, unless the policy says in so many words not to. */
+function checkRedfishTls(host: ResolvedHost, error: (path: PolicyPath, message: string) => void, warning: (path: PolicyPath, message: string) => void): void {
+  const tls = host.bmc.redfish;
+  const at: PolicyPath = ['hosts', host.index];
+  const verified = tls.caFile !== undefined || tls.certificateSha256 !== undefined;
+  if (tls.insecureSkipVerify && verified) {
+    error(at, `host "${host.name}" sets bmc.redfish.insecureSkipVerify together with caFile or certificateSha256: choose verification or none`);
+  } else if (tls.insecureSkipVerify) {
+    warning(at, `host "${host.name}": bmc.redfish.insecureSkipVerify is true: the BMC certificate is not verified and its password can be read by anyone on the path`);
+  } else if (!verified) {
+    error(
+      at,
+      `host "${host.name}" has no bmc.redfish.caFile nor bmc.redfish.certificateSha256: the BMC's HTTPS certificate is always verified (or set bmc.redfish.insecureSkipVerify: true, on the host or in hostDefaults.bmc)`,
+    );
   }
 }
 

@@ -49,6 +49,9 @@ const CONTROL_VERBS: Readonly<Record<'on' | 'off' | 'soft', ChassisControl>> = {
  * unless the caller's beforeHardOff re-check throws.
  * Errors: BMC_AUTH (password, user, cipher suite), BMC_UNREACHABLE (no answer within the command
  * timeout), POWER_FAILED (the BMC refused, or no BMC configured), POWER_TIMEOUT, PARSE, ABORTED.
+ * No forcePowerOn: IPMI Chassis Control has nothing stronger than "power up" for a host that is off
+ * (power cycle and hard reset act on a running system; IPMI v2.0 section 28.3 lets a BMC refuse a
+ * power cycle when the power is off), so re-sending "chassis power on" is all there is.
  */
 export class IpmitoolPower implements PowerDriver {
   private readonly hosts: ReadonlyMap<HostId, ResolvedHost>;
@@ -223,7 +226,7 @@ export class IpmitoolPower implements PowerDriver {
     return {
       host,
       address: bmc.address,
-      port: bmc.port,
+      port: bmc.ipmiPort,
       ...(bmc.user !== undefined ? { user: bmc.user } : {}),
       ...(bmc.passwordFile !== undefined ? { passwordFile: bmc.passwordFile } : {}),
     };

@@ -97,6 +97,11 @@ export class PowerChain implements PowerDriver {
     this.nowMs = deps.nowMs ?? Date.now;
   }
 
+  /** Closes every path's driver (logs Redfish sessions out). */
+  async close(): Promise<void> {
+    await Promise.all([...this.paths.values()].map((p) => (p.kind === 'driver' ? p.driver.close?.() : undefined)));
+  }
+
   async status(host: HostId, signal: AbortSignal): Promise<PowerState> {
     const failures: Failure[] = [];
     let attempt = 0;

@@ -23,12 +23,6 @@ export interface PowerDriver {
   status(host: HostId, signal: AbortSignal): Promise<PowerState>;
   powerOn(host: HostId, signal: AbortSignal): Promise<void>;
   powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options?: PowerOffOptions): Promise<void>;
-  /**
-   * ForceOn / PowerCycle for a host that accepted On and stayed off. Optional: only drivers whose BMC
-   * offers a stronger power-on than the one powerOn sends define it. Resolves, like powerOn, once the
-   * state reads on (or throws the same errors).
-   */
-  forcePowerOn?(host: HostId, signal: AbortSignal): Promise<void>;
   /** Watts drawn now, where the BMC supports DCMI; undefined otherwise. */
   powerReadingWatts?(host: HostId, signal: AbortSignal): Promise<number | undefined>;
   /**
@@ -39,6 +33,18 @@ export interface PowerDriver {
    * machine the policy says it does before acting on it.
    */
   systemUuid?(host: HostId, signal: AbortSignal): Promise<string | undefined>;
+  /**
+   * A stronger power-on for a host that accepted On and stayed off: ForceOn, else PowerCycle, where the
+   * BMC offers it (Redfish ResetType@Redfish.AllowableValues); read back until the host reports on
+   * (POWER_TIMEOUT otherwise). POWER_FAILED when the BMC offers neither. Absent: the driver has no
+   * stronger power-on than powerOn.
+   */
+  forcePowerOn?(host: HostId, signal: AbortSignal): Promise<void>;
+  /**
+   * Releases what the driver holds (Redfish sessions are logged out). Called by the daemon when it
+   * stops and when a reload replaces the drivers (DriverBundle.close); the driver is not used after.
+   */
+  close?(): Promise<void>;
 }
 
 /** One way to reach a host's power: a name for messages and the driver behind it. */

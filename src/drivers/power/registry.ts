@@ -1,12 +1,12 @@
 import type { ResolvedHost } from '../../config/resolve.js';
-import { POWER_DRIVERS, type Policy } from '../../config/schema.js';
+import { POWER_DRIVERS, type Policy, type PowerDriverName } from '../../config/schema.js';
 import { ConsolidatorError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import { ipmitoolPowerFromPolicy } from './ipmitool-power.js';
 import type { PowerDriver } from './power-driver.js';
+import { redfishPowerFromPolicy } from './redfish-power.js';
 
-/** Names the policy can give in power.driver. */
-export type PowerDriverName = (typeof POWER_DRIVERS)[number];
+export type { PowerDriverName };
 
 /** What every power driver factory gets; a factory needing more (the simulated datacenter) closes over it. */
 export interface PowerDriverDeps {
@@ -63,7 +63,10 @@ export class PowerDriverRegistry {
 export const ipmitoolPowerFactory: PowerDriverFactory = (deps) =>
   ipmitoolPowerFromPolicy({ power: deps.policy.power, hosts: deps.hosts, logger: deps.logger });
 
-/** A registry with the drivers this module provides (ipmitool); add 'simulated' with register(). */
+/** The Redfish driver with the policy's settings. */
+export const redfishPowerFactory: PowerDriverFactory = (deps) => redfishPowerFromPolicy({ power: deps.policy.power, hosts: deps.hosts, logger: deps.logger });
+
+/** A registry with the drivers this module provides (ipmitool, redfish); add 'simulated' with register(). */
 export function createPowerDriverRegistry(): PowerDriverRegistry {
-  return new PowerDriverRegistry({ ipmitool: ipmitoolPowerFactory });
+  return new PowerDriverRegistry({ ipmitool: ipmitoolPowerFactory, redfish: redfishPowerFactory });
 }

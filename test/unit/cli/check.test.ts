@@ -172,4 +172,14 @@ describe('powerPathsFor', () => {
     expect(typeof paths[0]?.driver.systemUuid).toBe('function');
     expect(() => powerPathsFor(loaded, 'h9', { logger: silentLogger })).toThrow(`h9 is not a host of ${policyFile}`);
   });
+
+  it("a host with bmc.driver redfish: its path is the Redfish driver, with forcePowerOn and close", async () => {
+    const loaded = await loadPolicyOrThrow(policyFile);
+    const hosts = loaded.hosts.map((h) => (h.name === 'h2' ? { ...h, bmc: { ...h.bmc, driver: 'redfish' as const, port: 443, redfishPort: 443, redfish: { insecureSkipVerify: true } }, powerChain: ['redfish' as const] } : h));
+    const paths = powerPathsFor({ ...loaded, hosts }, 'h2', { logger: silentLogger });
+    expect(paths.map((p) => p.path)).toEqual(['redfish']);
+    expect(typeof paths[0]?.driver.forcePowerOn).toBe('function');
+    await paths[0]?.driver.close?.();
+    expect(powerPathsFor({ ...loaded, hosts }, 'h1', { logger: silentLogger }).map((p) => p.path)).toEqual(['ipmitool']);
+  });
 });

@@ -8,7 +8,7 @@ describe('the consolidator command line', () => {
     const io = captureIo();
     expect(await runCli(['validate', 'config/consolidator.example.yaml'], io)).toBe(0);
     expect(io.stdout.text).toBe(
-      'config/consolidator.example.yaml: valid policy, 5 hosts (1 excluded), mode dry-run, schedule "*/5 * * * *", drivers virsh/ipmitool\n',
+      'config/consolidator.example.yaml: valid policy, 5 hosts (1 excluded), mode dry-run, schedule "*/5 * * * *", drivers virsh/ipmitool+redfish\n',
     );
   });
 

@@ -226,8 +226,51 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     },
     {
       name: 'an unknown driver',
-      text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: redfish }'),
-      expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "simulated", got "redfish"'],
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: wol }'),
+      expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "redfish", "simulated", got "wol"'],
+    },
+    {
+      name: 'two hosts with the same Redfish service (address and port)',
+      text: () =>
+        realHosts()
+          .replace('version: 1', 'version: 1\npower: { driver: redfish }')
+          .replace('  bmc: { user: admin,', '  bmc: { redfish: { certificateSha256: "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB" }, user: admin,')
+          .replace('{ address: 127.0.1.2 }', '{ address: 127.0.1.1, port: 443 }'),
+      expected: [
+        'policy.yaml:10:21 hosts[1].bmc.address: host "h2" has the same Redfish service https://127.0.1.1:443 as host "h1" (hosts[0]): powering one off would power off the other',
+      ],
+    },
+    {
+      name: 'a Redfish host whose certificate nothing verifies',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, driver: redfish }'),
+      expected: [
+        'policy.yaml:8:5 hosts[1]: host "h2" has no bmc.redfish.caFile nor bmc.redfish.certificateSha256: the BMC\'s HTTPS certificate is always verified (or set bmc.redfish.insecureSkipVerify: true, on the host or in hostDefaults.bmc)',
+      ],
+    },
+    {
+      name: 'a Redfish host that both verifies and skips verification',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, driver: redfish, redfish: { insecureSkipVerify: true, certificateSha256: "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB" } }'),
+      expected: ['policy.yaml:8:5 hosts[1]: host "h2" sets bmc.redfish.insecureSkipVerify together with caFile or certificateSha256: choose verification or none'],
+    },
+    {
+      name: 'a Redfish CA file that does not exist',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, driver: redfish, redfish: { caFile: missing-ca.pem } }'),
+      expected: ['policy.yaml:9:68 hosts[1].bmc.redfish.caFile: missing-ca.pem does not exist'],
+    },
+    {
+      name: 'a fingerprint that is not SHA-256',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, driver: redfish, redfish: { certificateSha256: "AB:CD" } }'),
+      expected: [
+        'policy.yaml:9:79 hosts[1].bmc.redfish.certificateSha256: must be a SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)',
+      ],
+    },
+    {
+      name: 'a per-host bmc.driver under the simulated drivers',
+      text: () =>
+        realHosts()
+          .replace('version: 1', 'version: 1\npower: { driver: simulated }\nhypervisor: { driver: simulated }\nsimulation: { workload: w, cores: 8, memoryMiB: 1024 }')
+          .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, driver: ipmitool }'),
+      expected: ['policy.yaml:12:40 hosts[1].bmc.driver: is ipmitool but power.driver is simulated: the simulated datacenter powers every host'],
     },
     {
       name: 'a host without BMC settings under the ipmitool driver',
@@ -273,7 +316,7 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     {
       name: 'an unknown power path',
       text: () => realHosts().replace('version: 1', 'version: 1\npower: { chain: [ipmitool, etherwake] }'),
-      expected: ['policy.yaml:2:28 power.chain[1]: must be one of "ipmitool", "wol", got "etherwake"'],
+      expected: ['policy.yaml:2:28 power.chain[1]: must be one of "ipmitool", "redfish", "wol", got "etherwake"'],
     },
   ];
 
@@ -282,6 +325,34 @@ describe('bad policies: each problem with file:line:col and the key', () => {
       expect(messages(await load(c.text()))).toEqual(c.expected);
     });
   }
+
+  it('accepts a mixed fleet: a Redfish host (pinned; one service, two systems) beside IPMI ones, and warns about insecureSkipVerify', async () => {
+    const text = realHosts()
+      .replace('    bmc: { address: 127.0.1.1 }', '    bmc: { address: 10.0.0.9, driver: redfish, redfish: { certificateSha256: "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB", systemId: "1" } }')
+      .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 10.0.0.9, driver: redfish, redfish: { insecureSkipVerify: true, systemId: "2" } }')
+      .concat('\n  - name: h3\n    bmc: { address: 10.0.0.9 }');
+    const result = await load(text);
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.warnings.map((w) => w.message)).toEqual([
+      'host "h2": bmc.redfish.insecureSkipVerify is true: the BMC certificate is not verified and its password can be read by anyone on the path',
+    ]);
+    expect(result.value.hosts.map((h) => [h.bmc.driver, h.bmc.port, h.bmc.redfish.certificateSha256 ?? null])).toEqual([
+      ['redfish', 443, 'ab'.repeat(32)],
+      ['redfish', 443, null],
+      ['ipmitool', 623, null],
+    ]);
+  });
+
+  it('merges bmc.redfish key by key with hostDefaults.bmc.redfish', async () => {
+    const text = realHosts()
+      .replace('  bmc: { user: admin,', '  bmc: { driver: redfish, redfish: { insecureSkipVerify: true }, user: admin,')
+      .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2, redfish: { systemId: Node2 } }');
+    const result = await load(text);
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.hosts.map((h) => h.bmc.redfish)).toEqual([{ insecureSkipVerify: true }, { insecureSkipVerify: true, systemId: 'Node2' }]);
+  });
 
   it('accepts two hosts on one address with different ports, for ssh and for the BMC', async () => {
     const text = realHosts()
