@@ -52,6 +52,8 @@ export const DEFAULTS = {
     bootTimeoutSeconds: 600,
     expectedBootSeconds: 180,
     verifyTimeoutSeconds: 60,
+    /** On by default: it wakes only hosts consolidator itself powered off, one a day, in active windows (README, "Proof of boot"). */
+    proofOfBoot: { enabled: true, afterDays: 14, maxHostsPerCycle: 1, maxHostsPerDay: 1, minOnSeconds: 3600 },
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
   },
   host: {

@@ -4,6 +4,7 @@ import { powerAt } from '../model/snapshot.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
 import type { CycleReport } from './cycle-report.js';
+import { longestOffMs } from '../state/proof-of-boot.js';
 import type { StateKeeper } from '../state/state-keeper.js';
 
 /**
@@ -54,12 +55,14 @@ export function recordCycleMetrics(
       metrics.errorsTotal.inc({ code: o.errorCode });
     }
     if (o.result === 'skipped') metrics.countSkippedAction(o.action.type, o.reason);
+    if (o.action.type === 'power-on' && o.action.reason === 'ProofOfBoot') metrics.countProofOfBoot(o.result === 'failed' && o.errorCode === 'ABORTED' ? 'aborted' : o.result);
   }
 
   metrics.setHostsPoweredOffByConsolidator(deps.keeper.poweredOffByUs().length);
   const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
   metrics.setPowerSavedWatts(watts);
   metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));
+  recordProofOfBootState(metrics, deps.keeper);
   metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
 }
 
@@ -72,4 +75,14 @@ export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: reado
     if (resolved) watts += powerAt(resolved.powerModel, 0);
   }
   return watts;
+}
+
+/** The proof-of-boot gauges, from the saved state (each cycle, and at start). */
+export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper): void {
+  const lastSuccessMs = Object.fromEntries(
+    Object.entries(keeper.proofsOfBoot())
+      .filter(([, e]) => e.result === 'ok')
+      .map(([host, e]) => [host, e.atMs]),
+  );
+  metrics.setProofOfBootState(lastSuccessMs, longestOffMs(keeper.poweredOffAtMs(), keeper.nowMs()));
 }

@@ -30,6 +30,7 @@ export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, ke
     powerActionsLast24h: keeper.powerActionsLast24h(),
     needsAttention: keeper.hostsNeedingAttention(),
     wokenForMaintenance: keeper.wokenForMaintenance(),
+    proofOfBoot: keeper.proofOfBootInput(),
     nowMs,
   };
 }

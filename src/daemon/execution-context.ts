@@ -38,6 +38,24 @@ function stepEnd(outcome: ActionOutcome): Parameters<StateKeeper['recordOutcome'
 }
 
 /**
+ * A proof of boot that ran (ok, or failed: the power-on or the wait for the hypervisor) is kept as the
+ * host's last one; a skipped one did nothing, a dry-run one only says what it would do, and an aborted
+ * one was cut short by a stop.
+ */
+function recordProofOfBoot(keeper: StateKeeper, outcome: ActionOutcome): void {
+  const { action } = outcome;
+  if (action.type !== 'power-on' || action.reason !== 'ProofOfBoot') return;
+  if (outcome.result !== 'ok' && outcome.result !== 'failed') return;
+  // The daemon stopping during the boot says nothing about the host: the next cycle looks again.
+  if (outcome.result === 'failed' && outcome.errorCode === 'ABORTED') return;
+  keeper.recordProofOfBoot(action.host, {
+    result: outcome.result,
+    durationMs: outcome.durationMs,
+    ...(outcome.result === 'failed' ? { code: outcome.errorCode } : {}),
+  });
+}
+
+/**
  * What the actuator asks the daemon while it carries out a plan: live facts from the state keeper,
  * the planner's estimates, and the hooks that save each step's outcome as it happens.
  */
@@ -88,6 +106,7 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       if (outcome.result !== 'dry-run') keeper.stepChanged(outcome.action.id, outcome.result);
       o.onStepDone?.();
       keeper.recordOutcome(cycle, stepOf(outcome.action), stepEnd(outcome));
+      recordProofOfBoot(keeper, outcome);
       await keeper.save();
     },
     onPoweredOff: (h) => {
