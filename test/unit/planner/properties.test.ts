@@ -75,7 +75,7 @@ const inputArb = fc
     oursMask: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
     powerCounts: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 10, maxLength: 10 }),
     inFlightVm: fc.option(fc.nat(), { nil: undefined }),
-    offDays: fc.array(fc.double({ min: 0, max: 30, noNaN: true }), { minLength: 10, maxLength: 10 }),
+    offDays: fc.array(fc.integer({ min: 0, max: 60 }).map((halfDays) => halfDays / 2), { minLength: 10, maxLength: 10 }),
     proofsToday: fc.constantFrom(0, 0, 0, 1, 3),
   })
   .map(({ hosts, vms, policy, oursMask, powerCounts, inFlightVm, offDays, proofsToday }): PlanInput => {
