@@ -33,7 +33,8 @@ function stepEnd(outcome: ActionOutcome): Parameters<StateKeeper['recordOutcome'
     case 'failed':
       return { result: 'failed', code: outcome.errorCode, detail: outcome.detail, durationMs: outcome.durationMs };
     default:
-      return { result: outcome.result, durationMs: outcome.durationMs };
+      // A power-on says what it was for (Overload, MinHostsOn, ProofOfBoot): `history` shows why a host came on.
+      return { result: outcome.result, ...(outcome.action.type === 'power-on' ? { detail: outcome.action.reason } : {}), durationMs: outcome.durationMs };
   }
 }
 
