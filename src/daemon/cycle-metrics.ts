@@ -4,8 +4,12 @@ import { powerAt } from '../model/snapshot.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
 import type { CycleReport } from './cycle-report.js';
+import type { Policy } from '../config/schema.js';
+import { DAY_MS } from '../state/power-record.js';
 import { longestOffMs } from '../state/proof-of-boot.js';
 import type { StateKeeper } from '../state/state-keeper.js';
+
+type ProofOfBootPolicy = Policy['power']['proofOfBoot'];
 
 /**
  * Turns a cycle's report into metric values. `sinceLastCycleSeconds` prices the energy saved by the
@@ -14,7 +18,7 @@ import type { StateKeeper } from '../state/state-keeper.js';
 export function recordCycleMetrics(
   metrics: ConsolidatorMetrics,
   report: CycleReport,
-  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; realNowMs: number; sinceLastCycleSeconds: number },
+  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; proofOfBoot: ProofOfBootPolicy; realNowMs: number; sinceLastCycleSeconds: number },
 ): void {
   metrics.setDryRun(report.dryRun);
   for (const [phase, seconds] of Object.entries(report.phaseSeconds)) metrics.observeCyclePhaseSeconds(phase as CyclePhase, seconds);
@@ -62,7 +66,7 @@ export function recordCycleMetrics(
   const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
   metrics.setPowerSavedWatts(watts);
   metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));
-  recordProofOfBootState(metrics, deps.keeper);
+  recordProofOfBootState(metrics, deps.keeper, deps.proofOfBoot);
   metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
 }
 
@@ -78,11 +82,15 @@ export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: reado
 }
 
 /** The proof-of-boot gauges, from the saved state (each cycle, and at start). */
-export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper): void {
+export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper, policy: ProofOfBootPolicy): void {
   const lastSuccessMs = Object.fromEntries(
     Object.entries(keeper.proofsOfBoot())
       .filter(([, e]) => e.result === 'ok')
       .map(([host, e]) => [host, e.atMs]),
   );
-  metrics.setProofOfBootState(lastSuccessMs, longestOffMs(keeper.poweredOffAtMs(), keeper.nowMs()));
+  const offAt = keeper.poweredOffAtMs();
+  const nowMs = keeper.nowMs();
+  const attention = new Set(keeper.hostsNeedingAttention());
+  const due = policy.enabled ? Object.entries(offAt).filter(([host, atMs]) => nowMs - atMs >= policy.afterDays * DAY_MS && !attention.has(host)).length : 0;
+  metrics.setProofOfBootState({ lastSuccessMs, longestOffMs: longestOffMs(offAt, nowMs), dueHosts: due });
 }

@@ -192,7 +192,7 @@ export class CycleRunner {
   private record(report: CycleReport, loaded: LoadedPolicy, startedAtMs: number, log: Logger): void {
     const since = this.lastCycleMs === undefined ? 0 : (startedAtMs - this.lastCycleMs) / 1000;
     this.lastCycleMs = startedAtMs;
-    recordCycleMetrics(this.deps.metrics, report, { keeper: this.deps.keeper, hosts: loaded.hosts, realNowMs: this.deps.realNowMs(), sinceLastCycleSeconds: since });
+    recordCycleMetrics(this.deps.metrics, report, { keeper: this.deps.keeper, hosts: loaded.hosts, proofOfBoot: loaded.policy.power.proofOfBoot, realNowMs: this.deps.realNowMs(), sinceLastCycleSeconds: since });
     if (report.result !== 'ok') return;
     const { outcomes } = report;
     const count = (type: Action['type']) => outcomes.filter((o) => o.action.type === type && o.result === 'ok').length;

@@ -527,7 +527,7 @@ export class Daemon implements OperatorApi {
    */
   private recordStateMetrics(): void {
     this.metrics.setHostsPoweredOffByConsolidator(this.keeper.poweredOffByUs().length);
-    recordProofOfBootState(this.metrics, this.keeper);
+    recordProofOfBootState(this.metrics, this.keeper, this.loaded.policy.power.proofOfBoot);
   }
 
   private operatorDeps(): OperatorDeps {

@@ -98,6 +98,7 @@ export class ConsolidatorMetrics {
   readonly proofOfBootTotal: Counter<'outcome'>;
   readonly proofOfBootLastSuccessTimestampSeconds: Gauge<'host'>;
   readonly proofOfBootLongestOffSeconds: Gauge;
+  readonly proofOfBootDueHosts: Gauge;
   readonly policyThresholdRatio: Gauge<'resource' | 'threshold'>;
   readonly actionsPlannedTotal: Counter<'type'>;
   readonly actionsExecutedTotal: Counter<'type' | 'result'>;
@@ -160,6 +161,11 @@ export class ConsolidatorMetrics {
     this.proofOfBootLongestOffSeconds = new Gauge({
       name: 'consolidator_proof_of_boot_longest_off_seconds',
       help: 'How long the host consolidator has kept off the longest has been off, without a boot since (0: none off); past power.proofOfBoot.afterDays its proof is overdue.',
+      registers,
+    });
+    this.proofOfBootDueHosts = new Gauge({
+      name: 'consolidator_proof_of_boot_due_hosts',
+      help: 'Hosts consolidator has kept off for power.proofOfBoot.afterDays or more, not marked for attention: due a proof of boot (0 when it is disabled).',
       registers,
     });
     this.policyThresholdRatio = new Gauge({
@@ -258,6 +264,7 @@ export class ConsolidatorMetrics {
     this.hostsPoweredOffByConsolidator.set(0);
     for (const outcome of PROOF_OF_BOOT_OUTCOMES) this.proofOfBootTotal.inc({ outcome }, 0);
     this.proofOfBootLongestOffSeconds.set(0);
+    this.proofOfBootDueHosts.set(0);
     this.dryRun.set(0);
     // Not leading until the daemon says it does (setLeader), so a process that never started serving reads 0.
     this.leader.set(0);
@@ -312,17 +319,19 @@ export class ConsolidatorMetrics {
 
   /**
    * The proof-of-boot gauges from the saved state: the last proof that passed per host (a host gone
-   * from `lastSuccessMs` disappears), and how long the longest-off host has been off.
+   * from `lastSuccessMs` disappears), how long the longest-off host has been off, how many are due.
    */
-  setProofOfBootState(lastSuccessMs: Readonly<Record<string, number>>, longestOffMs: number): void {
-    for (const [host, atMs] of Object.entries(lastSuccessMs)) {
+  setProofOfBootState(s: { readonly lastSuccessMs: Readonly<Record<string, number>>; readonly longestOffMs: number; readonly dueHosts: number }): void {
+    for (const [host, atMs] of Object.entries(s.lastSuccessMs)) {
       assertHost(host);
       assertNonNegative(`proof of boot of ${host}`, atMs);
     }
-    assertNonNegative('longest off', longestOffMs);
+    assertNonNegative('longest off', s.longestOffMs);
+    assertCount('hosts due a proof of boot', s.dueHosts);
     this.proofOfBootLastSuccessTimestampSeconds.reset();
-    for (const [host, atMs] of Object.entries(lastSuccessMs)) this.proofOfBootLastSuccessTimestampSeconds.set({ host }, atMs / MS_PER_SECOND);
-    this.proofOfBootLongestOffSeconds.set(longestOffMs / MS_PER_SECOND);
+    for (const [host, atMs] of Object.entries(s.lastSuccessMs)) this.proofOfBootLastSuccessTimestampSeconds.set({ host }, atMs / MS_PER_SECOND);
+    this.proofOfBootLongestOffSeconds.set(s.longestOffMs / MS_PER_SECOND);
+    this.proofOfBootDueHosts.set(s.dueHosts);
   }
 
   /** Sets the policy's thresholds (at start and on every accepted reload). */

@@ -85,6 +85,9 @@ describe('proof of boot (daemon, simulated datacenter)', () => {
     const metrics = await t.daemon.registry.metrics();
     expect(metrics).toMatch(/consolidator_proof_of_boot_total\{outcome="ok"\} 1/);
     expect(metrics).toContain(`consolidator_proof_of_boot_last_success_timestamp_seconds{host="${longestOff}"} ${(proof?.atMs ?? 0) / 1000}`);
+    // The others are due too, and wait for another day (maxHostsPerDay 1).
+    expect(metrics).toContain(`consolidator_proof_of_boot_due_hosts ${off.length - 1}`);
+    expect(Number(/^consolidator_proof_of_boot_longest_off_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(HOUR);
 
     // Left available: the next cycles neither power it off again (minOnSeconds) nor prove another host
     // (maxHostsPerDay 1), though another is due.
