@@ -66,7 +66,7 @@ export function recordCycleMetrics(
   const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
   metrics.setPowerSavedWatts(watts);
   metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));
-  recordProofOfBootState(metrics, deps.keeper, deps.proofOfBoot);
+  recordProofOfBootState(metrics, deps.keeper, deps.proofOfBoot, deps.hosts);
   metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
 }
 
@@ -82,7 +82,7 @@ export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: reado
 }
 
 /** The proof-of-boot gauges, from the saved state (each cycle, and at start). */
-export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper, policy: ProofOfBootPolicy): void {
+export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper, policy: ProofOfBootPolicy, hosts: readonly ResolvedHost[]): void {
   const lastSuccessMs = Object.fromEntries(
     Object.entries(keeper.proofsOfBoot())
       .filter(([, e]) => e.result === 'ok')
@@ -90,7 +90,12 @@ export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: Sta
   );
   const offAt = keeper.poweredOffAtMs();
   const nowMs = keeper.nowMs();
+  // Hosts that will never be proven are not due: marked for attention (their own alert), in
+  // maintenance, excluded, or gone from the policy.
   const attention = new Set(keeper.hostsNeedingAttention());
-  const due = policy.enabled ? Object.entries(offAt).filter(([host, atMs]) => nowMs - atMs >= policy.afterDays * DAY_MS && !attention.has(host)).length : 0;
+  const managed = new Set(hosts.filter((h) => !h.exclude && !keeper.isInMaintenance(h.name)).map((h) => h.name));
+  const due = policy.enabled
+    ? Object.entries(offAt).filter(([host, atMs]) => nowMs - atMs >= policy.afterDays * DAY_MS && !attention.has(host) && managed.has(host)).length
+    : 0;
   metrics.setProofOfBootState({ lastSuccessMs, longestOffMs: longestOffMs(offAt, nowMs), dueHosts: due });
 }

@@ -527,7 +527,7 @@ export class Daemon implements OperatorApi {
    */
   private recordStateMetrics(): void {
     this.metrics.setHostsPoweredOffByConsolidator(this.keeper.poweredOffByUs().length);
-    recordProofOfBootState(this.metrics, this.keeper, this.loaded.policy.power.proofOfBoot);
+    recordProofOfBootState(this.metrics, this.keeper, this.loaded.policy.power.proofOfBoot, this.loaded.hosts);
   }
 
   private operatorDeps(): OperatorDeps {

@@ -165,7 +165,7 @@ export class ConsolidatorMetrics {
     });
     this.proofOfBootDueHosts = new Gauge({
       name: 'consolidator_proof_of_boot_due_hosts',
-      help: 'Hosts consolidator has kept off for power.proofOfBoot.afterDays or more, not marked for attention: due a proof of boot (0 when it is disabled).',
+      help: 'Hosts consolidator has kept off for power.proofOfBoot.afterDays or more, managed and not marked for attention: due a proof of boot (0 when it is disabled).',
       registers,
     });
     this.policyThresholdRatio = new Gauge({

@@ -293,7 +293,7 @@ class CyclePlanner {
       .filter((d): d is { h: number; offSinceMs: number } => d.offSinceMs !== undefined && this.now - d.offSinceMs >= afterMs && canWake(this.ws, this.input, d.h, ctx))
       .sort((a, b) => a.offSinceMs - b.offSinceMs || a.h - b.h);
     if (due.length === 0) return;
-    const offFor = (d: { offSinceMs: number }) => `off for ${((this.now - d.offSinceMs) / DAY_MS).toFixed(1)} days (afterDays ${config.afterDays})`;
+    const offFor = (d: { offSinceMs: number }) => `off for ${fmtDuration(this.now - d.offSinceMs)} (due after ${fmtDuration(afterMs)})`;
     const waiting = (why: string) => {
       for (const d of due) this.keep(d.h, 'PoweredOff', `powered off by consolidator, ${offFor(d)}: a proof of boot is due, ${why}`);
     };
@@ -308,7 +308,7 @@ class CyclePlanner {
       this.actions.push({ id: this.newId('power-on', host.id), type: 'power-on', host: host.id, reason: 'ProofOfBoot', expectedReadyAtMs: this.now + host.bootSeconds * 1000, dependsOn: [] });
       this.setState(d.h, 'active');
       this.hostCooldowns.set(host.id, { untilMs: this.now + minOnMs, reason: 'woken' });
-      this.setVerdict(d.h, { outcome: 'powering-on', detail: `proof of boot: ${offFor(d)}; left on at least ${Math.round(minOnMs / 60_000)} min` });
+      this.setVerdict(d.h, { outcome: 'powering-on', detail: `proof of boot: ${offFor(d)}; left on at least ${fmtDuration(minOnMs)}` });
     }
     waiting(`waiting for its turn (maxHostsPerCycle ${config.maxHostsPerCycle}, maxHostsPerDay ${config.maxHostsPerDay}; longest off first)`);
   }
@@ -737,6 +737,14 @@ function recordOf<T>(map: ReadonlyMap<string, T>): Record<string, T> {
 
 function round(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** A duration in the unit that reads best: days, hours, minutes or seconds. */
+function fmtDuration(ms: number): string {
+  if (ms >= 2 * DAY_MS) return `${(ms / DAY_MS).toFixed(1)} days`;
+  if (ms >= 2 * 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  if (ms >= 2 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 function kwh(joules: number): string {

@@ -42,7 +42,7 @@ describe('proof of boot (planner)', () => {
     const result = planCycle(input);
     expect(result.actions).toEqual([{ id: '1-power-on-h3', type: 'power-on', host: 'h3', reason: 'ProofOfBoot', expectedReadyAtMs: NOW + 180_000, dependsOn: [] }]);
     expect(verdictOf(result, 'h3')).toMatchObject({ outcome: 'powering-on' });
-    expect(verdictOf(result, 'h3')?.detail).toContain('proof of boot: off for 15.0 days (afterDays 14)');
+    expect(verdictOf(result, 'h3')?.detail).toBe('proof of boot: off for 15.0 days (due after 14.0 days); left on at least 60 min');
     // Not emptied again before max(minOnSeconds, hostCooldownSeconds): the defaults are both an hour.
     expect(result.memory.hostCooldowns['h3']).toEqual({ untilMs: NOW + 3_600_000, reason: 'woken' });
     expect(checkPlan(input, result.actions).violations).toEqual([]);
