@@ -9,7 +9,14 @@ import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { DriverBundle } from '../drivers/driver-bundle.js';
 import { Ssh2CommandRunner } from '../drivers/exec/ssh2-command-runner.js';
 import { VirshHypervisor } from '../drivers/hypervisor/virsh-hypervisor.js';
-import { createPowerDriverRegistry } from '../drivers/power/registry.js';
+import { type ChainPath, PowerChain, type PowerAttempt } from '../drivers/power/power-chain.js';
+import { DEFAULT_VERIFY_INTERVAL_MS } from '../drivers/power/ipmitool-power.js';
+import type { PowerPath } from '../drivers/power/power-driver.js';
+import { createPowerDriverRegistry, type PowerDriverRegistry } from '../drivers/power/registry.js';
+import { WakeOnLan } from '../drivers/power/wake-on-lan.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { POWER_ON_ONLY_PATHS, type PowerPathName } from '../config/schema.js';
+import type { HostId } from '../model/ids.js';
 
 /** Real milliseconds between two advances of a simulated clock. */
 const SIMULATION_TICK_MS = 100;
@@ -72,11 +79,19 @@ export async function buildSimulatedWorld(loaded: LoadedPolicy): Promise<Simulat
   return { datacenter, clock, horizonSeconds: setup.horizonSeconds };
 }
 
+export interface BuildDriversOptions {
+  /** Every attempt of the power chain (the metric consolidator_power_attempts_total). */
+  readonly onPowerAttempt?: (attempt: PowerAttempt) => void;
+  /** Power drivers by name; createPowerDriverRegistry() by default. */
+  readonly powerRegistry?: PowerDriverRegistry;
+}
+
 /**
- * The drivers a policy names: virsh over pooled SSH and ipmitool for real hosts, or the simulated
- * datacenter's (built once by buildSimulatedWorld and passed in).
+ * The drivers a policy names: virsh over pooled SSH and, for power, a PowerChain over each host's
+ * power paths (ipmitool, wol, ...), or the simulated datacenter's (built once by buildSimulatedWorld
+ * and passed in).
  */
-export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: SimulatedWorld): DriverBundle {
+export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: SimulatedWorld, options: BuildDriversOptions = {}): DriverBundle {
   const { policy } = loaded;
   if (policy.hypervisor.driver === 'simulated' || policy.power.driver === 'simulated') {
     if (!world) throw new ConsolidatorError('INTERNAL', 'simulated drivers without a simulated world');
@@ -84,6 +99,52 @@ export function buildDrivers(loaded: LoadedPolicy, logger: Logger, world?: Simul
   }
   const runner = new Ssh2CommandRunner({ targets: new Map(loaded.hosts.map((h) => [h.name, h.ssh])), logger });
   const hypervisor = new VirshHypervisor({ runner, logger, settings: { readPinnedMetadata: policy.vmRules.honourLibvirtMetadata } });
-  const power = createPowerDriverRegistry().create(policy.power.driver, { policy, hosts: loaded.hosts, logger });
+  const power = buildPowerChain(loaded, logger, options);
   return { hypervisor, power, close: () => runner.close() };
+}
+
+const MS_PER_SECOND = 1000;
+
+/**
+ * One PowerChain for the policy's hosts: every path some host's power.chain names is built once
+ * (wol here, any other name through the power driver registry, so a driver registered there plugs
+ * in by its name), and each host tries its own list in order. A host with one path behaves as that
+ * driver alone, but for power.resends.
+ */
+export function buildPowerChain(loaded: LoadedPolicy, logger: Logger, options: BuildDriversOptions = {}): PowerChain {
+  const { policy, hosts } = loaded;
+  const registry = options.powerRegistry ?? createPowerDriverRegistry();
+  const names = new Set<PowerPathName>(hosts.flatMap((h) => h.powerChain));
+  const paths: ChainPath[] = [...names].map((name): ChainPath =>
+    name === 'wol'
+      ? { name, kind: 'power-on-only', sender: new WakeOnLan({ hosts, logger, packetsPerSend: DEFAULTS.power.wolPacketsPerSend }) }
+      : { name, kind: 'driver', driver: registry.create(name, { policy, hosts, logger }) },
+  );
+  const chains = new Map(hosts.map((h) => [h.name, h.powerChain]));
+  return new PowerChain({
+    paths,
+    chainOf: (host) => chains.get(host) ?? [],
+    resends: policy.power.resends,
+    confirmTimeoutMs: policy.power.verifyTimeoutSeconds * MS_PER_SECOND,
+    confirmIntervalMs: DEFAULT_VERIFY_INTERVAL_MS,
+    logger,
+    ...(options.onPowerAttempt ? { onAttempt: options.onPowerAttempt } : {}),
+  });
+}
+
+/**
+ * Every power path of `host` that can be asked something (status, reading, identity), in the order of
+ * its power chain, each built for that host alone. Paths that only power on (wol) have nothing to ask
+ * and are left out. With the simulated drivers (no chain), the one power.driver.
+ */
+export function powerPathsFor(
+  loaded: LoadedPolicy,
+  host: HostId,
+  deps: { readonly logger: Logger; readonly registry?: PowerDriverRegistry },
+): readonly PowerPath[] {
+  const resolved = loaded.hosts.find((h) => h.name === host);
+  if (resolved === undefined) throw new ConsolidatorError('USAGE', `${host} is not a host of ${loaded.file}`, { details: { host } });
+  const registry = deps.registry ?? createPowerDriverRegistry();
+  const names = resolved.powerChain.length > 0 ? resolved.powerChain.filter((p) => !POWER_ON_ONLY_PATHS.includes(p)) : [loaded.policy.power.driver];
+  return names.map((name) => ({ path: name, driver: registry.create(name, { policy: loaded.policy, hosts: [resolved], logger: deps.logger }) }));
 }

@@ -1,8 +1,10 @@
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { convertTraceCommand } from './convert-trace.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { historyCommand } from './history.js';
 import { planCommand } from './plan.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { wakeCommand } from './wake.js';
@@ -19,7 +21,9 @@ export const COMMANDS: readonly Command[] = [
   undrainCommand,
   wakeCommand,
   historyCommand,
+  reportCommand,
   validateCommand,
+  checkCommand,
   simulateCommand,
   convertTraceCommand,
   schemaCommand,

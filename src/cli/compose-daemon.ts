@@ -11,8 +11,10 @@ import { LeaderElection } from '../ha/leader-election.js';
 import type { StateStore } from '../state/state-store.js';
 import { readOwnSystemUuid } from '../daemon/self-identity.js';
 import { createSystemdNotifier } from '../daemon/systemd-notify.js';
+import { replayInChild } from './replay-in-child.js';
 import { buildDrivers, buildSimulatedWorld, type SimulatedWorld } from './build-drivers.js';
 import type { Logger } from '../observability/logger.js';
+import { PowerAttemptMetrics } from '../observability/power-attempt-metrics.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import { StateLock } from '../state/state-lock.js';
 import { version } from './version.js';
@@ -36,7 +38,7 @@ export interface ComposedDaemon {
  * drivers), the state store and its lock, systemd notification. A simulated world is new every time,
  * so its state lives in a fresh temporary directory, removed by dispose(), and never touches a real one.
  */
-export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv }): Promise<ComposedDaemon> {
+export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, options: { role: 'service' | 'standalone'; env: NodeJS.ProcessEnv; programEntry?: string }): Promise<ComposedDaemon> {
   const world = loaded.policy.hypervisor.driver === 'simulated' ? await buildSimulatedWorld(loaded) : undefined;
   const stateDirectory = world ? await mkdtemp(join(tmpdir(), 'consolidator-sim-state-')) : loaded.policy.stateDirectory;
   const clock = world?.clock;
@@ -46,6 +48,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     logger.warn('cannot tell which VM the daemon runs in: if it runs in a VM on a managed host, list that VM in vmRules.protected', { problem: self.problem });
   }
   const registry = new Registry();
+  const powerAttempts = new PowerAttemptMetrics(registry);
   const fileStore = new JsonFileStateStore(stateDirectory, clock ? () => clock.nowMs : Date.now);
   const ha = options.role === 'service' && loaded.policy.ha ? await composeHa(loaded, logger, registry, fileStore, clock ? () => clock.nowMs : Date.now) : undefined;
   const daemon = new Daemon({
@@ -53,7 +56,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     policy: loaded,
     logger,
     registry,
-    buildDrivers: (policy) => buildDrivers(policy, logger, world),
+    buildDrivers: (policy) => buildDrivers(policy, logger, world, { onPowerAttempt: (a) => powerAttempts.count(a) }),
     store: ha?.store ?? fileStore,
     ...(ha ? { ha: ha.deps } : {}),
     notifier: createSystemdNotifier({ env: options.env, logger }),
@@ -61,6 +64,7 @@ export async function composeDaemon(loaded: LoadedPolicy, logger: Logger, option
     role: options.role,
     lock: new StateLock(stateDirectory),
     recordingDirectory: join(stateDirectory, 'recording'),
+    ...(options.programEntry !== undefined ? { replay: replayInChild(options.programEntry) } : {}),
     ...(self?.uuid !== undefined ? { selfUuid: self.uuid } : {}),
     ...(clock ? { nowMs: () => clock.nowMs, bootPollIntervalMs: SIMULATED_BOOT_POLL_MS } : {}),
   });

@@ -59,7 +59,7 @@ function optionList(specs: OptionSpecs): string[] {
 function exitStatus(): string[] {
   const codes: readonly (readonly [number, string])[] = [
     [EXIT.OK, 'success'],
-    [EXIT.FAILURE, 'failure (the message on standard error says what and where)'],
+    [EXIT.FAILURE, 'failure (the message on standard error says what and where); check: a check failed (each is named with its fix)'],
     [EXIT_REFUSED, 'drain or undrain refused by the daemon (the reason is printed)'],
     [EXIT_NOT_RUNNING, 'no daemon answers on the control socket (status)'],
     [EXIT.USAGE, 'wrong usage: an unknown command or option'],

@@ -70,7 +70,7 @@ export function loggerFor(loaded: LoadedPolicy, values: OptionValues, io: Comman
 async function runDaemon(loaded: LoadedPolicy, values: OptionValues, io: CommandIo): Promise<number> {
   const logger = loggerFor(loaded, values, io);
   for (const warning of loaded.warnings) logger.warn('policy warning', { issue: formatIssue(warning) });
-  const { daemon, world, stateDirectory, dispose } = await composeDaemon(loaded, logger, { role: 'service', env: process.env });
+  const { daemon, world, stateDirectory, dispose } = await composeDaemon(loaded, logger, { role: 'service', env: process.env, ...programEntry() });
   if (world) {
     logger.info('simulated datacenter', {
       startsAt: new Date(world.datacenter.nowMs).toISOString(),
@@ -166,4 +166,10 @@ export function simulationSummary(totals: DatacenterTotals, simulatedSeconds: nu
       memoryOverloadHostSeconds: totals.memoryOverloadHostSeconds,
     },
   };
+}
+
+/** The program's main script, for the replay child (`consolidator report` in dry-run); none when run otherwise (tests). */
+function programEntry(): { programEntry?: string } {
+  const entry = process.argv[1];
+  return entry !== undefined && /[/\\]main\.[jt]s$/.test(entry) ? { programEntry: entry } : {};
 }

@@ -34,6 +34,18 @@ export function summarizePolicy(loaded: LoadedPolicy): string {
   const hostText = `${hosts.length} host${hosts.length === 1 ? '' : 's'}${excluded > 0 ? ` (${excluded} excluded)` : ''}`;
   return (
     `${loaded.file}: valid policy, ${hostText}, mode ${policy.mode}, schedule "${policy.schedule}", ` +
-    `drivers ${policy.hypervisor.driver}/${policy.power.driver}`
+    `drivers ${policy.hypervisor.driver}/${policy.power.driver}${powerChainsText(loaded)}`
   );
+}
+
+/** The hosts' power chains, when any is more than power.driver alone: ", power chain [ipmitool, wol] (4 hosts), [ipmitool] (1 host)". */
+function powerChainsText(loaded: LoadedPolicy): string {
+  const hostsByChain = new Map<string, number>();
+  for (const h of loaded.hosts) {
+    const chain = `[${h.powerChain.join(', ')}]`;
+    hostsByChain.set(chain, (hostsByChain.get(chain) ?? 0) + 1);
+  }
+  if (loaded.hosts.every((h) => h.powerChain.length <= 1 && (h.powerChain[0] ?? loaded.policy.power.driver) === loaded.policy.power.driver)) return '';
+  const parts = [...hostsByChain].map(([chain, n]) => `${chain} (${n} host${n === 1 ? '' : 's'})`);
+  return `, power chain ${parts.join(', ')}`;
 }

@@ -52,6 +52,10 @@ export const DEFAULTS = {
     bootTimeoutSeconds: 600,
     expectedBootSeconds: 180,
     verifyTimeoutSeconds: 60,
+    /** One re-send: a host reported off can drop a power-on sent too early (it is still settling). */
+    resends: 1,
+    /** Magic packets per Wake-on-LAN power-on: UDP may lose one, a NIC ignores the extra ones. */
+    wolPacketsPerSend: 3,
     /** On by default: it wakes only hosts consolidator itself powered off, one a day, in active windows (README, "Proof of boot"). */
     proofOfBoot: { enabled: true, afterDays: 14, maxHostsPerCycle: 1, maxHostsPerDay: 1, minOnSeconds: 3600 },
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
@@ -59,6 +63,8 @@ export const DEFAULTS = {
   host: {
     sshPort: 22,
     sshUser: 'root',
+    /** The discard port, where Wake-on-LAN magic packets go by convention (7 is the other). */
+    wolPort: 9,
     idleWatts: 150,
     maxWatts: 350,
   },
@@ -69,5 +75,7 @@ export const DEFAULTS = {
   /** A week of 100 hosts / 1,000 VMs at 5-minute cycles is about 20 MiB gzip'd (1-minute cycles: 100 MiB). */
   recording: { enabled: true, retentionDays: 30, maxBytes: 1024 * 1024 * 1024 },
   ha: { keyPrefix: '/consolidator/', leaseTtlSeconds: 15, requestTimeoutMs: 2000 },
+  /** `consolidator check`: hosts checked at once, and how long one check may take. */
+  check: { concurrency: 8, timeoutSeconds: 20 },
   simulation: { speedup: 300, migrationMiBps: 1000, planetLabVmMemoryMiB: 2048 },
 } as const;

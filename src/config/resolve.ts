@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import type { PowerModel } from '../model/snapshot.js';
 import { DEFAULTS } from './defaults.js';
-import type { Policy } from './schema.js';
+import type { Policy, PowerPathName } from './schema.js';
 
 export interface ResolvedSsh {
   readonly address: string;
@@ -22,6 +22,14 @@ export interface ResolvedBmc {
   readonly passwordFileFrom?: readonly (string | number)[];
 }
 
+export interface ResolvedWol {
+  /** As written in the policy (checked by the policy's semantics: six hex pairs). */
+  readonly mac: string;
+  readonly broadcast?: string;
+  readonly port: number;
+  readonly interface?: string;
+}
+
 /** A host with hostDefaults applied: what drivers and the snapshot builder use. */
 export interface ResolvedHost {
   readonly name: string;
@@ -30,6 +38,15 @@ export interface ResolvedHost {
   readonly labels: Readonly<Record<string, string>>;
   readonly ssh: ResolvedSsh;
   readonly bmc: ResolvedBmc;
+  /** Wake-on-LAN settings, when the host has a wol.mac. */
+  readonly wol?: ResolvedWol;
+  /**
+   * The power paths of the host, in order: hosts[].power.chain, else hostDefaults.power.chain, else
+   * power.chain, else [power.driver]. Empty with the simulated drivers (one simulated datacenter).
+   */
+  readonly powerChain: readonly PowerPathName[];
+  /** Where powerChain comes from in the policy, for error positions. */
+  readonly powerChainFrom: readonly (string | number)[];
   readonly powerModel: PowerModel;
   readonly bootSeconds: number;
   readonly reserve: { readonly cpus: number; readonly memoryMiB: number };
@@ -63,6 +80,17 @@ export function resolveHosts(policy: Policy, baseDir: string): ResolvedHost[] {
       ...(bmc.user !== undefined ? { user: bmc.user } : {}),
       ...(bmc.passwordFile !== undefined ? { passwordFile: file(bmc.passwordFile), passwordFileFrom: from('bmc', 'passwordFile') } : {}),
     };
+    const wol = { ...d.wol, ...host.wol };
+    const resolvedWol: ResolvedWol | undefined =
+      wol.mac === undefined
+        ? undefined
+        : {
+            mac: wol.mac,
+            port: wol.port ?? DEFAULTS.host.wolPort,
+            ...(wol.broadcast !== undefined ? { broadcast: wol.broadcast } : {}),
+            ...(wol.interface !== undefined ? { interface: wol.interface } : {}),
+          };
+    const chain = resolveChain(policy, host.power?.chain, d.power?.chain, index);
     const powerModel: PowerModel = power.curveWatts
       ? { kind: 'curve', wattsAtTenths: power.curveWatts }
       : { kind: 'linear', idleWatts: power.idleWatts ?? DEFAULTS.host.idleWatts, maxWatts: power.maxWatts ?? DEFAULTS.host.maxWatts };
@@ -73,9 +101,25 @@ export function resolveHosts(policy: Policy, baseDir: string): ResolvedHost[] {
       labels: { ...d.labels, ...host.labels },
       ssh: resolvedSsh,
       bmc: resolvedBmc,
+      ...(resolvedWol !== undefined ? { wol: resolvedWol } : {}),
+      powerChain: chain.paths,
+      powerChainFrom: chain.from,
       powerModel,
       bootSeconds: power.bootSeconds ?? policy.power.expectedBootSeconds,
       reserve: { cpus: host.reserve?.cpus ?? d.reserve?.cpus ?? 0, memoryMiB: host.reserve?.memoryMiB ?? d.reserve?.memoryMiB ?? 0 },
     };
   });
+}
+
+function resolveChain(
+  policy: Policy,
+  own: readonly PowerPathName[] | undefined,
+  defaults: readonly PowerPathName[] | undefined,
+  index: number,
+): { paths: readonly PowerPathName[]; from: readonly (string | number)[] } {
+  if (own !== undefined) return { paths: own, from: ['hosts', index, 'power', 'chain'] };
+  if (defaults !== undefined) return { paths: defaults, from: ['hostDefaults', 'power', 'chain'] };
+  if (policy.power.chain !== undefined) return { paths: policy.power.chain, from: ['power', 'chain'] };
+  const driver = policy.power.driver;
+  return { paths: driver === 'simulated' ? [] : [driver], from: ['power', 'driver'] };
 }

@@ -17,6 +17,14 @@ const filePath = (what: string) => z.string().min(1, { message: 'must be a file 
 
 /** Driver names the registry knows; the policy can only name one of these. */
 export const POWER_DRIVERS = ['ipmitool', 'simulated'] as const;
+/**
+ * Paths a power chain (power.chain) can name: every real power driver, and wol (Wake-on-LAN, which
+ * can only power on and has no state to read). A new real driver goes in both lists.
+ */
+export const POWER_PATHS = ['ipmitool', 'wol'] as const;
+export type PowerPathName = (typeof POWER_PATHS)[number];
+/** Paths that only power on: never asked for a status nor a power-off. */
+export const POWER_ON_ONLY_PATHS: readonly PowerPathName[] = ['wol'];
 export const HYPERVISOR_DRIVERS = ['virsh', 'simulated'] as const;
 
 export const STATISTIC_PATTERN = /^(mean|max|p(?:[1-9]|[1-9][0-9])(?:\.[0-9]+)?)$/;
@@ -57,8 +65,25 @@ const bmcSchema = z
   })
   .describe("The host's baseboard management controller, for power on and off.");
 
+const powerChain = (what: string) =>
+  z.array(z.enum(POWER_PATHS)).min(1, { message: 'list at least one power path' }).describe(what);
+
+const wolSchema = z
+  .strictObject({
+    mac: z.string().min(1).optional().describe("The MAC address of the host's wake-capable NIC (52:54:00:12:34:56 or 52-54-00-12-34-56)."),
+    broadcast: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("IPv4 address the magic packet is sent to (default: the interface's broadcast address when interface is set, else 255.255.255.255)."),
+    port: z.number().int().min(1).max(65535).optional().describe(`UDP port of the magic packet (default ${DEFAULTS.host.wolPort}).`),
+    interface: z.string().min(1).optional().describe('Network interface to send from (its IPv4 address is the source), e.g. the management VLAN.'),
+  })
+  .describe('Wake-on-LAN: a power-on path for power.chain (power-on only; its result is read through the chain\'s other paths or the hypervisor).');
+
 const hostPowerSchema = z
   .strictObject({
+    chain: powerChain('Power paths of this host, tried in order (overrides power.chain).').optional(),
     idleWatts: z.number().nonnegative().optional().describe('Power drawn when on and idle, in watts.'),
     maxWatts: z.number().positive().optional().describe('Power drawn at 100 % CPU, in watts.'),
     curveWatts: z
@@ -68,7 +93,7 @@ const hostPowerSchema = z
       .describe('Watts at 0 %, 10 %, ..., 100 % CPU (SPECpower style); overrides idle/max.'),
     bootSeconds: positiveSeconds('Expected time from power-on to a hypervisor that answers.').optional(),
   })
-  .describe('Power model of the host, used to estimate what consolidation saves.');
+  .describe('Power model of the host, used to estimate what consolidation saves, and its power chain.');
 
 const reserveSchema = z
   .strictObject({
@@ -83,6 +108,7 @@ const hostDefaultsSchema = z
   .strictObject({
     ssh: sshSchema.optional(),
     bmc: bmcSchema.optional(),
+    wol: wolSchema.optional(),
     power: hostPowerSchema.optional(),
     reserve: reserveSchema.optional(),
     labels: labels.optional(),
@@ -94,6 +120,7 @@ const hostSchema = z
     name: z.string().min(1).describe('Host name: as libvirt on the other hosts resolves it (qemu+ssh://NAME/system).'),
     ssh: sshSchema.optional(),
     bmc: bmcSchema.optional(),
+    wol: wolSchema.optional(),
     power: hostPowerSchema.optional(),
     reserve: reserveSchema.optional(),
     labels: labels.optional(),
@@ -209,7 +236,13 @@ export const PolicySchema = z
       .describe('How VMs are live-migrated.'),
     power: z
       .strictObject({
-        driver: z.enum(POWER_DRIVERS).default(DEFAULTS.power.driver).describe('Power driver: ipmitool (real BMCs) or simulated.'),
+        driver: z.enum(POWER_DRIVERS).default(DEFAULTS.power.driver).describe('Power driver: ipmitool (real BMCs) or simulated; the one power path when power.chain is not set.'),
+        chain: powerChain(
+          'Power paths every host tries in order (hostDefaults.power.chain and hosts[].power.chain override it): status and power-off from the first path with a state that answers; power-on from the first, re-sent, escalated, then the next. Default: [power.driver].',
+        ).optional(),
+        resends: count('How many times a power-on that did not take (timed out or refused) is sent again through the same path before the chain escalates and moves on.').default(
+          DEFAULTS.power.resends,
+        ),
         softOffTimeoutSeconds: positiveSeconds('After a soft (ACPI) power-off, wait this long before a hard power-off.').default(DEFAULTS.power.softOffTimeoutSeconds),
         bootTimeoutSeconds: positiveSeconds('A host whose hypervisor does not answer this long after power-on needs attention.').default(
           DEFAULTS.power.bootTimeoutSeconds,
@@ -217,7 +250,7 @@ export const PolicySchema = z
         expectedBootSeconds: positiveSeconds('Typical boot time, used when planning a wake-up (per-host power.bootSeconds overrides).').default(
           DEFAULTS.power.expectedBootSeconds,
         ),
-        verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state.').default(DEFAULTS.power.verifyTimeoutSeconds),
+        verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state (and, after a Wake-on-LAN power-on, for another path to read it on).').default(DEFAULTS.power.verifyTimeoutSeconds),
         proofOfBoot: proofOfBootSchema.prefault({}),
         ipmi: z
           .strictObject({

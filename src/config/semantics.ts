@@ -3,7 +3,9 @@ import { RESOURCES } from '../model/resources.js';
 import { isValidTimeZone, parseCron } from './cron.js';
 import type { PolicyPath } from './locate.js';
 import type { ResolvedHost } from './resolve.js';
-import type { Policy } from './schema.js';
+import { isIPv4 } from 'node:net';
+import { parseMac } from '../model/mac-address.js';
+import { POWER_ON_ONLY_PATHS, type Policy } from './schema.js';
 
 export interface PolicyProblem {
   readonly severity: 'error' | 'warning';
@@ -68,6 +70,7 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
   });
 
   checkDuplicateAddresses(policy, hosts, error);
+  checkPowerChains(policy, hosts, error, warning);
 
   const simulatedHypervisor = policy.hypervisor.driver === 'simulated';
   const simulatedPower = policy.power.driver === 'simulated';
@@ -126,6 +129,65 @@ function checkDuplicateAddresses(policy: Policy, hosts: readonly ResolvedHost[],
   }
 }
 
+/**
+ * Each host's power chain: no path twice, at least one path that reads the state (wol alone can
+ * neither power off nor tell whether the host is on), and the settings each path needs; wol.mac and
+ * wol.broadcast well-formed, and no MAC shared by two hosts (waking one would wake the other).
+ */
+function checkPowerChains(
+  policy: Policy,
+  hosts: readonly ResolvedHost[],
+  error: (path: PolicyPath, message: string) => void,
+  warning: (path: PolicyPath, message: string) => void,
+): void {
+  if (policy.power.driver === 'simulated') {
+    const written: PolicyPath | undefined = policy.power.chain !== undefined ? ['power', 'chain'] : policy.hostDefaults.power?.chain !== undefined ? ['hostDefaults', 'power', 'chain'] : undefined;
+    if (written) error(written, 'is for real power paths: the simulated drivers have one (power.driver: simulated)');
+    policy.hosts.forEach((h, i) => {
+      if (h.power?.chain !== undefined) error(['hosts', i, 'power', 'chain'], 'is for real power paths: the simulated drivers have one (power.driver: simulated)');
+    });
+    return;
+  }
+  if (policy.hostDefaults.wol?.mac !== undefined) error(['hostDefaults', 'wol', 'mac'], 'a MAC address belongs to one host: set wol.mac on each host');
+  const macOwners = new Map<string, ResolvedHost>();
+  const reported = new Set<string>();
+  const once = (path: PolicyPath, message: string) => {
+    const key = `${path.join('.')}\u0000${message}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    error(path, message);
+  };
+  for (const host of hosts) {
+    const chainAt = [...host.powerChainFrom] as PolicyPath;
+    const chain = host.powerChain;
+    const twice = chain.filter((p, i) => chain.indexOf(p) !== i);
+    if (twice.length > 0) once(chainAt, `lists ${[...new Set(twice)].join(', ')} twice (host "${host.name}")`);
+    if (!chain.some((p) => !POWER_ON_ONLY_PATHS.includes(p))) {
+      once(chainAt, `host "${host.name}" has no power path that reads the power state (${chain.join(', ')} only powers on): add one such as ipmitool, to power it off and to tell whether it is on`);
+    }
+    const wolAt = (key: string): PolicyPath => (policy.hosts[host.index]?.wol?.[key as 'mac'] !== undefined ? ['hosts', host.index, 'wol', key] : ['hostDefaults', 'wol', key]);
+    if (chain.includes('wol') && host.wol === undefined) {
+      error(['hosts', host.index], `host "${host.name}" has wol in its power chain but no wol.mac (the MAC of the NIC that wakes it)`);
+    }
+    if (host.wol !== undefined) {
+      const mac = parseMac(host.wol.mac);
+      if (!mac.ok) error(wolAt('mac'), `host "${host.name}" wol.mac "${host.wol.mac}" ${mac.problem}`);
+      else {
+        const key = mac.bytes.toString('hex');
+        const owner = macOwners.get(key);
+        if (owner === undefined) macOwners.set(key, host);
+        else error(wolAt('mac'), `host "${host.name}" has the same wol.mac as host "${owner.name}" (hosts[${owner.index}]): waking one would wake the other`);
+      }
+      if (host.wol.broadcast !== undefined && !isIPv4(host.wol.broadcast)) {
+        once(wolAt('broadcast'), `host "${host.name}" wol.broadcast "${host.wol.broadcast}" is not an IPv4 address (magic packets are IPv4 broadcasts, e.g. 10.0.0.255)`);
+      }
+      if (!chain.includes('wol') && policy.hosts[host.index]?.wol?.mac !== undefined) {
+        warning(['hosts', host.index, 'wol'], `host "${host.name}" has wol settings but wol is not in its power chain (${chain.join(', ')}): they are not used`);
+      }
+    }
+  }
+}
+
 async function checkHostFiles(
   policy: Policy,
   hosts: readonly ResolvedHost[],
@@ -152,8 +214,8 @@ async function checkHostFiles(
   };
 
   const needsSsh = policy.hypervisor.driver === 'virsh';
-  const needsBmc = policy.power.driver === 'ipmitool';
   for (const host of hosts) {
+    const needsBmc = host.powerChain.includes('ipmitool');
     const at: PolicyPath = ['hosts', host.index];
     if (needsSsh) {
       if (host.ssh.keyFile === undefined) error(at, `host "${host.name}" has no ssh.keyFile (set it on the host or in hostDefaults.ssh)`);
@@ -164,7 +226,7 @@ async function checkHostFiles(
     if (needsBmc && !host.exclude) {
       const missing = (['address', 'user', 'passwordFile'] as const).filter((k) => host.bmc[k] === undefined);
       if (missing.length > 0) {
-        error(at, `host "${host.name}" has no bmc.${missing.join(', bmc.')} (power.driver is ipmitool; set them on the host or in hostDefaults.bmc)`);
+        error(at, `host "${host.name}" has no bmc.${missing.join(', bmc.')} (its power chain has ipmitool; set them on the host or in hostDefaults.bmc)`);
       }
     }
     if (host.ssh.keyFile !== undefined && host.ssh.keyFileFrom) await checkFile(host.ssh.keyFile, host.ssh.keyFileFrom, true);

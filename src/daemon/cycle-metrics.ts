@@ -1,24 +1,24 @@
-import type { ResolvedHost } from '../config/resolve.js';
 import type { HostId } from '../model/ids.js';
-import { powerAt } from '../model/snapshot.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
 import type { CycleReport } from './cycle-report.js';
+import type { ResolvedHost } from '../config/resolve.js';
 import type { Policy } from '../config/schema.js';
 import { DAY_MS } from '../state/power-record.js';
 import { longestOffMs } from '../state/proof-of-boot.js';
 import type { StateKeeper } from '../state/state-keeper.js';
+import { ledgerHostsOfSnapshot, type EnergyLedger } from '../state/energy-ledger.js';
 
 type ProofOfBootPolicy = Policy['power']['proofOfBoot'];
 
 /**
- * Turns a cycle's report into metric values. `sinceLastCycleSeconds` prices the energy saved by the
- * hosts that were off during the interval.
+ * Turns a cycle's report into metric values. The ledger prices the energy saved between this cycle's
+ * observation and the last one's, with the BMC readings the recording took last (none without it).
  */
 export function recordCycleMetrics(
   metrics: ConsolidatorMetrics,
   report: CycleReport,
-  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; proofOfBoot: ProofOfBootPolicy; realNowMs: number; sinceLastCycleSeconds: number },
+  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; proofOfBoot: ProofOfBootPolicy; realNowMs: number; ledger: EnergyLedger; watts: ReadonlyMap<HostId, number> },
 ): void {
   metrics.setDryRun(report.dryRun);
   for (const [phase, seconds] of Object.entries(report.phaseSeconds)) metrics.observeCyclePhaseSeconds(phase as CyclePhase, seconds);
@@ -62,23 +62,14 @@ export function recordCycleMetrics(
     if (o.action.type === 'power-on' && o.action.reason === 'ProofOfBoot') metrics.countProofOfBoot(o.result === 'failed' && o.errorCode === 'ABORTED' ? 'aborted' : o.result);
   }
 
-  metrics.setHostsPoweredOffByConsolidator(deps.keeper.poweredOffByUs().length);
-  const watts = estimatedSavingWatts(deps.keeper.poweredOffByUs(), deps.hosts);
-  metrics.setPowerSavedWatts(watts);
-  metrics.addEnergySaved(watts, Math.max(0, deps.sinceLastCycleSeconds));
+  const offByUs = deps.keeper.poweredOffByUs();
+  metrics.setHostsPoweredOffByConsolidator(offByUs.length);
+  if (snapshot) {
+    metrics.addEnergySavedJoules(deps.ledger.observe(snapshot.takenAtMs, ledgerHostsOfSnapshot(snapshot, new Set(offByUs), deps.watts)));
+    metrics.setPowerSavedWatts(deps.ledger.savingWattsNow());
+  }
   recordProofOfBootState(metrics, deps.keeper, deps.proofOfBoot, deps.hosts);
   metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
-}
-
-/** What the hosts consolidator powered off would draw if they were on and idle. */
-export function estimatedSavingWatts(poweredOff: readonly HostId[], hosts: readonly ResolvedHost[]): number {
-  const byName = new Map(hosts.map((h) => [h.name, h]));
-  let watts = 0;
-  for (const host of poweredOff) {
-    const resolved = byName.get(host);
-    if (resolved) watts += powerAt(resolved.powerModel, 0);
-  }
-  return watts;
 }
 
 /** The proof-of-boot gauges, from the saved state (each cycle, and at start). */

@@ -15,6 +15,8 @@ export interface CycleRecordingDeps {
   readonly metrics: ConsolidatorMetrics;
   /** The BMC's power reading where it has one (PowerDriver.powerReadingWatts of the current drivers). */
   readonly readWatts?: (host: HostId, signal: AbortSignal) => Promise<number | undefined>;
+  /** The hosts that are off because consolidator powered them off, now. */
+  readonly poweredOffByUs: () => readonly HostId[];
 }
 
 /** BMC readings taken at once, and how long the recording waits for them. */
@@ -35,6 +37,7 @@ export class CycleRecording {
   private readonly writer: RecordingWriter;
   private readonly log: Logger;
   private readonly noReading = new Set<HostId>();
+  private latest: ReadonlyMap<HostId, number> = new Map();
   private tail: Promise<void> = Promise.resolve();
 
   constructor(deps: CycleRecordingDeps, loaded: LoadedPolicy) {
@@ -60,10 +63,12 @@ export class CycleRecording {
       const ok = (type: string) => report.outcomes.filter((o) => o.action.type === type && o.result === 'ok').length;
       const acted = { migrations: ok('migrate'), powerOffs: ok('power-off'), powerOns: ok('power-on') };
       const mode = loaded.policy.mode;
+      const byUs = new Set(this.deps.poweredOffByUs());
       this.tail = this.tail
         .then(async () => {
           const watts = await this.readWatts(snapshot);
-          const line = JSON.stringify({ t: snapshot.takenAtMs, mode, ...tuples(snapshot, watts), acted });
+          this.latest = watts;
+          const line = JSON.stringify({ t: snapshot.takenAtMs, mode, ...tuples(snapshot, watts, byUs), acted });
           this.writer.append(snapshot.takenAtMs, line, header);
           this.deps.metrics.recordingBytes.set(this.writer.sizeBytes);
         })
@@ -71,6 +76,11 @@ export class CycleRecording {
     } catch (e) {
       this.fail('record', e);
     }
+  }
+
+  /** The BMC readings of the last recorded cycle (a cycle behind the one being recorded). */
+  latestWatts(): ReadonlyMap<HostId, number> {
+    return this.latest;
   }
 
   /** Resolves once everything recorded so far is on disk (stop, tests). */
@@ -89,16 +99,19 @@ export class CycleRecording {
     const out = new Map<HostId, number>();
     const read = this.deps.readWatts;
     if (read === undefined) return out;
-    const hosts = snapshot.hosts.filter((h) => h.power === 'on' && h.reachable && !this.noReading.has(h.id)).map((h) => h.id);
+    // An off host's BMC still answers with its standby draw (what powering it off did not save).
+    const hosts = snapshot.hosts.filter((h) => ((h.power === 'on' && h.reachable) || h.power === 'off') && !this.noReading.has(h.id));
     const signal = AbortSignal.timeout(WATTS_TIMEOUT_MS);
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < hosts.length; i = next++) {
-        const host = hosts[i] as HostId;
+        const { id: host, power } = hosts[i] as (typeof hosts)[number];
         try {
           const watts = await read(host, signal);
-          if (watts === undefined) this.noReading.add(host);
-          else out.set(host, watts);
+          // Only a host that is on proves its BMC has no reading at all; some report none while off.
+          if (watts === undefined) {
+            if (power === 'on') this.noReading.add(host);
+          } else out.set(host, watts);
         } catch {
           // A reading that fails is left out of this cycle's line; the next cycle asks again.
         }
@@ -120,10 +133,16 @@ function round(x: number): number {
 }
 
 /** The snapshot as the recording's host and VM tuples. */
-export function tuples(snapshot: ClusterSnapshot, watts: ReadonlyMap<HostId, number> = new Map()): { hosts: RecordedHost[]; vms: RecordedVm[] } {
+export function tuples(
+  snapshot: ClusterSnapshot,
+  watts: ReadonlyMap<HostId, number> = new Map(),
+  offByUs: ReadonlySet<HostId> = new Set(),
+): { hosts: RecordedHost[]; vms: RecordedVm[]; byUs: number[] } {
   const index = new Map<HostId, number>();
+  const byUs: number[] = [];
   const hosts: RecordedHost[] = snapshot.hosts.map((h, i) => {
     index.set(h.id, i);
+    if (h.power === 'off' && offByUs.has(h.id)) byUs.push(i);
     const last = h.samples[h.samples.length - 1];
     return [h.id, h.power, h.reachable ? 1 : 0, h.capacity.cpu, h.capacity.memory, last ? round(last.use.cpu) : null, last ? Math.round(last.use.memory) : null, watts.get(h.id) ?? null];
   });
@@ -134,5 +153,5 @@ export function tuples(snapshot: ClusterSnapshot, watts: ReadonlyMap<HostId, num
     const last = vm.samples[vm.samples.length - 1];
     vms.push([vm.id, host, vm.vcpus, vm.memoryMiB, last ? round(last.use.cpu) : null, last ? Math.round(last.use.memory) : null]);
   }
-  return { hosts, vms };
+  return { hosts, vms, byUs };
 }

@@ -11,6 +11,7 @@ import { checkPlan, planCycle } from '../planner/index.js';
 import type { Action, InFlightAction, PlanInput, PlanResult } from '../planner/types.js';
 import type { InFlightStep } from '../state/persisted-state.js';
 import type { StateKeeper } from '../state/state-keeper.js';
+import type { EnergyLedger } from '../state/energy-ledger.js';
 import { recordCycleMetrics } from './cycle-metrics.js';
 import type { CycleReport } from './cycle-report.js';
 import { buildExecutionContext, cycleBudget } from './execution-context.js';
@@ -51,7 +52,9 @@ export interface CycleDeps {
   /** The planner; planCycle unless a test needs a plan that breaks an invariant. */
   readonly planner?: (input: PlanInput) => PlanResult;
   /** The recording of what cycles observe (queues in the record phase, writes after it; never throws). */
-  readonly recording?: { record(report: CycleReport, loaded: LoadedPolicy): void };
+  readonly recording?: { record(report: CycleReport, loaded: LoadedPolicy): void; latestWatts(): ReadonlyMap<HostId, number> };
+  /** Prices the energy saved cycle by cycle; the daemon's, so it outlives a runner rebuilt on reload. */
+  readonly ledger: EnergyLedger;
 }
 
 type Timed = <T>(phase: CyclePhase, fn: () => Promise<T> | T) => Promise<T>;
@@ -66,8 +69,6 @@ export class CycleRunner {
   private sequence = 0;
   private readonly log: Logger;
   private readonly lastVerdicts = new Map<HostId, string>();
-  /** When the last cycle started on the daemon's clock: the energy saved is counted from there. */
-  private lastCycleMs: number | undefined;
 
   constructor(private readonly deps: CycleDeps) {
     this.log = deps.logger.child({ component: 'cycle' });
@@ -90,7 +91,7 @@ export class CycleRunner {
     const report = await this.runPhases(loaded, { cycle, startedAtMs, phaseSeconds, dryRun: loaded.policy.mode === 'dry-run' }, timed, log, signal, drainSignal);
     phaseSeconds.total = (performance.now() - t0) / 1000;
     await timed('record', () => {
-      this.record(report, loaded, startedAtMs, log);
+      this.record(report, loaded, log);
       this.deps.recording?.record(report, loaded);
     });
     this.deps.metrics.observeCyclePhaseSeconds('record', phaseSeconds.record ?? 0);
@@ -185,14 +186,19 @@ export class CycleRunner {
 
   /**
    * The record phase: metrics from the report and one line that sums the cycle up (and, apart from
-   * this, the cycle's observation queued for the recording). The energy saved
-   * is priced over the time since the last cycle on the daemon's clock (the simulated one in the
-   * demo, so the counter counts simulated joules there).
+   * this, the cycle's observation queued for the recording). The energy saved is priced between
+   * observations on the daemon's clock (the simulated one in the demo, so the counter counts simulated
+   * kWh there).
    */
-  private record(report: CycleReport, loaded: LoadedPolicy, startedAtMs: number, log: Logger): void {
-    const since = this.lastCycleMs === undefined ? 0 : (startedAtMs - this.lastCycleMs) / 1000;
-    this.lastCycleMs = startedAtMs;
-    recordCycleMetrics(this.deps.metrics, report, { keeper: this.deps.keeper, hosts: loaded.hosts, proofOfBoot: loaded.policy.power.proofOfBoot, realNowMs: this.deps.realNowMs(), sinceLastCycleSeconds: since });
+  private record(report: CycleReport, loaded: LoadedPolicy, log: Logger): void {
+    recordCycleMetrics(this.deps.metrics, report, {
+      keeper: this.deps.keeper,
+      hosts: loaded.hosts,
+      proofOfBoot: loaded.policy.power.proofOfBoot,
+      realNowMs: this.deps.realNowMs(),
+      ledger: this.deps.ledger,
+      watts: this.deps.recording?.latestWatts() ?? new Map(),
+    });
     if (report.result !== 'ok') return;
     const { outcomes } = report;
     const count = (type: Action['type']) => outcomes.filter((o) => o.action.type === type && o.result === 'ok').length;

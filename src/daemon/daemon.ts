@@ -10,7 +10,7 @@ import { PowerAttention } from '../state/power-attention.js';
 import { PowerRecorder } from '../state/power-record.js';
 import { SupervisedPower } from '../actuator/supervised-power.js';
 import type { PowerDriver } from '../drivers/power/power-driver.js';
-import { ConsolidatorError } from '../errors.js';
+import { ConsolidatorError, errorMessage } from '../errors.js';
 import type { HostId } from '../model/ids.js';
 import type { PlanInput, PlanResult } from '../planner/types.js';
 import { startHttpServer, type HealthReport, type RunningHttpServer } from '../observability/http-server.js';
@@ -30,10 +30,13 @@ import { daemonStatus, healthFromLastCycle } from './daemon-status.js';
 import { fencedDrivers } from '../ha/fenced-drivers.js';
 import type { HaMetrics } from '../ha/ha-metrics.js';
 import type { LeaderElection, LeaderTerm } from '../ha/leader-election.js';
-import type { OperatorApi } from './operator-api.js';
+import type { OperatorApi, ReplayRunner, ReportOptions, ReportResult } from './operator-api.js';
 import { drainHost, planOnce, undrainHost, wakeHost, type DrainOptions, type DrainResult, type JobProgress, type OperatorDeps, type PlanNowResult, type WakeResult } from './operator-jobs.js';
 import { operatorRoutes } from './operator-routes.js';
 import type { SystemdNotifier } from './systemd-notify.js';
+import { EnergyLedger } from '../state/energy-ledger.js';
+import type { RecordingRange } from '../state/recording.js';
+import { buildSavingsReport } from '../state/savings-report.js';
 
 /** Starts a recurring job; the default is node-cron. Injectable so tests can tick by hand. */
 export type Scheduler = (expression: string, timeZone: string, job: () => Promise<void>) => { stop(): void };
@@ -84,6 +87,8 @@ export interface DaemonDeps {
   readonly planner?: (input: PlanInput) => PlanResult;
   /** Where cycles are recorded (stateDirectory/recording); none when absent (standalone commands). */
   readonly recordingDirectory?: string;
+  /** Replays the recording for `consolidator report` in dry-run (a child process: it takes a minute for a week). */
+  readonly replay?: ReplayRunner;
   /** The registry to serve (default: a new one); HA's metrics are registered on it by the composition root. */
   readonly registry?: Registry;
   /** High availability (policy `ha`): absent, the daemon is the one controller and acts from its start. */
@@ -126,6 +131,8 @@ function stopGraceMsFor(loaded: LoadedPolicy): number {
 const DEFAULT_BOOT_POLL_MS = 5_000;
 /** Hosts observed at once. */
 const OBSERVE_CONCURRENCY = 16;
+/** Cycles further apart than this (the daemon's clock) are a gap in the energy saved, not an interval. */
+const LEDGER_MAX_INTERVAL_SECONDS = 6 * 3600;
 
 /**
  * The long-running service: one cycle per schedule tick (never two at once), SIGHUP-style reloads that
@@ -142,6 +149,9 @@ export class Daemon implements OperatorApi {
   private recorder!: PowerRecorder;
   private runner!: CycleRunner;
   private recording: CycleRecording | undefined;
+  /** Prices the energy saved; new with each state load (a start, an HA take-over), so no interval spans a time this controller did not lead. */
+  private replaying = false;
+  private ledger = new EnergyLedger({ maxIntervalSeconds: LEDGER_MAX_INTERVAL_SECONDS });
   private observer!: ClusterObserver;
   private http: RunningHttpServer | undefined;
   private control: RunningControlSocket | undefined;
@@ -223,6 +233,7 @@ export class Daemon implements OperatorApi {
     this.recorder = new PowerRecorder(loaded.state.powerRecord);
     this.attention = new PowerAttention({ logger: this.deps.logger, initial: loaded.state.attention });
     this.keeper = new StateKeeper(this.deps.store, loaded.state, { recorder: this.recorder, attention: this.attention, logger: this.deps.logger, nowMs: this.nowMs });
+    this.ledger = new EnergyLedger({ maxIntervalSeconds: LEDGER_MAX_INTERVAL_SECONDS });
     if (this.deps.recordingDirectory !== undefined && this.deps.role !== 'standalone') {
       this.recording = new CycleRecording(
         {
@@ -231,6 +242,7 @@ export class Daemon implements OperatorApi {
           metrics: this.metrics,
           // The current drivers' (they are rebuilt on a reload).
           readWatts: (host, signal) => this.drivers.power.powerReadingWatts?.(host, signal) ?? Promise.resolve(undefined),
+          poweredOffByUs: () => this.keeper.poweredOffByUs(),
         },
         this.loaded,
       );
@@ -489,6 +501,29 @@ export class Daemon implements OperatorApi {
     return this.exclusive(() => drainHost(this.operatorDeps(), host, options));
   }
 
+  async report(asked: RecordingRange, options: ReportOptions): Promise<ReportResult> {
+    this.assertLeading();
+    const range = options.lastSeconds === undefined ? asked : { ...asked, fromMs: this.nowMs() - options.lastSeconds * 1000 };
+    const dir = this.deps.recordingDirectory;
+    if (dir === undefined) throw new ConsolidatorError('USAGE', 'this daemon keeps no recording');
+    await this.recording?.flush();
+    const state = this.keeper.state;
+    const report = await buildSavingsReport({ recordingDir: dir, history: state.history, attention: state.attention, range });
+    const mode = this.loaded.policy.mode;
+    if (!options.replay || report.cyclesByMode['dry-run'] === 0) return { mode, report };
+    if (this.deps.replay === undefined) return { mode, report, replay: { error: 'this daemon cannot run a replay' } };
+    if (this.replaying) return { mode, report, replay: { error: 'a replay is already running; try again when it has finished' } };
+    this.replaying = true;
+    try {
+      const figures = await this.deps.replay({ recordingDir: dir, policyFile: this.deps.policyFile, range });
+      return { mode, report, replay: { figures } };
+    } catch (e) {
+      return { mode, report, replay: { error: errorMessage(e) } };
+    } finally {
+      this.replaying = false;
+    }
+  }
+
   history(limit: number): readonly HistoryEntry[] {
     this.assertLeading();
     return this.keeper.recentHistory(limit);
@@ -638,6 +673,7 @@ export class Daemon implements OperatorApi {
       realNowMs: this.realNowMs,
       ...(this.deps.planner ? { planner: this.deps.planner } : {}),
       ...(this.recording ? { recording: this.recording } : {}),
+      ledger: this.ledger,
       onStepDone: () => void this.deps.notifier.watchdog(),
     });
   }

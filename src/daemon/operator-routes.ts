@@ -28,6 +28,19 @@ export function operatorRoutes(daemon: OperatorApi): Record<string, RouteHandler
       const result = await daemon.wake(hostOf(body));
       return { status: result.ok ? 200 : 404, body: result };
     }),
+    '/operator/report': post(async (body) => {
+      const b = (body ?? {}) as { fromMs?: unknown; toMs?: unknown; lastSeconds?: unknown; replay?: unknown };
+      const ms = (v: unknown, name: string): number | undefined => {
+        if (v === undefined || v === null) return undefined;
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConsolidatorError('USAGE', `"${name}" must be a time in ms since the epoch, got ${JSON.stringify(v)}`);
+        return v;
+      };
+      const fromMs = ms(b.fromMs, 'fromMs');
+      const toMs = ms(b.toMs, 'toMs');
+      const last = ms(b.lastSeconds, 'lastSeconds');
+      const range = { ...(fromMs === undefined ? {} : { fromMs }), ...(toMs === undefined ? {} : { toMs }) };
+      return { status: 200, body: await daemon.report(range, { replay: b.replay !== false, ...(last === undefined ? {} : { lastSeconds: last }) }) };
+    }),
     '/operator/history': post(async (body) => {
       const limit = typeof (body as { limit?: unknown } | undefined)?.limit === 'number' ? ((body as { limit: number }).limit) : 50;
       return { status: 200, body: { history: daemon.history(Math.max(1, Math.min(1000, limit))) } };

@@ -49,3 +49,23 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
  */
 export const ATTENTION_REASONS = ['PowerOnFailed', 'BootTimeout', 'IdentityMismatch', 'GuestsAtHardOff'] as const;
 export type AttentionReason = (typeof ATTENTION_REASONS)[number];
+
+/**
+ * What one attempt of a power chain asked of one power path (src/drivers/power/power-chain.ts):
+ * status, on (a power-on, or a re-send of it), force-on (the path's escalation: ForceOn, PowerCycle),
+ * off (a power-off, soft or hard).
+ */
+export const POWER_ATTEMPT_ACTIONS = ['status', 'on', 'force-on', 'off'] as const;
+export type PowerAttemptAction = (typeof POWER_ATTEMPT_ACTIONS)[number];
+
+/**
+ * How one attempt ended:
+ * - ok: done, and read back where the path can (the host reports the requested state).
+ * - unconfirmed: sent through a path without state (wol), and no other path could read the state:
+ *   the boot timeout decides.
+ * - timeout: the request was taken but the state did not follow (POWER_TIMEOUT).
+ * - unreachable: the path did not answer (BMC_UNREACHABLE). auth: it refused our credentials (BMC_AUTH).
+ * - failed: refused or broken otherwise (POWER_FAILED, PARSE, ...). aborted: the daemon is stopping.
+ */
+export const POWER_ATTEMPT_OUTCOMES = ['ok', 'unconfirmed', 'timeout', 'unreachable', 'auth', 'failed', 'aborted'] as const;
+export type PowerAttemptOutcome = (typeof POWER_ATTEMPT_OUTCOMES)[number];

@@ -59,6 +59,7 @@ export const MIGRATION_DURATION_BUCKETS_SECONDS = [1, 2, 5, 10, 20, 30, 60, 120,
 export const CYCLE_PHASE_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800] as const;
 
 const MS_PER_SECOND = 1000;
+const JOULES_PER_KWH = 3_600_000;
 const VERSION = /^[0-9A-Za-z.+-]{1,64}$/;
 
 export interface HostUtilisationRow {
@@ -110,7 +111,7 @@ export class ConsolidatorMetrics {
   readonly lastSuccessfulCycleTimestampSeconds: Gauge;
   readonly cyclesTotal: Counter<'result'>;
   readonly estimatedPowerSavedWatts: Gauge;
-  readonly estimatedEnergySavedJoulesTotal: Counter;
+  readonly energySavedKWhTotal: Counter;
   readonly errorsTotal: Counter<'code'>;
   readonly recordingErrorsTotal: Counter;
   readonly recordingBytes: Gauge;
@@ -225,12 +226,15 @@ export class ConsolidatorMetrics {
     this.cyclesTotal = new Counter({ name: 'consolidator_cycles_total', help: 'Cycles run, by result.', labelNames: ['result'], registers });
     this.estimatedPowerSavedWatts = new Gauge({
       name: 'consolidator_estimated_power_saved_watts',
-      help: 'Estimated power not drawn right now thanks to hosts consolidator powered off, watts.',
+      help: 'Power not drawn now thanks to the hosts consolidator powered off, watts (measured as consolidator_energy_saved_kwh_total says).',
       registers,
     });
-    this.estimatedEnergySavedJoulesTotal = new Counter({
-      name: 'consolidator_estimated_energy_saved_joules_total',
-      help: 'Estimated energy saved since the daemon started, joules.',
+    this.energySavedKWhTotal = new Counter({
+      name: 'consolidator_energy_saved_kwh_total',
+      help:
+        'Energy saved against every host on, kWh, since the daemon started (the daemon\'s clock). Per host consolidator powered off, over the time it stays off: its idle draw ' +
+        '(from its own BMC readings while on, less the power model\'s dynamic part, once it has 5; else the policy\'s power model at 0 % CPU) minus its BMC\'s standby reading (0 without one). ' +
+        'Hosts off by an operator or in an unknown state count for nothing. "consolidator report" gives the same figure over any period from the recording.',
       registers,
     });
     this.errorsTotal = new Counter({ name: 'consolidator_errors_total', help: 'Failures, by error code.', labelNames: ['code'], registers });
@@ -402,9 +406,9 @@ export class ConsolidatorMetrics {
     this.estimatedPowerSavedWatts.set(assertNonNegative('power saved', watts));
   }
 
-  /** Adds the energy `watts` saved over `seconds` (e.g. the power saved times the time since the last cycle). */
-  addEnergySaved(watts: number, seconds: number): void {
-    this.estimatedEnergySavedJoulesTotal.inc(assertNonNegative('power saved', watts) * assertNonNegative('interval', seconds));
+  /** Adds energy saved, joules (an EnergyLedger's interval). */
+  addEnergySavedJoules(joules: number): void {
+    this.energySavedKWhTotal.inc(assertNonNegative('energy saved', joules) / JOULES_PER_KWH);
   }
 
   /** Counts a failure under its code: a ConsolidatorError's own, INTERNAL for anything else. */

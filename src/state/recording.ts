@@ -19,7 +19,9 @@ import type { PowerModel, PowerState } from '../model/snapshot.js';
  *   host: `[name, power "on"|"off"|"unknown", reachable 0|1, cpus, memoryMiB, cpuUsedCores|null, memoryUsedMiB|null, watts|null]`
  *   (capacity after the policy's reserve; use is the last sample, null before the first; watts as the
  *   BMC reported them, null where it does not),
- *   vm: `[name, hostIndex (into this line's hosts), vcpus, memoryMiB, cpuUsedCores|null, memoryUsedMiB|null]`.
+ *   vm: `[name, hostIndex (into this line's hosts), vcpus, memoryMiB, cpuUsedCores|null, memoryUsedMiB|null]`,
+ *   and `byUs`: the indexes of the hosts that were off because consolidator powered them off (absent in
+ *   lines written before it was added: read as none). Watts of an off host are its BMC's standby reading.
  */
 export const RECORDING_FORMAT = 'consolidator-recording';
 export const RECORDING_VERSION = 1;
@@ -54,6 +56,7 @@ export interface RecordedCycle {
   readonly hosts: readonly RecordedHost[];
   readonly vms: readonly RecordedVm[];
   readonly acted: { readonly migrations: number; readonly powerOffs: number; readonly powerOns: number };
+  readonly byUs?: readonly number[];
 }
 
 export function recordingFileName(day: string, part = 1): string {

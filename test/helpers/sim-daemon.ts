@@ -111,6 +111,8 @@ export interface TestDaemonOptions {
   selfUuid?: string;
   /** Replaces the planner (to force plans that break an invariant). */
   planner?: DaemonDeps['planner'];
+  /** The replay `consolidator report` runs in dry-run. */
+  replay?: DaemonDeps['replay'];
 }
 
 export interface TestDaemon {
@@ -168,6 +170,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<TestD
     recordingDirectory: join(dir, 'recording'),
     ...(options.selfUuid !== undefined ? { selfUuid: options.selfUuid } : {}),
     ...(options.planner ? { planner: options.planner } : {}),
+    ...(options.replay ? { replay: options.replay } : {}),
   };
   const daemon = new Daemon(deps);
   await daemon.start();

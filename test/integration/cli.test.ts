@@ -29,6 +29,13 @@ describe('the built consolidator binary', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('check: exits 64 for a host the policy does not have, naming the hosts it has', async () => {
+    const result = await consolidator('check', '--policy', 'config/consolidator.example.yaml', 'nosuch-host');
+    expect(result.code).toBe(64);
+    expect(result.stderr).toContain('nosuch-host is not a host of config/consolidator.example.yaml');
+    expect(result.stdout).toBe('');
+  });
+
   it('prints its version', async () => {
     const result = await consolidator('--version');
     expect(result.stdout).toMatch(/^consolidator \d+\.\d+\.\d+/);

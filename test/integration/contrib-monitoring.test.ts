@@ -171,7 +171,7 @@ describe('the metric-name checker (no Prometheus needed)', () => {
 const REQUIRED_PANELS: readonly { what: string; expr: RegExp }[] = [
   { what: 'hosts on/off/unknown over time', expr: /sum by \(state\) \(consolidator_hosts\{/ },
   { what: 'watts saved', expr: /consolidator_estimated_power_saved_watts/ },
-  { what: 'energy saved', expr: /increase\(consolidator_estimated_energy_saved_joules_total/ },
+  { what: 'energy saved', expr: /increase\(consolidator_energy_saved_kwh_total/ },
   { what: 'migration rate', expr: /rate\(consolidator_actions_executed_total\{[^}]*type="migrate"/ },
   { what: 'migration duration', expr: /histogram_quantile\([^,]+, sum by \(le\) \(rate\(consolidator_migration_duration_seconds_bucket/ },
   { what: 'migration failures', expr: /consolidator_action_failures_total\{[^}]*type="migrate"/ },

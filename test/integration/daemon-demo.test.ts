@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ReportResult } from '../../src/daemon/operator-api.js';
 import { freePort } from '../helpers/free-port.js';
 import { PROMETHEUS_POLL, query, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -18,6 +20,7 @@ import { waitFor } from '../helpers/wait-for.js';
  */
 
 const CONSOLIDATION_TIMEOUT_MS = 60_000;
+const execFileAsync = promisify(execFile);
 const EXIT_TIMEOUT_MS = 20_000;
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,9 +33,10 @@ interface RunningDaemon {
   readonly url: string;
   readonly output: () => string;
   readonly policyFile: string;
+  readonly socket: string;
 }
 
-async function startDemoDaemon(): Promise<RunningDaemon> {
+async function startDemoDaemon(mode: 'enforce' | 'dry-run' = 'enforce'): Promise<RunningDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'consolidator-demo-test-'));
   const port = await freePort();
   const demo = await readFile('config/demo.yaml', 'utf8');
@@ -42,7 +46,8 @@ async function startDemoDaemon(): Promise<RunningDaemon> {
     .replace('workload: demo-workload', `workload: ${resolve('config/demo-workload')}`)
     .replace('speedup: 300', 'speedup: 600')
     .replace('schedule: "*/2 * * * * *"', 'schedule: "* * * * * *"')
-    .replace('format: pretty', 'format: json');
+    .replace('format: pretty', 'format: json')
+    .replace('mode: enforce', `mode: ${mode}`);
   const policyFile = join(dir, 'demo.yaml');
   await writeFile(policyFile, policy);
   const child = spawn('node', ['dist/main.js', 'run', '--policy', policyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,7 +58,13 @@ async function startDemoDaemon(): Promise<RunningDaemon> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
-  return { child, url: `http://127.0.0.1:${port}`, output: () => output, policyFile };
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, policyFile, socket: join(dir, 'control.sock') };
+}
+
+/** `consolidator report --json` of the built CLI, over the daemon's operator socket. */
+async function reportOf(daemon: RunningDaemon): Promise<ReportResult> {
+  const { stdout } = await execFileAsync('node', ['dist/main.js', 'report', '--socket', daemon.socket, '--json'], { timeout: 120_000 });
+  return JSON.parse(stdout) as ReportResult;
 }
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -108,10 +119,21 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       // counted in real seconds, the counter would need ten minutes to get there.
       await waitFor('the energy saved to count simulated time', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
         const text = await (await fetch(`${daemon.url}/metrics`)).text();
-        const joules = metricValue(text, 'consolidator_estimated_energy_saved_joules_total');
+        const kWh = metricValue(text, 'consolidator_energy_saved_kwh_total');
+        const joules = kWh === undefined ? undefined : kWh * 3_600_000;
         const watts = metricValue(text, 'consolidator_estimated_power_saved_watts');
         return joules !== undefined && watts !== undefined && watts > 0 && joules >= watts * 600 ? true : undefined;
       });
+
+      // consolidator report over the operator socket: what it saved, from its recording.
+      const enforced = await reportOf(daemon);
+      const kWh = metricValue(await (await fetch(`${daemon.url}/metrics`)).text(), 'consolidator_energy_saved_kwh_total') ?? 0;
+      expect(enforced.mode).toBe('enforce');
+      expect(enforced.replay).toBeUndefined();
+      expect(enforced.report.energy.savedKWh).toBeGreaterThan(0);
+      // The metric counts up to the newest cycle, the report up to the newest recorded one (a cycle apart at most).
+      expect(Math.abs(enforced.report.energy.savedKWh - kWh)).toBeLessThanOrEqual(Math.max(0.15 * kWh, 0.2));
+      expect(enforced.report.powerCycles.length).toBeGreaterThan(0);
 
       // A broken policy on SIGHUP: rejected with its position, the daemon goes on.
       const good = await readFile(daemon.policyFile, 'utf8');
@@ -150,6 +172,32 @@ describe('the built daemon on the demo datacenter, scraped by a real Prometheus'
       await expect(access(stateDirectory)).rejects.toThrow(/ENOENT/);
     } catch (e) {
       console.error(`daemon output (tail):\n${daemon.output().slice(-4000)}\nprometheus log:\n${prometheus.log().slice(-2000)}`);
+      throw e;
+    }
+  });
+
+  it('consolidator report in dry-run: nothing was saved, and the daemon replays its recording in a child process to say what would have been', async () => {
+    const daemon = await startDemoDaemon('dry-run');
+    try {
+      await waitFor('a dozen recorded cycles', { timeoutMs: CONSOLIDATION_TIMEOUT_MS, ...PROMETHEUS_POLL }, async () => {
+        const text = await fetch(`${daemon.url}/metrics`).then((r) => r.text(), () => '');
+        const cycles = metricValue(text, 'consolidator_cycles_total{result="ok"}');
+        return cycles !== undefined && cycles >= 12 ? true : undefined;
+      });
+      const result = await reportOf(daemon);
+      expect(result.mode).toBe('dry-run');
+      expect(result.report.energy.savedKWh).toBe(0);
+      expect(result.report.cyclesByMode.enforce).toBe(0);
+      const replay = result.replay as { figures?: { savedKWh: number; cycles: number; policyFile: string }; error?: string };
+      expect(replay.error).toBeUndefined();
+      expect(replay.figures?.policyFile).toBe(daemon.policyFile);
+      expect(replay.figures?.cycles).toBeGreaterThanOrEqual(12);
+      expect(replay.figures?.savedKWh).toBeGreaterThan(0);
+      const { stdout } = await execFileAsync('node', ['dist/main.js', 'report', '--socket', daemon.socket, '--no-replay'], { timeout: 60_000 });
+      expect(stdout).toMatch(/saved\s+0\.00 kWh/);
+      expect(stdout).not.toMatch(/would have saved/);
+    } catch (e) {
+      console.error(`daemon output (tail):\n${daemon.output().slice(-4000)}`);
       throw e;
     }
   });

@@ -45,7 +45,7 @@ async function startDaemonEndpoint(): Promise<{ server: RunningHttpServer; metri
   metrics.recordCycle('ok', Date.now());
   metrics.recordCycle('skipped', Date.now());
   metrics.setPowerSavedWatts(600);
-  metrics.addEnergySaved(600, 300);
+  metrics.addEnergySavedJoules(1_800_000);
   metrics.countError(new ConsolidatorError('MIGRATION_TIMEOUT', 'too slow'));
   metrics.countError(new Error('boom'));
   metrics.setDryRun(true);
@@ -122,7 +122,7 @@ describe('a real Prometheus scraping the daemon on loopback', () => {
   it('returns the values the daemon exported through /api/v1/query', async () => {
     await expectQueryValue(prometheus, 'consolidator_hosts{state="on"}', '12');
     await expectQueryValue(prometheus, 'consolidator_host_utilisation_ratio{host="kvm-01",resource="memory"}', '0.61');
-    await expectQueryValue(prometheus, 'consolidator_estimated_energy_saved_joules_total', '180000');
+    await expectQueryValue(prometheus, 'consolidator_energy_saved_kwh_total', '0.5');
     await expectQueryValue(prometheus, 'consolidator_errors_total{code="MIGRATION_TIMEOUT"}', '1');
     await expectQueryValue(prometheus, 'consolidator_migration_duration_seconds_count', '1');
     await expectQueryValue(prometheus, 'consolidator_dry_run', '1');

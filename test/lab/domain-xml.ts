@@ -1,4 +1,4 @@
-/** Domain XML for the lab's tiny guests: 1 vCPU, no disk, no NIC, SeaBIOS. */
+/** Domain XML for the lab's tiny guests: 1 vCPU, no NIC, SeaBIOS, no disk unless one is given. */
 
 export interface GuestSpec {
   readonly name: string;
@@ -10,6 +10,8 @@ export interface GuestSpec {
   readonly fillFile?: string;
   /** Adds <consolidator:pinned/> to the domain's metadata. */
   readonly pinned?: boolean;
+  /** A raw file attached as disk vda (as the host sees the path: a host's /var/lib/libvirt is its own). */
+  readonly disk?: string;
 }
 
 const FILL_ADDRESS = '0x1000000';
@@ -36,7 +38,7 @@ ${spec.pinned ? `  <metadata><consolidator:pinned xmlns:consolidator='${PINNED_N
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <serial type='pty'><target port='0'/></serial>
+${spec.disk ? `    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${spec.disk}'/><target dev='vda' bus='virtio'/></disk>\n` : ''}    <serial type='pty'><target port='0'/></serial>
     <console type='pty'><target type='serial' port='0'/></console>
     <memballoon model='virtio'/>
   </devices>

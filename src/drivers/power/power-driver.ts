@@ -23,6 +23,12 @@ export interface PowerDriver {
   status(host: HostId, signal: AbortSignal): Promise<PowerState>;
   powerOn(host: HostId, signal: AbortSignal): Promise<void>;
   powerOff(host: HostId, mode: PowerOffMode, signal: AbortSignal, options?: PowerOffOptions): Promise<void>;
+  /**
+   * ForceOn / PowerCycle for a host that accepted On and stayed off. Optional: only drivers whose BMC
+   * offers a stronger power-on than the one powerOn sends define it. Resolves, like powerOn, once the
+   * state reads on (or throws the same errors).
+   */
+  forcePowerOn?(host: HostId, signal: AbortSignal): Promise<void>;
   /** Watts drawn now, where the BMC supports DCMI; undefined otherwise. */
   powerReadingWatts?(host: HostId, signal: AbortSignal): Promise<number | undefined>;
   /**
@@ -33,4 +39,11 @@ export interface PowerDriver {
    * machine the policy says it does before acting on it.
    */
   systemUuid?(host: HostId, signal: AbortSignal): Promise<string | undefined>;
+}
+
+/** One way to reach a host's power: a name for messages and the driver behind it. */
+export interface PowerPath {
+  /** The power driver's name (`ipmitool`), as messages, the check's table and its JSON show it. */
+  readonly path: string;
+  readonly driver: PowerDriver;
 }

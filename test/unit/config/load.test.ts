@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
+import { summarizePolicy } from '../../../src/cli/validate.js';
 import { formatIssue, loadPolicyFile, loadPolicyText, type LoadResult } from '../../../src/config/load.js';
 
 let dir: string;
@@ -236,7 +237,48 @@ describe('bad policies: each problem with file:line:col and the key', () => {
     {
       name: 'a host without BMC settings under the ipmitool driver',
       text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    labels: { rack: r1 }'),
-      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has no bmc.address (power.driver is ipmitool; set them on the host or in hostDefaults.bmc)'],
+      expected: ['policy.yaml:8:5 hosts[1]: host "h2" has no bmc.address (its power chain has ipmitool; set them on the host or in hostDefaults.bmc)'],
+    },
+    {
+      name: 'a wol.mac that is not a MAC, naming the host and the key',
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { chain: [ipmitool, wol] }').replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    wol: { mac: "52:54:00:12:34" }'),
+      expected: [
+        'policy.yaml:7:5 hosts[0]: host "h1" has wol in its power chain but no wol.mac (the MAC of the NIC that wakes it)',
+        'policy.yaml:11:17 hosts[1].wol.mac: host "h2" wol.mac "52:54:00:12:34" is not a MAC address (six hex pairs such as 52:54:00:12:34:56 or 52-54-00-12-34-56)',
+      ],
+    },
+    {
+      name: 'a multicast wol.mac and a broadcast that is not IPv4',
+      text: () => realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    power: { chain: [ipmitool, wol] }\n    wol: { mac: "01:00:5e:00:00:01", broadcast: "ff02::1" }'),
+      expected: [
+        'policy.yaml:11:17 hosts[1].wol.mac: host "h2" wol.mac "01:00:5e:00:00:01" is a multicast or broadcast address: a NIC\'s own MAC is unicast',
+        'policy.yaml:11:49 hosts[1].wol.broadcast: host "h2" wol.broadcast "ff02::1" is not an IPv4 address (magic packets are IPv4 broadcasts, e.g. 10.0.0.255)',
+      ],
+    },
+    {
+      name: 'two hosts with one MAC',
+      text: () =>
+        realHosts()
+          .replace('version: 1', 'version: 1\npower: { chain: [ipmitool, wol] }')
+          .replace('    bmc: { address: 127.0.1.1 }', '    bmc: { address: 127.0.1.1 }\n    wol: { mac: "52:54:00:aa:bb:01" }')
+          .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    wol: { mac: "52-54-00-AA-BB-01" }'),
+      expected: ['policy.yaml:12:17 hosts[1].wol.mac: host "h2" has the same wol.mac as host "h1" (hosts[0]): waking one would wake the other'],
+    },
+    {
+      name: 'a chain with only wol, and a path listed twice',
+      text: () =>
+        realHosts()
+          .replace('    bmc: { address: 127.0.1.1 }', '    bmc: { address: 127.0.1.1 }\n    power: { chain: [wol] }\n    wol: { mac: "52:54:00:aa:bb:01" }')
+          .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    power: { chain: [ipmitool, ipmitool] }'),
+      expected: [
+        'policy.yaml:8:21 hosts[0].power.chain: host "h1" has no power path that reads the power state (wol only powers on): add one such as ipmitool, to power it off and to tell whether it is on',
+        'policy.yaml:12:21 hosts[1].power.chain: lists ipmitool twice (host "h2")',
+      ],
+    },
+    {
+      name: 'an unknown power path',
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { chain: [ipmitool, etherwake] }'),
+      expected: ['policy.yaml:2:28 power.chain[1]: must be one of "ipmitool", "wol", got "etherwake"'],
     },
   ];
 
@@ -251,6 +293,32 @@ describe('bad policies: each problem with file:line:col and the key', () => {
       .replace('    bmc: { address: 127.0.1.1 }', '    ssh: { address: 10.0.0.5, port: 2201 }\n    bmc: { address: 127.0.1.1, port: 6231 }')
       .replace('    bmc: { address: 127.0.1.2 }', '    ssh: { address: 10.0.0.5, port: 2202 }\n    bmc: { address: 127.0.1.1, port: 6232 }');
     expect(messages(await load(text))).toEqual([]);
+  });
+
+  it('accepts a chain of ipmitool then wol, per host over the global one, and resolves it', async () => {
+    const text = realHosts()
+      .replace('version: 1', 'version: 1\npower: { chain: [ipmitool, wol], resends: 2 }')
+      .replace('    bmc: { address: 127.0.1.1 }', '    bmc: { address: 127.0.1.1 }\n    wol: { mac: "52:54:00:aa:bb:01", interface: eth1 }')
+      .replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    power: { chain: [ipmitool] }');
+    const result = await load(text);
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.policy.power.resends).toBe(2);
+    expect(result.value.hosts.map((h) => h.powerChain)).toEqual([['ipmitool', 'wol'], ['ipmitool']]);
+    expect(result.value.hosts[0]?.wol).toEqual({ mac: '52:54:00:aa:bb:01', port: 9, interface: 'eth1' });
+    expect(summarizePolicy(result.value)).toMatch(/drivers virsh\/ipmitool, power chain \[ipmitool, wol\] \(1 host\), \[ipmitool\] \(1 host\)$/);
+  });
+
+  it('warns about wol settings of a host whose chain does not use them, and defaults to one re-send', async () => {
+    const text = realHosts().replace('    bmc: { address: 127.0.1.2 }', '    bmc: { address: 127.0.1.2 }\n    wol: { mac: "52:54:00:aa:bb:02" }');
+    const result = await load(text);
+    expect(messages(result)).toEqual([]);
+    if (!result.ok) return;
+    expect(result.value.policy.power.resends).toBe(1);
+    expect(result.value.hosts.map((h) => h.powerChain)).toEqual([['ipmitool'], ['ipmitool']]);
+    expect(result.value.warnings.map((w) => formatIssue(w))).toEqual([
+      expect.stringContaining('hosts[1].wol: host "h2" has wol settings but wol is not in its power chain (ipmitool): they are not used'),
+    ]);
   });
 
   it('reports every schema problem at once', async () => {

@@ -44,11 +44,11 @@ describe('the demo figures on the simulated datacenter', () => {
   it('the energy saved counts simulated seconds: the watts saved times the simulated time between cycles', async () => {
     const { t } = await consolidated();
     await cycleAt(t, t.datacenter.nowSeconds + 300, 7);
-    const before = metric(await t.daemon.registry.metrics(), 'consolidator_estimated_energy_saved_joules_total');
+    const before = metric(await t.daemon.registry.metrics(), 'consolidator_energy_saved_kwh_total') * 3_600_000;
     const watts = metric(await t.daemon.registry.metrics(), 'consolidator_estimated_power_saved_watts');
     expect(watts).toBeGreaterThan(0);
     await cycleAt(t);
-    const after = metric(await t.daemon.registry.metrics(), 'consolidator_estimated_energy_saved_joules_total');
+    const after = metric(await t.daemon.registry.metrics(), 'consolidator_energy_saved_kwh_total') * 3_600_000;
     // The two cycles started 300 simulated seconds apart (and a few real milliseconds): with real
     // seconds the counter would grow by watts times a fraction of a second.
     expect(after - before).toBeCloseTo(watts * 300, 0);

@@ -41,7 +41,7 @@ describe('ConsolidatorMetrics', () => {
     expect(() => setup()).not.toThrow();
   });
 
-  it('names every metric under consolidator_ with base-unit suffixes', async () => {
+  it('names every metric under consolidator_ with base-unit suffixes (kWh for the energy saved, as it is billed)', async () => {
     const { registry } = setup();
     const names = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
     expect(names).toEqual(
@@ -54,7 +54,7 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_cycles_total',
         'consolidator_dry_run',
         'consolidator_errors_total',
-        'consolidator_estimated_energy_saved_joules_total',
+        'consolidator_energy_saved_kwh_total',
         'consolidator_estimated_power_saved_watts',
         'consolidator_host_utilisation_ratio',
         'consolidator_hosts',
@@ -226,14 +226,14 @@ describe('ConsolidatorMetrics', () => {
     expect(() => metrics.recordCycle('partial' as 'ok', 0)).toThrow(/label result/);
   });
 
-  it('tracks power saved and accumulates energy in joules', async () => {
+  it('tracks power saved and accumulates energy in kWh', async () => {
     const { registry, metrics } = setup();
     metrics.setPowerSavedWatts(450);
-    metrics.addEnergySaved(450, 300);
-    metrics.addEnergySaved(300, 60);
+    metrics.addEnergySavedJoules(450 * 300);
+    metrics.addEnergySavedJoules(300 * 60);
     expect(await valueOf(registry, 'consolidator_estimated_power_saved_watts')).toBe(450);
-    expect(await valueOf(registry, 'consolidator_estimated_energy_saved_joules_total')).toBe(450 * 300 + 300 * 60);
-    expect(() => metrics.addEnergySaved(-5, 10)).toThrow(ConsolidatorError);
+    expect(await valueOf(registry, 'consolidator_energy_saved_kwh_total')).toBeCloseTo((450 * 300 + 300 * 60) / 3_600_000, 12);
+    expect(() => metrics.addEnergySavedJoules(-5)).toThrow(ConsolidatorError);
     expect(() => metrics.setPowerSavedWatts(Number.POSITIVE_INFINITY)).toThrow(ConsolidatorError);
   });
 
