@@ -50,7 +50,8 @@ describe('proof of boot on a real lab', () => {
     // It waited for the hypervisor: the lab host's libvirt answers, and the proof took the boot's time.
     expect(Number(passed['durationMs'])).toBeGreaterThan(0);
     expect(world.lab.host(3).initPid).toBeDefined();
-    expect(metricValue(await world.metricsText(), 'consolidator_proof_of_boot_total', { outcome: 'ok' })).toBe(1);
+    // Counted in the cycle's record phase, once its act phase (the boot) is over.
+    await waitFor('the proof of boot counted', { timeoutMs: 30_000 }, async () => metricValue(await world.metricsText(), 'consolidator_proof_of_boot_total', { outcome: 'ok' }) === 1);
     const status = await world.runCli(['status', '--policy', world.policyFile]);
     expect(status.stdout).toMatch(new RegExp(`last proof of boot: ${h(3).replace('.', '\\.')} ok `));
 
