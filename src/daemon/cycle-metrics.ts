@@ -74,9 +74,11 @@ export function recordCycleMetrics(
 
 /** The proof-of-boot gauges, from the saved state (each cycle, and at start). */
 export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper, policy: ProofOfBootPolicy, hosts: readonly ResolvedHost[]): void {
+  // Hosts of the policy only: one removed from it keeps its entry in the state, not its series.
+  const known = new Set(hosts.map((h) => h.name));
   const lastSuccessMs = Object.fromEntries(
     Object.entries(keeper.proofsOfBoot())
-      .filter(([, e]) => e.result === 'ok')
+      .filter(([host, e]) => e.result === 'ok' && known.has(host))
       .map(([host, e]) => [host, e.atMs]),
   );
   const offAt = keeper.poweredOffAtMs();
