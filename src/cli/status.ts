@@ -54,6 +54,7 @@ function formatStatus(s: Record<string, unknown>): string {
   const list = (v: unknown) => (Array.isArray(v) && v.length > 0 ? v.join(', ') : '-');
   const attention = Object.entries((s['needsAttention'] ?? {}) as Record<string, { reason: string; message: string }>);
   const job = s['operatorJob'] as { kind: string; host: string } | undefined;
+  const proofs = Object.entries((s['proofOfBoot'] ?? {}) as Record<string, { atMs: number; result: string; code?: string }>).sort(([a], [b]) => a.localeCompare(b));
   const lines = [
     `consolidator ${String(s['version'])}, mode ${String(s['mode'])}, policy ${String(s['policyFile'])}`,
     `health: ${health?.healthy ? 'ok' : 'FAILING'}${health?.reason ? ` (${health.reason})` : ''}`,
@@ -69,6 +70,7 @@ function formatStatus(s: Record<string, unknown>): string {
     `cycle running: ${s['cycleRunning'] ? 'yes' : 'no'}${job ? `; operator ${job.kind} of ${job.host} running` : ''}`,
     `actions in flight: ${list((s['actionsInFlight'] as { id: string }[] | undefined)?.map((a) => a.id))}`,
     attention.length === 0 ? 'needs attention: none' : `needs attention: ${attention.map(([h, e]) => `${h} (${e.reason}: ${e.message})`).join('; ')}`,
+    `last proof of boot: ${proofs.length === 0 ? '-' : proofs.map(([h, p]) => `${h} ${p.result === 'ok' ? 'ok' : `FAILED${p.code ? ` [${p.code}]` : ''}`} ${new Date(p.atMs).toISOString()}`).join(', ')}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -56,6 +56,8 @@ export const DEFAULTS = {
     resends: 1,
     /** Magic packets per Wake-on-LAN power-on: UDP may lose one, a NIC ignores the extra ones. */
     wolPacketsPerSend: 3,
+    /** On by default: it wakes only hosts consolidator itself powered off, one a day, in active windows (README, "Proof of boot"). */
+    proofOfBoot: { enabled: true, afterDays: 14, maxHostsPerCycle: 1, maxHostsPerDay: 1, minOnSeconds: 3600 },
     ipmi: { cipherSuite: 3, retries: 1, commandTimeoutSeconds: 5 },
     redfish: { requestTimeoutSeconds: 10 },
   },

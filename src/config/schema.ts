@@ -169,6 +169,23 @@ const antiAffinitySchema = z
 const windowList = (what: string) =>
   z.array(z.string().min(1)).default([]).describe(what);
 
+const proofOfBootSchema = z
+  .strictObject({
+    enabled: z.boolean().default(DEFAULTS.power.proofOfBoot.enabled).describe('Wake hosts consolidator has kept off for afterDays, to find one that no longer boots before demand needs it.'),
+    afterDays: z
+      .number()
+      .positive({ message: 'must be greater than 0' })
+      .default(DEFAULTS.power.proofOfBoot.afterDays)
+      .describe('A host consolidator powered off and kept off this many days (fractions allowed) is due a proof of boot.'),
+    maxHostsPerCycle: z.number().int().positive().default(DEFAULTS.power.proofOfBoot.maxHostsPerCycle).describe('Proofs of boot planned in one cycle, at most (they run at once).'),
+    maxHostsPerDay: z.number().int().positive().default(DEFAULTS.power.proofOfBoot.maxHostsPerDay).describe('Proofs of boot started in any 24 h, at most, failed ones included.'),
+    minOnSeconds: seconds('A host that passed its proof of boot is not emptied or powered off again for at least this long (and hostCooldownSeconds).').default(
+      DEFAULTS.power.proofOfBoot.minOnSeconds,
+    ),
+    windows: windowList('If set, proofs of boot happen only in minutes matching one of these cron expressions (instead of windows.active); never in windows.quiet.'),
+  })
+  .describe('Proof of boot: wake hosts kept off for long, in an active window, and check that their hypervisor answers.');
+
 export const PolicySchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
@@ -268,6 +285,7 @@ export const PolicySchema = z
           DEFAULTS.power.expectedBootSeconds,
         ),
         verifyTimeoutSeconds: positiveSeconds('How long to wait for the BMC to report the new power state (and, after a Wake-on-LAN power-on, for another path to read it on).').default(DEFAULTS.power.verifyTimeoutSeconds),
+        proofOfBoot: proofOfBootSchema.prefault({}),
         ipmi: z
           .strictObject({
             cipherSuite: z.number().int().min(0).max(17).default(DEFAULTS.power.ipmi.cipherSuite).describe('IPMI v2 cipher suite (ipmitool -C).'),

@@ -33,6 +33,7 @@ export async function checkSemantics(policy: Policy, hosts: readonly ResolvedHos
 
   checkCron(policy.schedule, ['schedule'], error);
   (['active', 'quiet'] as const).forEach((kind) => policy.windows[kind].forEach((expr, i) => checkCron(expr, ['windows', kind, i], error)));
+  policy.power.proofOfBoot.windows.forEach((expr, i) => checkCron(expr, ['power', 'proofOfBoot', 'windows', i], error));
   if (!isValidTimeZone(policy.timeZone)) error(['timeZone'], `unknown time zone "${policy.timeZone}" (use an IANA name such as UTC or Europe/Paris)`);
 
   for (const resource of RESOURCES) {

@@ -2,8 +2,14 @@ import type { HostId } from '../model/ids.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
 import type { KeepReason } from '../planner/types.js';
 import type { CycleReport } from './cycle-report.js';
+import type { ResolvedHost } from '../config/resolve.js';
+import type { Policy } from '../config/schema.js';
+import { DAY_MS } from '../state/power-record.js';
+import { longestOffMs } from '../state/proof-of-boot.js';
 import type { StateKeeper } from '../state/state-keeper.js';
 import { ledgerHostsOfSnapshot, type EnergyLedger } from '../state/energy-ledger.js';
+
+type ProofOfBootPolicy = Policy['power']['proofOfBoot'];
 
 /**
  * Turns a cycle's report into metric values. The ledger prices the energy saved between this cycle's
@@ -12,7 +18,7 @@ import { ledgerHostsOfSnapshot, type EnergyLedger } from '../state/energy-ledger
 export function recordCycleMetrics(
   metrics: ConsolidatorMetrics,
   report: CycleReport,
-  deps: { keeper: StateKeeper; realNowMs: number; ledger: EnergyLedger; watts: ReadonlyMap<HostId, number> },
+  deps: { keeper: StateKeeper; hosts: readonly ResolvedHost[]; proofOfBoot: ProofOfBootPolicy; realNowMs: number; ledger: EnergyLedger; watts: ReadonlyMap<HostId, number> },
 ): void {
   metrics.setDryRun(report.dryRun);
   for (const [phase, seconds] of Object.entries(report.phaseSeconds)) metrics.observeCyclePhaseSeconds(phase as CyclePhase, seconds);
@@ -53,6 +59,7 @@ export function recordCycleMetrics(
       metrics.errorsTotal.inc({ code: o.errorCode });
     }
     if (o.result === 'skipped') metrics.countSkippedAction(o.action.type, o.reason);
+    if (o.action.type === 'power-on' && o.action.reason === 'ProofOfBoot') metrics.countProofOfBoot(o.result === 'failed' && o.errorCode === 'ABORTED' ? 'aborted' : o.result);
   }
 
   const offByUs = deps.keeper.poweredOffByUs();
@@ -61,5 +68,27 @@ export function recordCycleMetrics(
     metrics.addEnergySavedJoules(deps.ledger.observe(snapshot.takenAtMs, ledgerHostsOfSnapshot(snapshot, new Set(offByUs), deps.watts)));
     metrics.setPowerSavedWatts(deps.ledger.savingWattsNow());
   }
+  recordProofOfBootState(metrics, deps.keeper, deps.proofOfBoot, deps.hosts);
   metrics.setHostsNeedingAttention(Object.entries(deps.keeper.state.attention.hosts).map(([host, entry]) => ({ host, reason: entry.reason })));
+}
+
+/** The proof-of-boot gauges, from the saved state (each cycle, and at start). */
+export function recordProofOfBootState(metrics: ConsolidatorMetrics, keeper: StateKeeper, policy: ProofOfBootPolicy, hosts: readonly ResolvedHost[]): void {
+  // Hosts of the policy only: one removed from it keeps its entry in the state, not its series.
+  const known = new Set(hosts.map((h) => h.name));
+  const lastSuccessMs = Object.fromEntries(
+    Object.entries(keeper.proofsOfBoot())
+      .filter(([host, e]) => e.result === 'ok' && known.has(host))
+      .map(([host, e]) => [host, e.atMs]),
+  );
+  const offAt = keeper.poweredOffAtMs();
+  const nowMs = keeper.nowMs();
+  // Hosts that will never be proven are not due: marked for attention (their own alert), in
+  // maintenance, excluded, or gone from the policy.
+  const attention = new Set(keeper.hostsNeedingAttention());
+  const managed = new Set(hosts.filter((h) => !h.exclude && !keeper.isInMaintenance(h.name)).map((h) => h.name));
+  const due = policy.enabled
+    ? Object.entries(offAt).filter(([host, atMs]) => nowMs - atMs >= policy.afterDays * DAY_MS && !attention.has(host) && managed.has(host)).length
+    : 0;
+  metrics.setProofOfBootState({ lastSuccessMs, longestOffMs: longestOffMs(offAt, nowMs), dueHosts: due });
 }

@@ -31,6 +31,7 @@ export function planInputFor(snapshot: ClusterSnapshot, loaded: LoadedPolicy, ke
     powerActionsLast24h: keeper.powerActionsLast24h(),
     needsAttention: keeper.hostsNeedingAttention(),
     wokenForMaintenance: keeper.wokenForMaintenance(),
+    proofOfBoot: keeper.proofOfBootInput(),
     nowMs,
   };
 }
@@ -90,7 +91,7 @@ export class CycleRunner {
     const report = await this.runPhases(loaded, { cycle, startedAtMs, phaseSeconds, dryRun: loaded.policy.mode === 'dry-run' }, timed, log, signal, drainSignal);
     phaseSeconds.total = (performance.now() - t0) / 1000;
     await timed('record', () => {
-      this.record(report, log);
+      this.record(report, loaded, log);
       this.deps.recording?.record(report, loaded);
     });
     this.deps.metrics.observeCyclePhaseSeconds('record', phaseSeconds.record ?? 0);
@@ -189,9 +190,11 @@ export class CycleRunner {
    * observations on the daemon's clock (the simulated one in the demo, so the counter counts simulated
    * kWh there).
    */
-  private record(report: CycleReport, log: Logger): void {
+  private record(report: CycleReport, loaded: LoadedPolicy, log: Logger): void {
     recordCycleMetrics(this.deps.metrics, report, {
       keeper: this.deps.keeper,
+      hosts: loaded.hosts,
+      proofOfBoot: loaded.policy.power.proofOfBoot,
       realNowMs: this.deps.realNowMs(),
       ledger: this.deps.ledger,
       watts: this.deps.recording?.latestWatts() ?? new Map(),

@@ -88,6 +88,8 @@ export function daemonStatus(view: DaemonView): Record<string, unknown> {
     maintenance: [...maintenance].sort(),
     /** Hosts a drain woke to make room, with the host drained: kept on until it is undrained. */
     wokenForMaintenance: keeper?.wokenForMaintenance() ?? {},
+    /** The last proof of boot per host (power.proofOfBoot): when it started, ok or failed. */
+    proofOfBoot: keeper?.proofsOfBoot() ?? {},
   };
 }
 

@@ -21,6 +21,7 @@ import type { StateLock } from '../state/state-lock.js';
 import type { HistoryEntry } from '../state/persisted-state.js';
 import type { StateStore } from '../state/state-store.js';
 import { CycleRecording } from './cycle-recording.js';
+import { recordProofOfBootState } from './cycle-metrics.js';
 import { CycleRunner } from './cycle.js';
 import type { CycleReport } from './cycle-report.js';
 import { ClusterObserver } from './observer.js';
@@ -561,6 +562,7 @@ export class Daemon implements OperatorApi {
    */
   private recordStateMetrics(): void {
     this.metrics.setHostsPoweredOffByConsolidator(this.keeper.poweredOffByUs().length);
+    recordProofOfBootState(this.metrics, this.keeper, this.loaded.policy.power.proofOfBoot, this.loaded.hosts);
   }
 
   private operatorDeps(): OperatorDeps {

@@ -33,8 +33,27 @@ function stepEnd(outcome: ActionOutcome): Parameters<StateKeeper['recordOutcome'
     case 'failed':
       return { result: 'failed', code: outcome.errorCode, detail: outcome.detail, durationMs: outcome.durationMs };
     default:
-      return { result: outcome.result, durationMs: outcome.durationMs };
+      // A power-on says what it was for (Overload, MinHostsOn, ProofOfBoot): `history` shows why a host came on.
+      return { result: outcome.result, ...(outcome.action.type === 'power-on' ? { detail: outcome.action.reason } : {}), durationMs: outcome.durationMs };
   }
+}
+
+/**
+ * A proof of boot that ran (ok, or failed: the power-on or the wait for the hypervisor) is kept as the
+ * host's last one; a skipped one did nothing, a dry-run one only says what it would do, and an aborted
+ * one was cut short by a stop.
+ */
+function recordProofOfBoot(keeper: StateKeeper, outcome: ActionOutcome): void {
+  const { action } = outcome;
+  if (action.type !== 'power-on' || action.reason !== 'ProofOfBoot') return;
+  if (outcome.result !== 'ok' && outcome.result !== 'failed') return;
+  // The daemon stopping during the boot says nothing about the host: the next cycle looks again.
+  if (outcome.result === 'failed' && outcome.errorCode === 'ABORTED') return;
+  keeper.recordProofOfBoot(action.host, {
+    result: outcome.result,
+    durationMs: outcome.durationMs,
+    ...(outcome.result === 'failed' ? { code: outcome.errorCode } : {}),
+  });
 }
 
 /**
@@ -88,6 +107,7 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       if (outcome.result !== 'dry-run') keeper.stepChanged(outcome.action.id, outcome.result);
       o.onStepDone?.();
       keeper.recordOutcome(cycle, stepOf(outcome.action), stepEnd(outcome));
+      recordProofOfBoot(keeper, outcome);
       await keeper.save();
     },
     onPoweredOff: (h) => {

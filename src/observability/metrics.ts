@@ -38,6 +38,10 @@ export type PowerAction = (typeof POWER_ACTIONS)[number];
 export const POWER_RESULTS = ['ok', 'failed'] as const;
 export type PowerResult = (typeof POWER_RESULTS)[number];
 
+/** How a proof of boot ended; aborted: the daemon stopped during it (not the host's fault, not counted as failed). */
+export const PROOF_OF_BOOT_OUTCOMES = ['ok', 'failed', 'aborted', 'skipped', 'dry-run'] as const;
+export type ProofOfBootOutcome = (typeof PROOF_OF_BOOT_OUTCOMES)[number];
+
 export const CYCLE_PHASES = ['observe', 'plan', 'check', 'persist', 'act', 'record', 'total'] as const;
 export type CyclePhase = (typeof CYCLE_PHASES)[number];
 
@@ -92,6 +96,10 @@ export class ConsolidatorMetrics {
   readonly hostsKept: Gauge<'reason'>;
   readonly hostsNeedingAttention: Gauge<'host' | 'reason'>;
   readonly hostsPoweredOffByConsolidator: Gauge;
+  readonly proofOfBootTotal: Counter<'outcome'>;
+  readonly proofOfBootLastSuccessTimestampSeconds: Gauge<'host'>;
+  readonly proofOfBootLongestOffSeconds: Gauge;
+  readonly proofOfBootDueHosts: Gauge;
   readonly policyThresholdRatio: Gauge<'resource' | 'threshold'>;
   readonly actionsPlannedTotal: Counter<'type'>;
   readonly actionsExecutedTotal: Counter<'type' | 'result'>;
@@ -137,6 +145,28 @@ export class ConsolidatorMetrics {
     this.hostsPoweredOffByConsolidator = new Gauge({
       name: 'consolidator_hosts_powered_off_by_consolidator',
       help: 'Hosts consolidator powered off and remembers: only it powers them back on when demand needs them.',
+      registers,
+    });
+    this.proofOfBootTotal = new Counter({
+      name: 'consolidator_proof_of_boot_total',
+      help: 'Proofs of boot (power.proofOfBoot), by outcome: ok, failed (the host did not boot: marked for attention), aborted, skipped, dry-run.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.proofOfBootLastSuccessTimestampSeconds = new Gauge({
+      name: 'consolidator_proof_of_boot_last_success_timestamp_seconds',
+      help: "When each host's last proof of boot that passed started (the daemon's clock), for hosts that had one.",
+      labelNames: ['host'],
+      registers,
+    });
+    this.proofOfBootLongestOffSeconds = new Gauge({
+      name: 'consolidator_proof_of_boot_longest_off_seconds',
+      help: 'How long the host consolidator has kept off the longest has been off, without a boot since (0: none off); past power.proofOfBoot.afterDays its proof is overdue.',
+      registers,
+    });
+    this.proofOfBootDueHosts = new Gauge({
+      name: 'consolidator_proof_of_boot_due_hosts',
+      help: 'Hosts consolidator has kept off for power.proofOfBoot.afterDays or more, managed and not marked for attention: due a proof of boot (0 when it is disabled).',
       registers,
     });
     this.policyThresholdRatio = new Gauge({
@@ -236,6 +266,9 @@ export class ConsolidatorMetrics {
     for (const action of POWER_ACTIONS) for (const result of POWER_RESULTS) this.powerActionsTotal.inc({ action, result }, 0);
     this.estimatedPowerSavedWatts.set(0);
     this.hostsPoweredOffByConsolidator.set(0);
+    for (const outcome of PROOF_OF_BOOT_OUTCOMES) this.proofOfBootTotal.inc({ outcome }, 0);
+    this.proofOfBootLongestOffSeconds.set(0);
+    this.proofOfBootDueHosts.set(0);
     this.dryRun.set(0);
     // Not leading until the daemon says it does (setLeader), so a process that never started serving reads 0.
     this.leader.set(0);
@@ -281,6 +314,28 @@ export class ConsolidatorMetrics {
 
   setHostsPoweredOffByConsolidator(count: number): void {
     this.hostsPoweredOffByConsolidator.set(assertCount('hosts powered off by consolidator', count));
+  }
+
+  countProofOfBoot(outcome: ProofOfBootOutcome): void {
+    assertOneOf('outcome', outcome, PROOF_OF_BOOT_OUTCOMES);
+    this.proofOfBootTotal.inc({ outcome });
+  }
+
+  /**
+   * The proof-of-boot gauges from the saved state: the last proof that passed per host (a host gone
+   * from `lastSuccessMs` disappears), how long the longest-off host has been off, how many are due.
+   */
+  setProofOfBootState(s: { readonly lastSuccessMs: Readonly<Record<string, number>>; readonly longestOffMs: number; readonly dueHosts: number }): void {
+    for (const [host, atMs] of Object.entries(s.lastSuccessMs)) {
+      assertHost(host);
+      assertNonNegative(`proof of boot of ${host}`, atMs);
+    }
+    assertNonNegative('longest off', s.longestOffMs);
+    assertCount('hosts due a proof of boot', s.dueHosts);
+    this.proofOfBootLastSuccessTimestampSeconds.reset();
+    for (const [host, atMs] of Object.entries(s.lastSuccessMs)) this.proofOfBootLastSuccessTimestampSeconds.set({ host }, atMs / MS_PER_SECOND);
+    this.proofOfBootLongestOffSeconds.set(s.longestOffMs / MS_PER_SECOND);
+    this.proofOfBootDueHosts.set(s.dueHosts);
   }
 
   /** Sets the policy's thresholds (at start and on every accepted reload). */

@@ -16,7 +16,7 @@ import type {
   PlanResult,
   PowerOnAction,
 } from './types.js';
-import { wakeCandidates } from './wake-candidates.js';
+import { canWake, wakeCandidates } from './wake-candidates.js';
 import { compareIds, Workspace } from './workspace.js';
 
 /**
@@ -29,6 +29,8 @@ export function planCycle(input: PlanInput): PlanResult {
 }
 
 type HostState = 'active' | 'off' | 'unknown';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface DrainCandidate {
   readonly h: number;
@@ -112,6 +114,9 @@ class CyclePlanner {
       this.wakeForMinHostsOn();
       this.consolidate();
     }
+    // Last, so that a host woken only to prove it boots never counts as room or as a host on for the
+    // decisions above: if its boot fails, nothing else this cycle relied on it.
+    this.proveBoots(quiet);
     this.ws.hosts.forEach((_, h) => this.defaultVerdict(h));
     return this.result(activeBefore);
   }
@@ -266,6 +271,46 @@ class CyclePlanner {
     this.setVerdict(h, { outcome: 'powering-on', detail: reason === 'Overload' ? 'woken: overloaded hosts need room' : `woken: fewer than ${this.policy.safety.minHostsOn} hosts on` });
     this.ws.destinations.add(h);
     return h;
+  }
+
+  // ---- proof of boot -------------------------------------------------------------------------
+
+  /**
+   * Wakes hosts consolidator has kept off for power.proofOfBoot.afterDays (longest off first, within
+   * the per-cycle and per-day limits, only in an active window and never in a quiet one), so a host
+   * that no longer boots is found before demand needs it. A woken host is left on: it is not emptied
+   * again before max(minOnSeconds, hostCooldownSeconds). Only hosts canWake allows: ones consolidator
+   * powered off itself, managed, not marked for attention, within their power budget.
+   */
+  private proveBoots(quiet: boolean): void {
+    const config = this.policy.power?.proofOfBoot;
+    const input = this.input.proofOfBoot;
+    if (!config?.enabled || !input) return;
+    const afterMs = config.afterDays * DAY_MS;
+    const ctx = { isOff: (x: number) => this.state[x] === 'off', inFlight: this.hostsInFlight };
+    const due = this.ws.hosts
+      .map((host, h) => ({ h, offSinceMs: input.poweredOffAtMs[host.id] }))
+      .filter((d): d is { h: number; offSinceMs: number } => d.offSinceMs !== undefined && this.now - d.offSinceMs >= afterMs && canWake(this.ws, this.input, d.h, ctx))
+      .sort((a, b) => a.offSinceMs - b.offSinceMs || a.h - b.h);
+    if (due.length === 0) return;
+    const offFor = (d: { offSinceMs: number }) => `off for ${fmtDuration(this.now - d.offSinceMs)} (due after ${fmtDuration(afterMs)})`;
+    const waiting = (why: string) => {
+      for (const d of due) this.keep(d.h, 'PoweredOff', `powered off by consolidator, ${offFor(d)}: a proof of boot is due, ${why}`);
+    };
+    if (quiet) return waiting('not in a quiet window');
+    const windows = config.windows.length > 0 ? config.windows : this.policy.windows.active;
+    if (windows.length > 0 && !this.inAnyWindow(windows)) return waiting(`outside every ${config.windows.length > 0 ? 'power.proofOfBoot.windows' : 'windows.active'} window`);
+    const room = Math.min(config.maxHostsPerCycle, config.maxHostsPerDay - input.startedLast24h);
+    if (room <= 0) return waiting(`${input.startedLast24h} already started in 24 h (maxHostsPerDay ${config.maxHostsPerDay})`);
+    const minOnMs = Math.max(config.minOnSeconds, this.policy.safety.hostCooldownSeconds) * 1000;
+    for (const d of due.slice(0, room)) {
+      const host = this.ws.hosts[d.h] as HostSnapshot;
+      this.actions.push({ id: this.newId('power-on', host.id), type: 'power-on', host: host.id, reason: 'ProofOfBoot', expectedReadyAtMs: this.now + host.bootSeconds * 1000, dependsOn: [] });
+      this.setState(d.h, 'active');
+      this.hostCooldowns.set(host.id, { untilMs: this.now + minOnMs, reason: 'woken' });
+      this.setVerdict(d.h, { outcome: 'powering-on', detail: `proof of boot: ${offFor(d)}; left on at least ${fmtDuration(minOnMs)}` });
+    }
+    waiting(`waiting for its turn (maxHostsPerCycle ${config.maxHostsPerCycle}, maxHostsPerDay ${config.maxHostsPerDay}; longest off first)`);
   }
 
   // ---- consolidation -------------------------------------------------------------------------
@@ -692,6 +737,14 @@ function recordOf<T>(map: ReadonlyMap<string, T>): Record<string, T> {
 
 function round(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** A duration in the unit that reads best: days, hours, minutes or seconds. */
+function fmtDuration(ms: number): string {
+  if (ms >= 2 * DAY_MS) return `${(ms / DAY_MS).toFixed(1)} days`;
+  if (ms >= 2 * 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  if (ms >= 2 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 function kwh(joules: number): string {

@@ -4,7 +4,10 @@ import type { ResourceVector } from '../model/resources.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
 
 /** The parts of the policy the planner reads. */
-export type PlannerPolicy = Pick<Policy, 'thresholds' | 'consolidation' | 'safety' | 'migration' | 'windows' | 'timeZone'>;
+export type PlannerPolicy = Pick<Policy, 'thresholds' | 'consolidation' | 'safety' | 'migration' | 'windows' | 'timeZone'> & {
+  /** Only power.proofOfBoot is read; optional so that callers with a planner-only policy need not carry the rest. */
+  readonly power?: { readonly proofOfBoot: Policy['power']['proofOfBoot'] };
+};
 
 /** What the planner remembers between cycles; returned as data for the state store. */
 export interface PlannerMemory {
@@ -44,7 +47,16 @@ export interface PlanInput {
    * host is in maintenance (absent: none).
    */
   readonly wokenForMaintenance?: Readonly<Record<HostId, HostId>>;
+  /** What proof of boot needs (power.proofOfBoot); absent: no proof of boot is planned (a simulation, a drain). */
+  readonly proofOfBoot?: ProofOfBootInput;
   readonly nowMs: number;
+}
+
+export interface ProofOfBootInput {
+  /** When consolidator powered each host of poweredOffByUs off (ms since the epoch): a host off since then has not booted. */
+  readonly poweredOffAtMs: Readonly<Record<HostId, number>>;
+  /** Proofs of boot started in the 24 h before now (failed ones too): power.proofOfBoot.maxHostsPerDay. */
+  readonly startedLast24h: number;
 }
 
 export type MigrationPurpose = 'consolidate' | 'relieve-overload' | 'drain';
@@ -70,11 +82,15 @@ export interface PowerOffAction {
   readonly dependsOn: readonly string[];
 }
 
+export const POWER_ON_REASONS = ['Overload', 'MinHostsOn', 'ProofOfBoot'] as const;
+export type PowerOnReason = (typeof POWER_ON_REASONS)[number];
+
 export interface PowerOnAction {
   readonly id: string;
   readonly type: 'power-on';
   readonly host: HostId;
-  readonly reason: 'Overload' | 'MinHostsOn';
+  /** ProofOfBoot: kept off for power.proofOfBoot.afterDays, woken to show that it still boots (and then left on). */
+  readonly reason: PowerOnReason;
   /** When the host is expected to answer, from its boot time. */
   readonly expectedReadyAtMs: number;
   readonly dependsOn: readonly string[];

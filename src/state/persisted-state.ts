@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConsolidatorError } from '../errors.js';
 import { emptyAttentionState, parseAttentionState, type AttentionState } from './power-attention.js';
 import { emptyPowerRecord, parsePowerRecord, type PowerRecord } from './power-record.js';
+import type { ProofOfBootRecord } from './proof-of-boot.js';
 import type { HostId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import { EMPTY_MEMORY, type PlannerMemory } from '../planner/types.js';
@@ -53,6 +54,8 @@ export interface PersistedState {
   readonly hostCapacity: Readonly<Record<HostId, ResourceVector>>;
   /** Last system UUID each host reported: a power action is refused when its BMC reports another. */
   readonly hostSystemUuid: Readonly<Record<HostId, string>>;
+  /** The last proof of boot of each host (power.proofOfBoot). */
+  readonly proofOfBoot: ProofOfBootRecord;
   readonly history: readonly HistoryEntry[];
   readonly inFlight?: { readonly cycle: string; readonly startedAtMs: number; readonly steps: readonly InFlightStep[] };
 }
@@ -72,6 +75,7 @@ export function emptyState(): PersistedState {
     wokenForMaintenance: {},
     hostCapacity: {},
     hostSystemUuid: {},
+    proofOfBoot: {},
     history: [],
   };
 }
@@ -95,6 +99,10 @@ const stateSchema = z.object({
   hostCapacity: z.record(z.string(), z.object({ cpu: z.number(), memory: z.number() })),
   // Absent in state files written before the identity check.
   hostSystemUuid: z.record(z.string(), z.string()).default({}),
+  // Absent in state files written before proof of boot.
+  proofOfBoot: z
+    .record(z.string(), z.object({ atMs: z.number(), result: z.enum(['ok', 'failed']), durationMs: z.number(), code: z.string().optional() }))
+    .default({}),
   history: z.array(
     z.object({
       atMs: z.number(),

@@ -4,7 +4,8 @@ import { powerActionsLast24hByHost, type PowerRecorder } from './power-record.js
 import type { HostId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import type { Logger } from '../observability/logger.js';
-import type { Action, PlannerMemory } from '../planner/types.js';
+import type { Action, PlannerMemory, ProofOfBootInput } from '../planner/types.js';
+import { proofsStartedInLast24h, type ProofOfBootEntry, type ProofOfBootRecord } from './proof-of-boot.js';
 import { HISTORY_LIMIT, type HistoryEntry, type InFlightStep, type PersistedState } from './persisted-state.js';
 import type { StateStore } from './state-store.js';
 
@@ -20,8 +21,10 @@ export class StateKeeper {
   private wokenFor: Record<HostId, { forHost: HostId; atMs: number }>;
   private capacity: Record<HostId, ResourceVector>;
   private systemUuids: Record<HostId, string>;
+  private proofs: Record<HostId, ProofOfBootEntry>;
   private history: HistoryEntry[];
   private inFlight: PersistedState['inFlight'];
+  private readonly log: Logger;
 
   constructor(
     private readonly store: StateStore,
@@ -34,8 +37,10 @@ export class StateKeeper {
     this.wokenFor = { ...initial.wokenForMaintenance };
     this.capacity = { ...initial.hostCapacity };
     this.systemUuids = { ...initial.hostSystemUuid };
+    this.proofs = { ...initial.proofOfBoot };
     this.history = [...initial.history];
     this.inFlight = initial.inFlight;
+    this.log = deps.logger.child({ component: 'state' });
   }
 
   get state(): PersistedState {
@@ -50,6 +55,7 @@ export class StateKeeper {
       wokenForMaintenance: this.wokenFor,
       hostCapacity: this.capacity,
       hostSystemUuid: this.systemUuids,
+      proofOfBoot: this.proofs,
       history: this.history,
       ...(this.inFlight ? { inFlight: this.inFlight } : {}),
     };
@@ -95,6 +101,38 @@ export class StateKeeper {
 
   wasPoweredOffByUs(host: HostId): boolean {
     return this.poweredOff[host] !== undefined;
+  }
+
+  /** The daemon's clock. */
+  nowMs(): number {
+    return this.deps.nowMs();
+  }
+
+  /** When consolidator powered each of its hosts off. */
+  poweredOffAtMs(): Record<HostId, number> {
+    return Object.fromEntries(Object.entries(this.poweredOff).map(([host, p]) => [host, p.atMs]));
+  }
+
+  /** What the planner needs to plan proofs of boot. */
+  proofOfBootInput(): ProofOfBootInput {
+    return { poweredOffAtMs: this.poweredOffAtMs(), startedLast24h: proofsStartedInLast24h(this.proofs, this.deps.nowMs()) };
+  }
+
+  /** The last proof of boot of each host. */
+  proofsOfBoot(): ProofOfBootRecord {
+    return this.proofs;
+  }
+
+  /**
+   * How a proof of boot ended: kept as the host's last one, and logged (a failure at error level: the
+   * host does not boot, and the power path has marked it for attention).
+   */
+  recordProofOfBoot(host: HostId, ended: Omit<ProofOfBootEntry, 'atMs'>): void {
+    const entry: ProofOfBootEntry = { atMs: this.deps.nowMs() - ended.durationMs, ...ended };
+    this.proofs = { ...this.proofs, [host]: entry };
+    const fields = { host, durationMs: entry.durationMs, ...(entry.code !== undefined ? { errorCode: entry.code } : {}) };
+    if (entry.result === 'ok') this.log.info('proof of boot passed', fields);
+    else this.log.error('proof of boot failed: the host did not boot', { ...fields, attention: this.deps.attention.get(host)?.reason });
   }
 
   markPoweredOff(host: HostId): void {

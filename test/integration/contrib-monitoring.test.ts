@@ -78,7 +78,7 @@ async function dashboard(): Promise<Dashboard & Record<string, unknown>> {
 describe('the Prometheus alerting rules under promtool', () => {
   it('pass `promtool check rules`', async () => {
     const result = await run(PROMTOOL, ['check', 'rules', RULES]);
-    expect(result.output).toContain('SUCCESS: 6 rules found');
+    expect(result.output).toContain('SUCCESS: 7 rules found');
     expect(result.code).toBe(0);
   });
 

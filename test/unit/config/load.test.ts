@@ -225,6 +225,11 @@ describe('bad policies: each problem with file:line:col and the key', () => {
       expected: ['policy.yaml:2:11 schedule: "61 * * * *" is not a valid cron expression: minute 61 is out of range 0-59'],
     },
     {
+      name: 'a bad cron expression in the proof-of-boot windows',
+      text: () => realHosts().replace('version: 1', 'version: 1\npower: { proofOfBoot: { windows: ["* 25 * * *"] } }'),
+      expected: ['policy.yaml:2:35 power.proofOfBoot.windows[0]: "* 25 * * *" is not a valid cron expression: hour 25 is out of range 0-23'],
+    },
+    {
       name: 'an unknown driver',
       text: () => realHosts().replace('version: 1', 'version: 1\npower: { driver: wol }'),
       expected: ['policy.yaml:2:18 power.driver: must be one of "ipmitool", "redfish", "simulated", got "wol"'],

@@ -67,10 +67,28 @@ describe('ConsolidatorMetrics', () => {
         'consolidator_migration_duration_seconds',
         'consolidator_policy_threshold_ratio',
         'consolidator_power_actions_total',
+        'consolidator_proof_of_boot_due_hosts',
+        'consolidator_proof_of_boot_last_success_timestamp_seconds',
+        'consolidator_proof_of_boot_longest_off_seconds',
+        'consolidator_proof_of_boot_total',
         'consolidator_recording_bytes',
         'consolidator_recording_errors_total',
       ].sort(),
     );
+  });
+
+  it('counts proofs of boot by outcome from the closed list, and replaces the per-host proof gauge', async () => {
+    const { registry, metrics } = setup();
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_total', { outcome: 'failed' })).toBe(0);
+    metrics.countProofOfBoot('failed');
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_total', { outcome: 'failed' })).toBe(1);
+    expect(() => metrics.countProofOfBoot('maybe' as never)).toThrow();
+    metrics.setProofOfBootState({ lastSuccessMs: { h1: 1_000_000, h2: 2_000_000 }, longestOffMs: 86_400_000, dueHosts: 0 });
+    metrics.setProofOfBootState({ lastSuccessMs: { h2: 3_000_000 }, longestOffMs: 172_800_000, dueHosts: 2 });
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_last_success_timestamp_seconds', { host: 'h2' })).toBe(3000);
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_last_success_timestamp_seconds', { host: 'h1' })).toBeUndefined();
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_longest_off_seconds')).toBe(172_800);
+    expect(await valueOf(registry, 'consolidator_proof_of_boot_due_hosts')).toBe(2);
   });
 
   it('labels skipped and failed actions from the closed lists only', async () => {

@@ -42,6 +42,9 @@ const policyArb = fc
     worthItMargin: fc.constantFrom(1, 2, 10),
     bandwidthMiBps: fc.constantFrom(0, 50, 1000),
     underloadedForSeconds: fc.constantFrom(60, 1800),
+    proofAfterDays: fc.constantFrom(1, 14),
+    proofMaxPerCycle: fc.integer({ min: 1, max: 3 }),
+    proofMaxPerDay: fc.integer({ min: 1, max: 3 }),
   })
   .map(
     (p): Partial<PolicyInput> => ({
@@ -60,6 +63,7 @@ const policyArb = fc
       },
       consolidation: { worthItMargin: p.worthItMargin, underloadedForSeconds: p.underloadedForSeconds },
       migration: { bandwidthMiBps: p.bandwidthMiBps },
+      power: { driver: 'simulated', proofOfBoot: { afterDays: p.proofAfterDays, maxHostsPerCycle: p.proofMaxPerCycle, maxHostsPerDay: p.proofMaxPerDay } },
     }),
   );
 
@@ -71,8 +75,10 @@ const inputArb = fc
     oursMask: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
     powerCounts: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 10, maxLength: 10 }),
     inFlightVm: fc.option(fc.nat(), { nil: undefined }),
+    offDays: fc.array(fc.integer({ min: 0, max: 60 }).map((halfDays) => halfDays / 2), { minLength: 10, maxLength: 10 }),
+    proofsToday: fc.constantFrom(0, 0, 0, 1, 3),
   })
-  .map(({ hosts, vms, policy, oursMask, powerCounts, inFlightVm }): PlanInput => {
+  .map(({ hosts, vms, policy, oursMask, powerCounts, inFlightVm, offDays, proofsToday }): PlanInput => {
     const hostSnaps = hosts.map((h, i) =>
       host({
         id: `h${String(i).padStart(2, '0')}`,
@@ -125,9 +131,16 @@ const inputArb = fc
       poweredOffByUs: withOverhead.filter((h, i) => h.power === 'off' && oursMask[i]).map((h) => h.id),
       powerActionsLast24h: Object.fromEntries(withOverhead.map((h, i) => [h.id, powerCounts[i] ?? 0])),
       needsAttention: [],
+      // Every host that is off has a date here, the operator's too: only poweredOffByUs may make one ours.
+      proofOfBoot: {
+        poweredOffAtMs: Object.fromEntries(withOverhead.flatMap((h, i) => (h.power === 'off' ? [[h.id, NOW - (offDays[i] ?? 0) * DAY_MS]] : []))),
+        startedLast24h: proofsToday,
+      },
       nowMs: NOW,
     };
   });
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 const RUNS = 1000;
 const TIMEOUT_MS = 120_000;
@@ -182,6 +195,31 @@ describe('planner invariants (fast-check, random clusters and policies)', () => 
     );
   }, TIMEOUT_MS);
 
+  it('a proof of boot wakes only a managed host consolidator powered off afterDays ago, within the limits', () => {
+    let proofs = 0;
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        const result = planCycle(input);
+        const config = input.policy.power?.proofOfBoot;
+        const woken = result.actions.filter((a) => a.type === 'power-on' && a.reason === 'ProofOfBoot');
+        proofs += woken.length;
+        expect(woken.length).toBeLessThanOrEqual(Math.max(0, Math.min(config?.maxHostsPerCycle ?? 0, (config?.maxHostsPerDay ?? 0) - (input.proofOfBoot?.startedLast24h ?? 0))));
+        for (const a of woken) {
+          if (a.type !== 'power-on') continue;
+          const h = input.snapshot.hosts.find((x) => x.id === a.host);
+          expect(h?.power, a.host).toBe('off');
+          expect(input.poweredOffByUs, `${a.host} was not powered off by consolidator`).toContain(a.host);
+          expect(h?.excluded || h?.maintenance).toBe(false);
+          expect(input.powerActionsLast24h[a.host] ?? 0).toBeLessThan(input.policy.safety.maxPowerActionsPerHostPerDay);
+          expect(NOW - (input.proofOfBoot?.poweredOffAtMs[a.host] ?? NOW)).toBeGreaterThanOrEqual((config?.afterDays ?? 0) * DAY_MS);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    // The property is about something: random clusters do plan proofs of boot (test/unit/planner/proof-of-boot.test.ts has a denser one).
+    expect(proofs).toBeGreaterThan(0);
+  }, TIMEOUT_MS);
+
   it('is deterministic: the same plan whatever the order of its input lists', () => {
     fc.assert(
       fc.property(inputArb, fc.integer(), (input, seed) => {
@@ -231,8 +269,10 @@ describe('planner invariants (fast-check, random clusters and policies)', () => 
         const result = planCycle(input);
         const overloaded = result.verdicts.some((v) => v.outcome === 'relieving' || v.reason === 'OverloadNotRelieved');
         fc.pre(!overloaded && countOn(input) >= input.policy.safety.minHostsOn);
-        expect(result.actions.filter((a) => a.type === 'power-on')).toEqual([]);
-        expect(result.summary.activeHostsAfter).toBeLessThanOrEqual(result.summary.activeHostsBefore);
+        // A proof of boot is not consolidation: it wakes a host only to show that it still boots.
+        const proofs = result.actions.filter((a) => a.type === 'power-on' && a.reason === 'ProofOfBoot').length;
+        expect(result.actions.filter((a) => a.type === 'power-on' && a.reason !== 'ProofOfBoot')).toEqual([]);
+        expect(result.summary.activeHostsAfter - proofs).toBeLessThanOrEqual(result.summary.activeHostsBefore);
       }),
       { numRuns: RUNS },
     );
