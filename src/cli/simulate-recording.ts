@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Policy } from '../config/schema.js';
 import { ConsolidatorError, errorMessage } from '../errors.js';
+import { vmRuleFlags } from '../daemon/vm-rules.js';
 import { createPlannerPolicy } from '../sim/planner-policy.js';
 import { buildRecordingSetup, type RecordingReplay } from '../sim/recording-setup.js';
 import { runSimulation, type SimulationReport } from '../sim/run-simulation.js';
@@ -24,6 +25,13 @@ export interface ReplayOptions {
   readonly plot: string | undefined | 'none';
 }
 
+/**
+ * How an energy figure was obtained: 'measured' (the BMCs' watts), 'model' (the hosts' declared power
+ * models), 'measured and model' (measured where the recording has watts, the model elsewhere),
+ * 'calibrated model' (simulated with each host's model fitted to its recorded watts where it has them).
+ */
+export type EnergyMethod = 'measured' | 'model' | 'measured and model' | 'calibrated model';
+
 /** The figures of a replay: what an operator weighs before enforce mode. */
 export interface ReplaySummary {
   readonly recording: string;
@@ -38,8 +46,20 @@ export interface ReplaySummary {
   readonly vms: number;
   readonly vmsAppeared: number;
   readonly vmsLeft: number;
+  /** Every host on: measured where the recording has watts (allHostsOnMethod says how much), the model otherwise. */
   readonly allHostsOnKWh: number;
+  readonly allHostsOnMethod: EnergyMethod;
+  /** Share of the host-hours behind allHostsOnKWh that the BMCs measured, %. */
+  readonly allHostsOnMeasuredPct: number;
+  /** The simulated every-host-on figure (the draw models over the replay), for comparison. */
+  readonly modelAllHostsOnKWh: number;
+  /** Under the policy: simulated, each host drawing as its model says, calibrated on its recorded watts where it has them. */
   readonly policyKWh: number;
+  readonly policyMethod: EnergyMethod;
+  /** Hosts whose draw was calibrated on their recorded watts. */
+  readonly calibratedHosts: number;
+  /** What of the policy the replay honoured, as the daemon does: VMs pinned or protected, VMs in anti-affinity groups, excluded hosts. */
+  readonly rules: { readonly pinnedVms: number; readonly protectedVms: number; readonly antiAffinityVms: number; readonly excludedHosts: number };
   readonly savedKWh: number;
   readonly savedPct: number;
   readonly savedKWhPerDay: number;
@@ -62,7 +82,13 @@ export async function replayRecording(options: ReplayOptions, io: CommandIo, onP
   const { policy } = options;
   const loadStarted = performance.now();
   const migrationMiBps = policy.migration.bandwidthMiBps > 0 ? policy.migration.bandwidthMiBps : policy.migration.expectedLinkMiBps;
-  const replay = await buildRecordingSetup(options.dir, { migrationMiBps, range: options.range });
+  const excludedHosts = new Set(policy.hosts.filter((h) => h.exclude).map((h) => h.name));
+  const replay = await buildRecordingSetup(options.dir, {
+    migrationMiBps,
+    range: options.range,
+    excludedHosts,
+    vmRules: (vm) => vmRuleFlags(vm, policy.vmRules),
+  });
   const loadSeconds = (performance.now() - loadStarted) / 1000;
   for (const w of replay.warnings) io.stderr.write(`warning: ${w}\n`);
   const planner = createPlannerPolicy({ policy, setup: replay.setup, memoryView: 'observed' });
@@ -73,7 +99,11 @@ export async function replayRecording(options: ReplayOptions, io: CommandIo, onP
     ...(onProgress ? { onProgress } : {}),
   });
   const days = report.simulatedSeconds / SECONDS_PER_HOUR / HOURS_PER_DAY;
-  const saved = report.allHostsOnKWh - report.energyKWh;
+  const { watts } = replay;
+  const allHostsOnKWh = watts.allHostsOnKWh ?? report.allHostsOnKWh;
+  const allHostsOnMethod: EnergyMethod = watts.allHostsOnKWh === undefined ? 'model' : watts.measuredShare >= 1 ? 'measured' : 'measured and model';
+  const saved = allHostsOnKWh - report.energyKWh;
+  const vms = replay.setup.vms;
   const summary: ReplaySummary = {
     recording: resolve(options.dir),
     ...(options.policyFile === undefined ? {} : { policyFile: options.policyFile }),
@@ -87,10 +117,21 @@ export async function replayRecording(options: ReplayOptions, io: CommandIo, onP
     vms: replay.setup.vms.length,
     vmsAppeared: replay.vmsAppeared,
     vmsLeft: replay.vmsLeft,
-    allHostsOnKWh: report.allHostsOnKWh,
+    allHostsOnKWh,
+    allHostsOnMethod,
+    allHostsOnMeasuredPct: watts.measuredShare * PERCENT,
+    modelAllHostsOnKWh: report.allHostsOnKWh,
     policyKWh: report.energyKWh,
+    policyMethod: watts.calibratedHosts.length > 0 ? 'calibrated model' : 'model',
+    calibratedHosts: watts.calibratedHosts.length,
+    rules: {
+      pinnedVms: vms.filter((v) => v.pinned === true || v.protected === true).length,
+      protectedVms: vms.filter((v) => v.protected === true).length,
+      antiAffinityVms: vms.filter((v) => (v.antiAffinityGroups?.length ?? 0) > 0).length,
+      excludedHosts: replay.setup.hosts.filter((h) => h.excluded === true).length,
+    },
     savedKWh: saved,
-    savedPct: report.allHostsOnKWh > 0 ? (saved / report.allHostsOnKWh) * PERCENT : 0,
+    savedPct: allHostsOnKWh > 0 ? (saved / allHostsOnKWh) * PERCENT : 0,
     savedKWhPerDay: days > 0 ? saved / days : 0,
     hostHoursOff: report.hostHoursOff,
     migrations: report.migrations,
@@ -147,14 +188,15 @@ export function humanReplay(s: ReplaySummary): string {
   lines.push(`${s.hosts} hosts, ${s.vms} VMs (${s.vmsAppeared} appeared, ${s.vmsLeft} left); policy ${s.policyFile ?? '(defaults)'}`);
   lines.push('');
   const rows: [string, string][] = [
-    ['every host on', `${s.allHostsOnKWh.toFixed(2)} kWh`],
-    ['under the policy', `${s.policyKWh.toFixed(2)} kWh`],
+    ['every host on', `${s.allHostsOnKWh.toFixed(2)} kWh (${describeAllHostsOn(s)})`],
+    ['under the policy', `${s.policyKWh.toFixed(2)} kWh (${describePolicyEnergy(s)})`],
     ['saving', `${s.savedKWh.toFixed(2)} kWh, ${s.savedPct.toFixed(1)} %, ${s.savedKWhPerDay.toFixed(2)} kWh per day`],
     ['host-hours off', `${s.hostHoursOff.toFixed(1)} of ${(s.hosts * s.days * HOURS_PER_DAY).toFixed(1)}`],
     ['migrations', `${s.migrations}, ${s.migratedGiB.toFixed(1)} GiB moved`],
     ['power cycles', `${s.powerOffs} power-offs, ${s.powerOns} power-ons`],
     ['memory over 100 %', `${Math.round(s.memoryOverloadHostSeconds)} host-seconds`],
     ['CPU denied', `${s.overallSlaViolationPct.toFixed(3)} % of CPU requested`],
+    ['policy rules', describeRules(s.rules)],
     ['wall time', `${s.wallSeconds.toFixed(1)} s replaying, ${s.loadSeconds.toFixed(1)} s reading`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -175,4 +217,24 @@ export function humanReplay(s: ReplaySummary): string {
   );
   if (s.plot !== undefined) lines.push('', `plot: ${s.plot} (active hosts and power over time)`);
   return `${lines.join('\n')}\n`;
+}
+
+function describeAllHostsOn(s: ReplaySummary): string {
+  if (s.allHostsOnMethod === 'measured') return 'measured: the BMCs\' watts';
+  if (s.allHostsOnMethod === 'model') return 'the power models: the recording has no watts';
+  return `measured for ${s.allHostsOnMeasuredPct.toFixed(0)} % of host-hours, the power models elsewhere`;
+}
+
+function describePolicyEnergy(s: ReplaySummary): string {
+  if (s.policyMethod === 'model') return 'simulated with the power models';
+  return `simulated, ${s.calibratedHosts} of ${s.hosts} hosts drawing as their recorded watts show, the power models for the rest`;
+}
+
+function describeRules(r: ReplaySummary['rules']): string {
+  const parts = [
+    `${r.pinnedVms} VM(s) pinned${r.protectedVms > 0 ? ` (${r.protectedVms} protected)` : ''}`,
+    `${r.antiAffinityVms} in anti-affinity groups`,
+    `${r.excludedHosts} host(s) excluded`,
+  ];
+  return parts.join(', ');
 }

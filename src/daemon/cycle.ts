@@ -7,7 +7,7 @@ import type { Violation } from '../model/simulate.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConsolidatorMetrics, CyclePhase } from '../observability/metrics.js';
-import { checkPlan, planCycle } from '../planner/index.js';
+import { checkPlan, CycleDemands, planCycle } from '../planner/index.js';
 import type { Action, InFlightAction, PlanInput, PlanResult } from '../planner/types.js';
 import type { InFlightStep } from '../state/persisted-state.js';
 import type { StateKeeper } from '../state/state-keeper.js';
@@ -131,9 +131,11 @@ export class CycleRunner {
       if (interrupted) this.reconcilePower(interrupted, snapshot, log);
 
       const input = planInputFor(snapshot, loaded, keeper, nowMs(), stillMigrating);
-      const planned = await timed('plan', () => (this.deps.planner ?? planCycle)(input));
+      // One memo of the window statistics for planning and checking this cycle, dropped with it.
+      const demands = CycleDemands.of(input);
+      const planned = await timed('plan', () => (this.deps.planner ?? ((i: PlanInput) => planCycle(i, demands)))(input));
       plan = planned;
-      violations = await timed('check', () => checkPlan(input, planned.actions).violations);
+      violations = await timed('check', () => checkPlan(input, planned.actions, { demands }).violations);
       const actions: readonly Action[] = violations.length === 0 ? planned.actions : [];
       for (const v of violations) log.error('plan breaks an invariant: nothing runs this cycle', { invariant: v.invariant, detail: v.message, action: v.actionId });
 

@@ -1,7 +1,7 @@
 import type { ActionOutcome, ExecutionBudget, ExecutionContext } from '../actuator/actuator.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
-import { hostUse, vmDemand } from '../planner/demand.js';
+import { CycleDemands } from '../planner/demand.js';
 import type { PlanInput } from '../planner/types.js';
 import { stepOf, type StateKeeper } from '../state/state-keeper.js';
 
@@ -66,6 +66,8 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
   const vmsById = new Map(input.snapshot.vms.map((vm) => [vm.id, vm]));
   const snapshotHosts = new Map(input.snapshot.hosts.map((h) => [h.id, h]));
   let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
+  // The planner's estimates for this input, each computed once however often a step asks.
+  const demands = CycleDemands.of(input);
   return {
     cycle,
     policy: loaded.policy,
@@ -83,17 +85,17 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
     },
     vmDemand: (vm) => {
       const known = vmsById.get(vm);
-      return known ? vmDemand(known, input.policy, input.nowMs) : undefined;
+      return known ? demands.vm(known) : undefined;
     },
     hostOverhead: (h) => {
       const host = snapshotHosts.get(h);
-      const observed = host ? hostUse(host, input.policy, input.nowMs) : undefined;
+      const observed = host ? demands.host(host) : undefined;
       if (!host || !observed) return { cpu: 0, memory: 0 };
       let cpu = 0;
       let memory = 0;
       for (const vm of input.snapshot.vms) {
         if (vm.host !== h) continue;
-        const d = vmDemand(vm, input.policy, input.nowMs);
+        const d = demands.vm(vm);
         cpu += d.cpu;
         memory += d.memory;
       }

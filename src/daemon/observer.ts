@@ -7,7 +7,7 @@ import type { HostId, VmId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import type { ClusterSnapshot, HostSnapshot, PowerState, UsageSample, VmSnapshot } from '../model/snapshot.js';
 import type { Logger } from '../observability/logger.js';
-import { matchesAnyGlob } from './glob.js';
+import { vmRuleFlags } from './vm-rules.js';
 
 export interface ObserverDeps {
   readonly hypervisor: HypervisorDriver;
@@ -113,13 +113,13 @@ export class ClusterObserver {
           if (domain.cpuCores !== undefined) {
             this.remember(this.vmSamples, domain.name, { atMs: obs.atMs, use: { cpu: domain.cpuCores, memory: domain.memoryMiB } }, nowMs, windowMs);
           }
-          const groups = ctx.policy.vmRules.antiAffinity.filter((g) => matchesAnyGlob(domain.name, g.vms)).map((g) => g.name);
+          const rules = vmRuleFlags(domain.name, ctx.policy.vmRules);
           const isSelf = this.deps.selfUuid !== undefined && domain.uuid?.toLowerCase() === this.deps.selfUuid;
           if (isSelf && !this.selfSeenOn.has(resolved.name)) {
             this.selfSeenOn.add(resolved.name);
             this.log.info('the daemon runs in this VM: protected, its host is never emptied or powered off', { vm: domain.name, host: resolved.name });
           }
-          const guarded = isSelf || matchesAnyGlob(domain.name, ctx.policy.vmRules.protected);
+          const guarded = isSelf || rules.protected;
           vms.push({
             id: domain.name,
             host: resolved.name,
@@ -128,12 +128,8 @@ export class ClusterObserver {
             memoryMiB: domain.memoryMiB,
             samples: this.vmSamples.get(domain.name) ?? [],
             // A crashed, pmsuspended or stopping guest cannot be live-migrated: it holds its host on.
-            pinned:
-              guarded ||
-              domain.state === 'other' ||
-              matchesAnyGlob(domain.name, ctx.policy.vmRules.pinned) ||
-              (ctx.policy.vmRules.honourLibvirtMetadata && domain.pinnedByMetadata),
-            antiAffinityGroups: groups,
+            pinned: guarded || domain.state === 'other' || rules.pinned || (ctx.policy.vmRules.honourLibvirtMetadata && domain.pinnedByMetadata),
+            antiAffinityGroups: rules.antiAffinityGroups,
             ...(guarded ? { protected: true } : {}),
           });
         }

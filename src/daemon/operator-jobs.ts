@@ -8,6 +8,7 @@ import { ConsolidatorError, errorMessage, isConsolidatorError } from '../errors.
 import type { HostId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { checkPlan } from '../planner/check-plan.js';
+import { CycleDemands } from '../planner/demand.js';
 import { planCycle } from '../planner/plan-cycle.js';
 import { describeWake, planDrain, type DrainPlan, type DrainRoom, type DrainWake } from '../planner/plan-drain.js';
 import type { Action, PlanInput, PlanResult } from '../planner/types.js';
@@ -84,8 +85,9 @@ export interface PlanNowResult {
 /** One observation and the plan a cycle would make from it, executing nothing. */
 export async function planOnce(deps: OperatorDeps): Promise<PlanNowResult> {
   const input = await observeForPlanning(deps);
-  const plan = planCycle(input);
-  const violations = checkPlan(input, plan.actions).violations.map((v) => `${v.invariant}: ${v.message}`);
+  const demands = CycleDemands.of(input);
+  const plan = planCycle(input, demands);
+  const violations = checkPlan(input, plan.actions, { demands }).violations.map((v) => `${v.invariant}: ${v.message}`);
   return { input, plan, violations };
 }
 

@@ -1,21 +1,29 @@
 import { simulatePlan, type SimulationOutcome } from '../model/simulate.js';
-import { hostUse, vmDemand } from './demand.js';
+import { CycleDemands } from './demand.js';
 import type { Action, PlanInput } from './types.js';
+
+export interface CheckOptions {
+  /** The execution's migration budget (default: the policy's per-cycle cap less what is in flight). */
+  readonly maxMigrations?: number;
+  readonly demands?: CycleDemands;
+}
 
 /**
  * Simulates a plan on the snapshot it was made from and checks every invariant, with the planner's
  * own demand estimates and the policy's limits. The daemon runs nothing when this finds a violation.
  * `maxMigrations` is the execution's migration budget: the policy's per-cycle cap unless an operator's
- * drain brings its own.
+ * drain brings its own. `demands`: the cycle's memo that planCycle used (CycleDemands.of(input)), so
+ * each window statistic is computed once per cycle.
  */
-export function checkPlan(input: PlanInput, actions: readonly Action[], budget?: { readonly maxMigrations: number }): SimulationOutcome {
-  const { policy, nowMs } = input;
+export function checkPlan(input: PlanInput, actions: readonly Action[], options: CheckOptions = {}): SimulationOutcome {
+  const { policy } = input;
+  const demands = options.demands !== undefined && options.demands.isFor(input) ? options.demands : CycleDemands.of(input);
   const migrationsInFlight = input.inFlight.filter((a) => a.type === 'migrate').length;
-  const maxMigrations = budget?.maxMigrations ?? Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight);
+  const maxMigrations = options.maxMigrations ?? Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight);
   return simulatePlan(
     input.snapshot,
     actions,
-    { vmDemand: (vm) => vmDemand(vm, policy, nowMs), hostUse: (host) => hostUse(host, policy, nowMs) },
+    { vmDemand: (vm) => demands.vm(vm), hostUse: (host) => demands.host(host) },
     {
       targetRatio: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
       minHostsOn: policy.safety.minHostsOn,

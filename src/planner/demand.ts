@@ -1,5 +1,5 @@
 import type { ResourceThresholds } from '../config/schema.js';
-import { RESOURCES, type Resource, type ResourceVector } from '../model/resources.js';
+import { RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { HostSnapshot, UsageSample, VmSnapshot } from '../model/snapshot.js';
 import type { PlannerPolicy } from './types.js';
 
@@ -32,50 +32,90 @@ export function percentileOf(values: readonly number[], percentile: number): num
 
 /**
  * Scratch space for the window's values: the planner runs synchronously, one statistic at a time, and
- * computes tens of thousands of them per cycle; reusing one typed array spares the allocations and
- * sorts without a comparator (the same order, so the same figures).
+ * computes tens of thousands of them per cycle; reusing typed arrays spares the allocations and sorts
+ * without a comparator (the same order, so the same figures). Only ever read within one call.
  */
-let scratch = new Float64Array(64);
+let scratchCpu = new Float64Array(64);
+let scratchMemory = new Float64Array(64);
 
-/** The window's statistic for one resource; a single sample is its own statistic (the common case at scale). */
-function statisticOf(samples: readonly UsageSample[], resource: Resource, thresholds: ResourceThresholds, nowMs: number): number {
-  if (samples.length === 1) return (samples[0] as UsageSample).use[resource];
-  if (scratch.length < samples.length) scratch = new Float64Array(samples.length * 2);
-  const fromMs = nowMs - thresholds.windowSeconds * 1000;
-  let n = 0;
-  // Two loops rather than use[resource]: a property read by name is several times faster here.
-  if (resource === 'cpu') {
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i] as UsageSample;
-      if (s.atMs >= fromMs && s.atMs <= nowMs) scratch[n++] = s.use.cpu;
-    }
-  } else {
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i] as UsageSample;
-      if (s.atMs >= fromMs && s.atMs <= nowMs) scratch[n++] = s.use.memory;
-    }
+/** One resource's window rule for one moment, parsed once per cycle. */
+interface WindowRule {
+  readonly fromMs: number;
+  /** 0 mean, 1 max, 2 percentile. */
+  readonly kind: 0 | 1 | 2;
+  readonly percent: number;
+}
+
+interface WindowRules {
+  readonly nowMs: number;
+  readonly cpu: WindowRule;
+  readonly memory: WindowRule;
+}
+
+function windowRules(thresholds: PlannerPolicy['thresholds'], nowMs: number): WindowRules {
+  const rule = (t: ResourceThresholds): WindowRule => ({
+    fromMs: nowMs - t.windowSeconds * 1000,
+    kind: t.statistic === 'mean' ? 0 : t.statistic === 'max' ? 1 : 2,
+    percent: t.statistic === 'mean' || t.statistic === 'max' ? 0 : percentOf(t.statistic),
+  });
+  return { nowMs, cpu: rule(thresholds.cpu), memory: rule(thresholds.memory) };
+}
+
+/**
+ * The window's statistic for both resources, in one pass over the samples: on a large cluster the
+ * planner's time goes into fetching sample objects from memory, so each is read once, not once per
+ * resource. A single sample is its own statistic (the common case at scale).
+ */
+function windowUse(samples: readonly UsageSample[], rules: WindowRules): ResourceVector {
+  const count = samples.length;
+  if (count === 0) return { cpu: 0, memory: 0 };
+  if (count === 1) {
+    const only = (samples[0] as UsageSample).use;
+    return { cpu: only.cpu, memory: only.memory };
+  }
+  if (scratchCpu.length < count) {
+    scratchCpu = new Float64Array(count * 2);
+    scratchMemory = new Float64Array(count * 2);
+  }
+  const { nowMs } = rules;
+  const cpuFromMs = rules.cpu.fromMs;
+  const memoryFromMs = rules.memory.fromMs;
+  let nCpu = 0;
+  let nMemory = 0;
+  // Property reads by name (use.cpu, use.memory), not use[resource]: several times faster here.
+  for (let i = 0; i < count; i++) {
+    const s = samples[i] as UsageSample;
+    const at = s.atMs;
+    if (at > nowMs) continue;
+    const use = s.use;
+    if (at >= cpuFromMs) scratchCpu[nCpu++] = use.cpu;
+    if (at >= memoryFromMs) scratchMemory[nMemory++] = use.memory;
   }
   // With nothing in the window, the latest sample is better than nothing.
-  if (n === 0) {
-    if (samples.length === 0) return 0;
-    return (samples[samples.length - 1] as UsageSample).use[resource];
-  }
-  const statistic = thresholds.statistic;
-  if (statistic === 'mean') {
+  const latest = (samples[count - 1] as UsageSample).use;
+  return {
+    cpu: nCpu === 0 ? latest.cpu : statisticOf(scratchCpu, nCpu, rules.cpu),
+    memory: nMemory === 0 ? latest.memory : statisticOf(scratchMemory, nMemory, rules.memory),
+  };
+}
+
+/** The statistic of values[0..n) (n >= 1); may reorder them. */
+function statisticOf(values: Float64Array, n: number, rule: WindowRule): number {
+  if (rule.kind === 0) {
     let total = 0;
-    for (let i = 0; i < n; i++) total += scratch[i] as number;
+    for (let i = 0; i < n; i++) total += values[i] as number;
     return total / n;
   }
-  if (statistic === 'max') {
+  if (rule.kind === 1) {
     let max = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < n; i++) if ((scratch[i] as number) > max) max = scratch[i] as number;
+    for (let i = 0; i < n; i++) if ((values[i] as number) > max) max = values[i] as number;
     return max;
   }
-  const rank = Math.min(n, Math.max(1, Math.ceil((percentOf(statistic) / 100) * n)));
+  const rank = Math.min(n, Math.max(1, Math.ceil((rule.percent / 100) * n)));
   // A high percentile (p90, p95 of a few dozen samples) is one of the few largest: keep those.
   const fromTop = n - rank + 1;
-  if (fromTop <= TOP_K_LIMIT) return kthLargest(scratch, n, fromTop);
-  return scratch.subarray(0, n).sort()[rank - 1] as number;
+  if (fromTop <= TOP_K_LIMIT) return kthLargest(values, n, fromTop);
+  return values.subarray(0, n).sort()[rank - 1] as number;
 }
 
 const percents = new Map<string, number>();
@@ -116,49 +156,59 @@ function kthLargest(values: Float64Array, n: number, k: number): number {
  */
 export function vmDemand(vm: VmSnapshot, policy: PlannerPolicy, nowMs: number): ResourceVector {
   if (vm.samples.length === 0) return { cpu: vm.vcpus, memory: vm.memoryMiB };
-  const known = remembered(vm, policy, nowMs);
-  if (known !== undefined) return known;
-  return remember(vm, policy, nowMs, {
-    cpu: statisticOf(vm.samples, 'cpu', policy.thresholds.cpu, nowMs),
-    memory: statisticOf(vm.samples, 'memory', policy.thresholds.memory, nowMs),
-  });
+  return windowUse(vm.samples, windowRules(policy.thresholds, nowMs));
 }
 
 /** Host-level use over the window (includes what its VMs use), undefined without samples. */
 export function hostUse(host: HostSnapshot, policy: PlannerPolicy, nowMs: number): ResourceVector | undefined {
   if (host.samples.length === 0) return undefined;
-  const known = remembered(host, policy, nowMs);
-  if (known !== undefined) return known;
-  return remember(host, policy, nowMs, {
-    cpu: statisticOf(host.samples, 'cpu', policy.thresholds.cpu, nowMs),
-    memory: statisticOf(host.samples, 'memory', policy.thresholds.memory, nowMs),
-  });
+  return windowUse(host.samples, windowRules(policy.thresholds, nowMs));
 }
 
 /**
- * Snapshots are read-only, so a demand depends only on the snapshot object, the policy's thresholds
- * and the time: planCycle and checkPlan (and the planner's phases) ask for the same ones in a cycle,
- * and computing each once halves the planner's time on large clusters. The memo holds one moment's
- * demands: it starts afresh whenever the time or the thresholds change (the next cycle), so it keeps
- * at most one snapshot's objects alive.
+ * One cycle's demands, each computed once: planCycle, its phases and checkPlan ask for the same ones,
+ * and on large clusters computing them is most of the planner's time. Snapshots are read-only, so a
+ * demand depends only on the snapshot object, the thresholds and the time this was made for; make one
+ * per PlanInput (`CycleDemands.of(input)`) and hand it to planCycle and checkPlan, then drop it. A
+ * snapshot object it has not seen is computed on first use, so it never answers for another moment.
  */
-const demands = new Map<object, ResourceVector>();
-let memoNowMs = Number.NaN;
-let memoThresholds: PlannerPolicy['thresholds'] | undefined;
+export class CycleDemands {
+  // Keyed by id (strings hash once), checked against the object itself, so an object never answers for another.
+  private readonly vms = new Map<string, { readonly of: VmSnapshot; readonly value: ResourceVector }>();
+  private readonly hosts = new Map<string, { readonly of: HostSnapshot; readonly value: ResourceVector | undefined }>();
+  private readonly rules: WindowRules;
 
-function remembered(subject: object, policy: PlannerPolicy, nowMs: number): ResourceVector | undefined {
-  if (nowMs !== memoNowMs || policy.thresholds !== memoThresholds) {
-    demands.clear();
-    memoNowMs = nowMs;
-    memoThresholds = policy.thresholds;
-    return undefined;
+  constructor(
+    private readonly policy: PlannerPolicy,
+    readonly nowMs: number,
+  ) {
+    this.rules = windowRules(policy.thresholds, nowMs);
   }
-  return demands.get(subject);
-}
 
-function remember(subject: object, _policy: PlannerPolicy, _nowMs: number, value: ResourceVector): ResourceVector {
-  demands.set(subject, value);
-  return value;
+  static of(input: { readonly policy: PlannerPolicy; readonly nowMs: number }): CycleDemands {
+    return new CycleDemands(input.policy, input.nowMs);
+  }
+
+  /** True when this was made for that policy's thresholds at that time (else the caller must not reuse it). */
+  isFor(input: { readonly policy: PlannerPolicy; readonly nowMs: number }): boolean {
+    return input.nowMs === this.nowMs && input.policy.thresholds === this.policy.thresholds;
+  }
+
+  vm(vm: VmSnapshot): ResourceVector {
+    const known = this.vms.get(vm.id);
+    if (known !== undefined && known.of === vm) return known.value;
+    const value = vm.samples.length === 0 ? { cpu: vm.vcpus, memory: vm.memoryMiB } : windowUse(vm.samples, this.rules);
+    if (known === undefined) this.vms.set(vm.id, { of: vm, value });
+    return value;
+  }
+
+  host(host: HostSnapshot): ResourceVector | undefined {
+    const known = this.hosts.get(host.id);
+    if (known !== undefined && known.of === host) return known.value;
+    const value = host.samples.length === 0 ? undefined : windowUse(host.samples, this.rules);
+    if (known === undefined) this.hosts.set(host.id, { of: host, value });
+    return value;
+  }
 }
 
 /**

@@ -16,7 +16,8 @@ export interface RoomSource {
 const BUCKETS = 64;
 
 export class DestinationIndex {
-  private readonly buckets: Set<number>[] = Array.from({ length: BUCKETS * BUCKETS }, () => new Set<number>());
+  /** Made on first use: a plan touches a few dozen of the 4,096, and the planner makes an index every cycle. */
+  private readonly buckets = new Map<number, Set<number>>();
   private readonly bucketOf: Int32Array;
   /** Per CPU row, which memory buckets hold hosts: bits 0-31 and 32-63, to skip empty buckets fast. */
   private readonly lowBits = new Int32Array(BUCKETS);
@@ -43,7 +44,11 @@ export class DestinationIndex {
     if (this.has(host)) return;
     const b = this.bucketFor(this.room.roomCpu(host), this.room.roomMemory(host));
     this.bucketOf[host] = b;
-    const bucket = this.buckets[b] as Set<number>;
+    let bucket = this.buckets.get(b);
+    if (bucket === undefined) {
+      bucket = new Set<number>();
+      this.buckets.set(b, bucket);
+    }
     bucket.add(host);
     if (bucket.size === 1) this.setOccupied(b, true);
   }
@@ -51,7 +56,7 @@ export class DestinationIndex {
   remove(host: number): void {
     const b = this.bucketOf[host] ?? -1;
     if (b < 0) return;
-    const bucket = this.buckets[b] as Set<number>;
+    const bucket = this.buckets.get(b) as Set<number>;
     bucket.delete(host);
     if (bucket.size === 0) this.setOccupied(b, false);
     this.bucketOf[host] = -1;
@@ -81,7 +86,7 @@ export class DestinationIndex {
         const j = s - i;
         if (j < minJ) break;
         if (j >= BUCKETS || !this.isOccupied(i, j)) continue;
-        for (const host of this.buckets[i * BUCKETS + j] as Set<number>) {
+        for (const host of this.buckets.get(i * BUCKETS + j) as Set<number>) {
           if (!fits(host)) continue;
           const value = score(host);
           if (value < bestScore || (value === bestScore && best !== undefined && host < best)) {

@@ -2,7 +2,7 @@ import { cronMatchesMinute, parseCron } from '../config/cron.js';
 import type { HostId, VmId } from '../model/ids.js';
 import { RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
-import { predictedHostUse } from './demand.js';
+import { CycleDemands, predictedHostUse } from './demand.js';
 import { estimateMigrationSeconds, hostWatts, migrationCostJoules } from './energy.js';
 import type {
   Action,
@@ -23,9 +23,11 @@ import { compareIds, Workspace } from './workspace.js';
  * Plans one cycle: relieve overloaded hosts, then empty underloaded ones and power them off, within
  * every limit of the policy. Pure and deterministic: no I/O, no clock (time is `input.nowMs`), the
  * same plan for the same input whatever the order of its lists. Every host gets a verdict.
+ * `demands` is the cycle's memo of window statistics (CycleDemands.of(input)), to share with
+ * checkPlan; without one (or with one made for another time or policy) it makes its own.
  */
-export function planCycle(input: PlanInput): PlanResult {
-  return new CyclePlanner(input).plan();
+export function planCycle(input: PlanInput, demands?: CycleDemands): PlanResult {
+  return new CyclePlanner(input, demands !== undefined && demands.isFor(input) ? demands : CycleDemands.of(input)).plan();
 }
 
 type HostState = 'active' | 'off' | 'unknown';
@@ -68,10 +70,13 @@ class CyclePlanner {
   private nextId = 1;
   private activeCount: number;
 
-  constructor(private readonly input: PlanInput) {
+  constructor(
+    private readonly input: PlanInput,
+    demands: CycleDemands,
+  ) {
     this.policy = input.policy;
     this.now = input.nowMs;
-    this.ws = new Workspace(input.snapshot.hosts, input.snapshot.vms, input.policy, input.nowMs);
+    this.ws = new Workspace(input.snapshot.hosts, input.snapshot.vms, input.policy, demands);
     const n = this.ws.hosts.length;
     this.state = this.ws.hosts.map((h) => (h.power === 'off' ? 'off' : h.power === 'on' && h.reachable ? 'active' : 'unknown'));
     this.activeCount = this.state.filter((s) => s === 'active').length;

@@ -1,5 +1,6 @@
 import type { HostId } from '../model/ids.js';
 import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
+import { CycleDemands } from './demand.js';
 import { estimateMigrationSeconds, hostWatts } from './energy.js';
 import type { Action, MigrateAction, PlanInput } from './types.js';
 import { wakeCandidates } from './wake-candidates.js';
@@ -41,7 +42,7 @@ export type DrainPlan =
 
 export function planDrain(input: PlanInput, hostId: HostId, options: { readonly powerOff: boolean }): DrainPlan {
   const { policy } = input;
-  const ws = new Workspace(input.snapshot.hosts, input.snapshot.vms, policy, input.nowMs);
+  const ws = new Workspace(input.snapshot.hosts, input.snapshot.vms, policy, CycleDemands.of(input));
   const h = ws.hostIndex.get(hostId);
   if (h === undefined) return { ok: false, reasons: [`no host named ${hostId} in the policy`] };
   const host = ws.hosts[h] as HostSnapshot;

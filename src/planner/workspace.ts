@@ -1,14 +1,14 @@
 import type { HostId } from '../model/ids.js';
 import { EPSILON, type ResourceVector } from '../model/resources.js';
 import { powerAt, type HostSnapshot, type VmSnapshot } from '../model/snapshot.js';
-import { hostUse, vmDemand } from './demand.js';
+import type { CycleDemands } from './demand.js';
 import { efficiencyTiers, TieredDestinationIndex } from './destination-index.js';
 import type { PlannerPolicy } from './types.js';
 
 /**
  * The planner's scratch state for one cycle: hosts and VMs sorted by id (so the plan does not depend
- * on input order), their estimated demands, and the load each host will carry as moves are planned.
- * Never escapes planCycle; the snapshot it was built from is not touched.
+ * on input order), their estimated demands (from the cycle's CycleDemands), and the load each host will
+ * carry as moves are planned. Never escapes planCycle; the snapshot it was built from is not touched.
  */
 export class Workspace {
   readonly hosts: readonly HostSnapshot[];
@@ -34,7 +34,7 @@ export class Workspace {
   /** Watts per unit of CPU when filled to the CPU target: lower is more efficient. */
   readonly wattsPerCpu: Float64Array;
 
-  constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, nowMs: number) {
+  constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, demands: CycleDemands) {
     this.hosts = [...hosts].sort((a, b) => compareIds(a.id, b.id));
     this.hostIndex = new Map(this.hosts.map((h, i) => [h.id, i]));
     this.vms = [...vms].filter((vm) => this.hostIndex.has(vm.host)).sort((a, b) => compareIds(a.id, b.id));
@@ -57,7 +57,7 @@ export class Workspace {
       maxLimitMemory = Math.max(maxLimitMemory, this.limitMemory[i] as number);
     });
     this.vms.forEach((vm, v) => {
-      const d = vmDemand(vm, policy, nowMs);
+      const d = demands.vm(vm);
       const h = this.hostIndex.get(vm.host) as number;
       this.demandCpu[v] = d.cpu;
       this.demandMemory[v] = d.memory;
@@ -69,7 +69,7 @@ export class Workspace {
     });
     // What the host uses besides its VMs (hypervisor, page cache held back, ...) stays with it.
     this.observedUse = this.hosts.map((h, i) => {
-      const observed = hostUse(h, policy, nowMs);
+      const observed = demands.host(h);
       const vmsCpu = this.loadCpu[i] as number;
       const vmsMemory = this.loadMemory[i] as number;
       if (observed) {

@@ -89,10 +89,10 @@ export function snapshotOf(runtime: DatacenterRuntime, takenAtMs: number): Clust
       reachable: !host.vanished && (idleOff || host.power === 'on'),
       capacity: { cpu: host.spec.cpu, memory: host.spec.memoryMiB },
       samples: host.samples.slice(),
-      excluded: false,
+      excluded: host.spec.excluded === true,
       maintenance: false,
       labels: host.labels,
-      powerModel: host.spec.powerModel,
+      powerModel: host.spec.declaredPowerModel ?? host.spec.powerModel,
       bootSeconds: idleOff ? 0 : host.spec.bootSeconds,
     });
     for (const index of host.vms) {
@@ -105,13 +105,16 @@ export function snapshotOf(runtime: DatacenterRuntime, takenAtMs: number): Clust
         vcpus: vm.spec.vcpus,
         memoryMiB: vm.spec.memoryMiB,
         samples: vm.samples.slice(),
-        pinned: false,
-        antiAffinityGroups: [],
+        pinned: vm.spec.pinned === true || vm.spec.protected === true,
+        antiAffinityGroups: vm.spec.antiAffinityGroups ?? NO_GROUPS,
+        ...(vm.spec.protected === true ? { protected: true } : {}),
       });
     }
   }
   return { takenAtMs, hosts, vms };
 }
+
+const NO_GROUPS: readonly string[] = Object.freeze([]);
 
 function pushBounded<T>(list: T[], value: T, limit: number): void {
   list.push(value);

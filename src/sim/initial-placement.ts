@@ -57,7 +57,8 @@ export function placeInitial(runtime: DatacenterRuntime, mode: InitialPlacement)
   }
   if (!setup.idleHostsAreOff && setup.emptyHostsStartOff) {
     for (const host of hosts) {
-      if (host.vms.length === 0) {
+      // An excluded host is the operator's: left as it is.
+      if (host.vms.length === 0 && host.spec.excluded !== true) {
         host.power = 'off';
       }
     }

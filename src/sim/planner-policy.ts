@@ -3,6 +3,7 @@ import type { HostId } from '../model/ids.js';
 import type { Violation } from '../model/simulate.js';
 import type { ClusterSnapshot, HostSnapshot, UsageSample, VmSnapshot } from '../model/snapshot.js';
 import { checkPlan } from '../planner/check-plan.js';
+import { CycleDemands } from '../planner/demand.js';
 import { planCycle } from '../planner/plan-cycle.js';
 import { EMPTY_MEMORY, type InFlightAction, type PlanInput, type PlannerMemory, type PlannerPolicy, type PlanResult } from '../planner/types.js';
 import type { SimulationDecision, SimulationInput, SimulationMigration, SimulationPolicy } from './simulation-policy.js';
@@ -102,8 +103,9 @@ export function createPlannerPolicy(options: PlannerPolicyOptions): PlannerSimul
       nowMs,
     };
     const started = performance.now();
-    const plan = planCycle(input);
-    const violations = checkPlan(input, plan.actions).violations;
+    const demands = CycleDemands.of(input);
+    const plan = planCycle(input, demands);
+    const violations = checkPlan(input, plan.actions, { demands }).violations;
     planSeconds += (performance.now() - started) / MS_PER_SECOND;
     plans++;
     options.onPlan?.(input, plan, violations);

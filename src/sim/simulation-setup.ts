@@ -15,7 +15,15 @@ export interface SimHostSpec {
   /** The most one vCPU can get (one physical core / PE); a larger per-vCPU request is capped. */
   readonly cpuPerCore: number;
   readonly memoryMiB: number;
+  /** What the host draws (the energy figures). */
   readonly powerModel: PowerModel;
+  /**
+   * The model the policy declares, which the planner sees in its snapshots, when the world differs
+   * from it (a replay whose hosts' draw is calibrated on recorded watts); absent = powerModel.
+   */
+  readonly declaredPowerModel?: PowerModel;
+  /** Excluded by the policy (observed, never touched): as the daemon marks it in its snapshots. */
+  readonly excluded?: boolean;
   /** Power-on to a host that takes VMs; ignored when idle hosts are implicitly off. */
   readonly bootSeconds: number;
   /** Draw while booting. */
@@ -45,6 +53,10 @@ export interface SimVmSpec {
   readonly startSeconds?: number;
   /** When it disappears for good; never when absent. */
   readonly endSeconds?: number;
+  /** The policy's vmRules for it, as the daemon marks them in its snapshots (absent: none). */
+  readonly pinned?: boolean;
+  readonly protected?: boolean;
+  readonly antiAffinityGroups?: readonly string[];
 }
 
 export type InitialPlacement = 'power-aware-best-fit' | 'first-fit' | 'as-specified';
