@@ -1,7 +1,9 @@
 import type { ActionOutcome, ExecutionBudget, ExecutionContext } from '../actuator/actuator.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
+import type { VmSnapshot } from '../model/snapshot.js';
 import { hostUse, vmDemand } from '../planner/demand.js';
+import { hostDemandEstimator } from '../planner/host-demand.js';
 import type { PlanInput } from '../planner/types.js';
 import { stepOf, type StateKeeper } from '../state/state-keeper.js';
 
@@ -47,6 +49,8 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
   const vmsById = new Map(input.snapshot.vms.map((vm) => [vm.id, vm]));
   const snapshotHosts = new Map(input.snapshot.hosts.map((h) => [h.id, h]));
   let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
+  // With peak-of-sum predictors (hostDemand.cpu) a host's load is predicted for its VMs together, as the planner did.
+  const together = hostDemandEstimator(input.snapshot.vms, input.policy, input.nowMs);
   return {
     cycle,
     policy: loaded.policy,
@@ -66,8 +70,22 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       const known = vmsById.get(vm);
       return known ? vmDemand(known, input.policy, input.nowMs) : undefined;
     },
+    ...(together
+      ? {
+          demandTogether: (names: readonly string[]) => {
+            const vms = names.map((name) => vmsById.get(name));
+            return vms.every((vm) => vm !== undefined) ? together.ofVms(vms as VmSnapshot[]) : undefined;
+          },
+        }
+      : {}),
     hostOverhead: (h) => {
       const host = snapshotHosts.get(h);
+      if (host && together) {
+        const own = together.ofHost(host);
+        if (!own) return { cpu: 0, memory: 0 };
+        const planned = together.ofVms(input.snapshot.vms.filter((vm) => vm.host === h));
+        return { cpu: Math.max(0, own.cpu - planned.cpu), memory: Math.max(0, own.memory - planned.memory) };
+      }
       const observed = host ? hostUse(host, input.policy, input.nowMs) : undefined;
       if (!host || !observed) return { cpu: 0, memory: 0 };
       let cpu = 0;

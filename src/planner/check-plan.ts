@@ -1,5 +1,6 @@
 import { simulatePlan, type SimulationOutcome } from '../model/simulate.js';
 import { hostUse, vmDemand } from './demand.js';
+import { hostDemandEstimator } from './host-demand.js';
 import type { Action, PlanInput } from './types.js';
 
 /**
@@ -12,10 +13,14 @@ export function checkPlan(input: PlanInput, actions: readonly Action[], budget?:
   const { policy, nowMs } = input;
   const migrationsInFlight = input.inFlight.filter((a) => a.type === 'migrate').length;
   const maxMigrations = budget?.maxMigrations ?? Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight);
+  // With peak-of-sum predictors a destination's load is predicted for its VMs together, as the planner did.
+  const together = hostDemandEstimator(input.snapshot.vms, policy, nowMs);
   return simulatePlan(
     input.snapshot,
     actions,
-    { vmDemand: (vm) => vmDemand(vm, policy, nowMs), hostUse: (host) => hostUse(host, policy, nowMs) },
+    together
+      ? { vmDemand: (vm) => vmDemand(vm, policy, nowMs), hostUse: (host) => together.ofHost(host), vmsDemand: (vms) => together.ofVms(vms) }
+      : { vmDemand: (vm) => vmDemand(vm, policy, nowMs), hostUse: (host) => hostUse(host, policy, nowMs) },
     {
       targetRatio: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
       minHostsOn: policy.safety.minHostsOn,
