@@ -161,6 +161,9 @@ export const PolicySchema = z
           .describe(
             "Predictors of a host's CPU demand from its VMs; the host is sized for the largest, and never below its VMs' current summed use. Default: the sum of each VM's statistic.",
           ),
+        windowSeconds: positiveSeconds(
+          "Window over which the VMs' summed samples are read by peak-of-sum and n-sigma (and sum-of-vms with its own statistic); default thresholds.cpu.windowSeconds. The daemon keeps samples for the longest window.",
+        ).optional(),
       })
       .prefault({})
       .describe("How a host's demand is predicted from the VMs placed on it. Memory is always the sum of each VM's statistic: never overcommitted."),
@@ -179,6 +182,12 @@ export const PolicySchema = z
           .min(1, { message: 'must be at least 1 (savings must at least pay for the moves)' })
           .default(DEFAULTS.consolidation.worthItMargin)
           .describe('A drain is planned only if saved energy >= margin x estimated migration cost.'),
+        drainOrder: z
+          .enum(['fewest-vms', 'energy-per-gib'])
+          .default(DEFAULTS.consolidation.drainOrder)
+          .describe(
+            'Which underloaded hosts are emptied first: fewest-vms (fewest VMs, then least memory), or energy-per-gib (the most watts saved per GiB of memory the migrations copy, the dirty rate included where known).',
+          ),
         migrationOverheadWatts: z
           .number()
           .nonnegative()

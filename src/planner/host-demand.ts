@@ -28,6 +28,11 @@ export function cpuPredictors(policy: PlannerPolicy): readonly HostCpuPredictor[
   return policy.hostDemand?.cpu ?? DEFAULT_CPU_PREDICTORS;
 }
 
+/** The window the predictors read (hostDemand.windowSeconds, else the CPU thresholds' window). */
+export function predictorWindowSeconds(policy: PlannerPolicy): number {
+  return policy.hostDemand?.windowSeconds ?? policy.thresholds.cpu.windowSeconds;
+}
+
 /** True when a host's demand is the plain sum of its VMs' demands: the planner's additive fast path. */
 export function isAdditiveCpu(policy: PlannerPolicy): boolean {
   const predictors = cpuPredictors(policy);
@@ -46,7 +51,7 @@ function windowCpu(samples: readonly UsageSample[], windowSeconds: number, nowMs
 
 /** The length of the aligned series for a snapshot: its longest VM series in the window. */
 export function seriesLength(vms: readonly VmSnapshot[], policy: PlannerPolicy, nowMs: number): number {
-  const fromMs = nowMs - policy.thresholds.cpu.windowSeconds * 1000;
+  const fromMs = nowMs - predictorWindowSeconds(policy) * 1000;
   let longest = 1;
   for (const vm of vms) {
     let n = 0;
@@ -176,7 +181,7 @@ export class HostCpuModel {
     this.trySeries = new Float64Array(L);
     this.trySums = new Float64Array(A);
     vms.forEach((vm, v) => {
-      const values = windowCpu(vm.samples, policy.thresholds.cpu.windowSeconds, nowMs);
+      const values = windowCpu(vm.samples, predictorWindowSeconds(policy), nowMs);
       fillSeries(values, vm.vcpus, L, this.vmSeries, v * L);
       const parts = additiveParts(predictors, vm, values, policy, nowMs);
       parts.forEach((x, k) => (this.vmSums[v * A + k] = x));
@@ -261,7 +266,7 @@ export function hostDemandEstimator(allVms: readonly VmSnapshot[], policy: Plann
   const predictors = cpuPredictors(policy);
   const L = seriesLength(allVms, policy, nowMs);
   const additive = predictors.filter((p) => p.kind === 'sum-of-vms').length;
-  const windowSeconds = policy.thresholds.cpu.windowSeconds;
+  const windowSeconds = predictorWindowSeconds(policy);
   const one = new Float64Array(L);
   return {
     ofVms(vms) {

@@ -3,7 +3,7 @@ import type { HostId, VmId } from '../model/ids.js';
 import { RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
 import { predictedHostUse } from './demand.js';
-import { estimateMigrationSeconds, hostWatts, migrationCostJoules } from './energy.js';
+import { estimateMigrationSeconds, hostWatts, migrationCostJoules, migrationLinkMiBps } from './energy.js';
 import type {
   Action,
   HostCooldown,
@@ -34,6 +34,8 @@ interface DrainCandidate {
   readonly h: number;
   readonly vms: readonly number[];
   readonly memoryMiB: number;
+  /** Estimated watts saved per GiB to copy (drainOrder energy-per-gib); Infinity for an empty host. */
+  readonly wattsPerGiB: number;
 }
 
 class CyclePlanner {
@@ -297,6 +299,8 @@ class CyclePlanner {
   /** Underloaded long enough, easiest first: fewest VMs, least memory to move, least loaded. */
   private drainCandidates(): DrainCandidate[] {
     const waitMs = this.policy.consolidation.underloadedForSeconds * 1000;
+    const byEnergy = this.policy.consolidation.drainOrder === 'energy-per-gib';
+    const marginalWattsPerCpu = byEnergy ? this.cheapestMarginalWattsPerCpu() : 0;
     const out: DrainCandidate[] = [];
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active' || !this.underloaded[h] || !this.managed[h] || this.source[h] || this.verdicts.has(h)) return;
@@ -313,16 +317,44 @@ class CyclePlanner {
       }
       const vms = [...(this.ws.vmsOnHost[h] as Set<number>)].sort((a, b) => a - b);
       const memoryMiB = vms.reduce((sum, v) => sum + (this.ws.vms[v] as VmSnapshot).memoryMiB, 0);
-      out.push({ h, vms, memoryMiB });
+      out.push({ h, vms, memoryMiB, wattsPerGiB: byEnergy ? this.drainWattsPerGiB(h, vms, marginalWattsPerCpu) : 0 });
     });
     return out.sort(
       (a, b) =>
+        (byEnergy ? b.wattsPerGiB - a.wattsPerGiB || 0 : 0) ||
         a.vms.length - b.vms.length ||
         a.memoryMiB - b.memoryMiB ||
         this.wattsPerCpu(b.h) - this.wattsPerCpu(a.h) ||
         (this.ws.loadCpu[a.h] as number) - (this.ws.loadCpu[b.h] as number) ||
         a.h - b.h,
     );
+  }
+
+  /**
+   * What emptying h saves per GiB its migrations copy: its draw now, less what its load costs on
+   * the most efficient hosts, over the memory to move (inflated by the dirty rate where known: the
+   * copy a migration really makes). Cheap, wasteful hosts first; an empty host is free.
+   */
+  private drainWattsPerGiB(h: number, vms: readonly number[], marginalWattsPerCpu: number): number {
+    if (vms.length === 0) return Number.POSITIVE_INFINITY;
+    const load = this.ws.loadCpu[h] as number;
+    const savingWatts = hostWatts(this.ws.hosts[h] as HostSnapshot, load) - load * marginalWattsPerCpu;
+    const link = migrationLinkMiBps(this.policy);
+    let copiedMiB = 0;
+    for (const v of vms) copiedMiB += estimateMigrationSeconds(this.ws.vms[v] as VmSnapshot, this.policy) * link;
+    return savingWatts / Math.max(copiedMiB / 1024, 1 / 1024);
+  }
+
+  /** Watts per CPU a load adds on the most efficient active host (from idle to the CPU target). */
+  private cheapestMarginalWattsPerCpu(): number {
+    const target = this.policy.thresholds.cpu.targetRatio;
+    let best = Number.POSITIVE_INFINITY;
+    this.ws.hosts.forEach((host, h) => {
+      if (this.state[h] !== 'active' || host.capacity.cpu <= 0) return;
+      const perCpu = (hostWatts(host, host.capacity.cpu * target) - hostWatts(host, 0)) / (host.capacity.cpu * target);
+      if (perCpu < best) best = perCpu;
+    });
+    return Number.isFinite(best) ? best : 0;
   }
 
   /** A reason no host may be emptied this cycle, if there is one. */

@@ -77,6 +77,16 @@ describe('host demand predictors', () => {
     expect(est?.ofVms([a, young, unmeasured]).cpu).toBe(9);
   });
 
+  it('hostDemand.windowSeconds reads the summed samples over its own window', () => {
+    // 13 samples (an hour): the two VMs peaked together 50 minutes ago, never in the last 30 minutes.
+    const early = seriesVm('e', 'h1', [4, 1, 1, 1, 1, 1, 1, 4, 1, 4, 1, 4, 1]);
+    const late = seriesVm('l', 'h1', [4, 1, 1, 1, 1, 1, 1, 1, 4, 1, 4, 1, 4]);
+    const short = hostDemandEstimator([early, late], policyWith([{ kind: 'peak-of-sum', statistic: 'max' }]), NOW);
+    expect(short?.ofVms([early, late]).cpu).toBe(5);
+    const long = hostDemandEstimator([early, late], policyWith([{ kind: 'peak-of-sum', statistic: 'max' }], { hostDemand: { cpu: [{ kind: 'peak-of-sum', statistic: 'max' }], windowSeconds: 3600 } }), NOW);
+    expect(long?.ofVms([early, late]).cpu).toBe(8);
+  });
+
   it('memory is never predicted: it is the sum of each VM statistic', () => {
     const policy = policyWith([{ kind: 'peak-of-sum', statistic: 'p50' }]);
     const est = hostDemandEstimator([a, b], policy, NOW);
