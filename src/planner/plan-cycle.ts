@@ -60,6 +60,9 @@ class CyclePlanner {
   private readonly underloadedSince = new Map<HostId, number>();
   private readonly hostCooldowns = new Map<HostId, HostCooldown>();
   private readonly vmCooldowns = new Map<VmId, number>();
+  /** Per workspace VM: cooling down (vmCooldowns, kept in step) and migrating now; arrays, not id lookups, on the hot paths. */
+  private readonly coolingVm: Uint8Array;
+  private readonly flyingVm: Uint8Array;
   private migrationBudget: number;
   private budgetLimited = false;
   /** An overloaded host still above target has VMs that found no room (nor a host to wake): demand is outgrowing the hosts on. */
@@ -97,6 +100,12 @@ class CyclePlanner {
     }
     this.migrationBudget = Math.max(0, this.policy.safety.maxMigrationsPerCycle - migrationsInFlight);
     for (const [vm, until] of Object.entries(input.memory.vmCooldownUntilMs)) if (until > this.now) this.vmCooldowns.set(vm, until);
+    this.coolingVm = new Uint8Array(this.ws.vms.length);
+    this.flyingVm = new Uint8Array(this.ws.vms.length);
+    this.ws.vms.forEach((vm, v) => {
+      if (this.vmCooldowns.has(vm.id)) this.coolingVm[v] = 1;
+      if (this.vmsInFlight.has(vm.id)) this.flyingVm[v] = 1;
+    });
     for (const [host, cooldown] of Object.entries(input.memory.hostCooldowns)) if (cooldown.untilMs > this.now) this.hostCooldowns.set(host, cooldown);
   }
 
@@ -383,9 +392,9 @@ class CyclePlanner {
     }
     const pinned = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).pinned);
     if (pinned !== undefined) return { reason: 'PinnedVm', detail: `underloaded (${use}) but VM ${(this.ws.vms[pinned] as VmSnapshot).id} is pinned` };
-    const cooling = c.vms.find((v) => this.vmCooldowns.has((this.ws.vms[v] as VmSnapshot).id));
+    const cooling = c.vms.find((v) => this.coolingVm[v] === 1);
     if (cooling !== undefined) return { reason: 'VmCooldown', detail: `underloaded (${use}) but VM ${(this.ws.vms[cooling] as VmSnapshot).id} moved recently` };
-    const flying = c.vms.find((v) => this.vmsInFlight.has((this.ws.vms[v] as VmSnapshot).id));
+    const flying = c.vms.find((v) => this.flyingVm[v] === 1);
     if (flying !== undefined) return { reason: 'ActionInFlight', detail: `VM ${(this.ws.vms[flying] as VmSnapshot).id} is migrating` };
     if ((this.input.powerActionsLast24h[host.id] ?? 0) + 2 > this.policy.safety.maxPowerActionsPerHostPerDay) {
       return { reason: 'PowerBudgetExhausted', detail: `${this.input.powerActionsLast24h[host.id] ?? 0} power actions in 24 h: no room to power it off and on again` };
@@ -539,12 +548,13 @@ class CyclePlanner {
     this.receives[to] = true;
     this.underloadedSince.delete(toId);
     this.vmCooldowns.set(vm.id, this.now + this.policy.safety.vmCooldownSeconds * 1000);
+    this.coolingVm[v] = 1;
     return id;
   }
 
   private isMovable(v: number): boolean {
     const vm = this.ws.vms[v] as VmSnapshot;
-    return !vm.pinned && !this.movedVms.has(v) && !this.vmCooldowns.has(vm.id) && !this.vmsInFlight.has(vm.id);
+    return !vm.pinned && !this.movedVms.has(v) && this.coolingVm[v] !== 1 && this.flyingVm[v] !== 1;
   }
 
   /** Moving v lowers a resource on which h is above target. */
