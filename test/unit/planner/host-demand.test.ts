@@ -170,6 +170,9 @@ describe('host demand predictors (fast-check)', () => {
         const plan = planCycle(input);
         const { violations, postState } = checkPlan(input, plan.actions);
         expect(violations).toEqual([]);
+        // Deterministic: the same plan with the snapshot's lists reversed.
+        const reversed = planCycle({ ...input, snapshot: { ...input.snapshot, hosts: [...input.snapshot.hosts].reverse(), vms: [...input.snapshot.vms].reverse() } });
+        expect(reversed.actions).toEqual(plan.actions);
         const destinations = new Set(plan.actions.flatMap((x) => (x.type === 'migrate' ? [x.to] : [])));
         for (const h of postState.hosts) {
           if (!destinations.has(h.id)) continue;
