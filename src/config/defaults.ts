@@ -24,7 +24,7 @@ export const DEFAULTS = {
     worthItHorizonSeconds: 3600,
     worthItMargin: 2,
     migrationOverheadWatts: 40,
-    drainOrder: 'fewest-vms',
+    drainOrder: 'energy-per-gib',
   },
   safety: {
     minHostsOn: 1,

@@ -186,7 +186,7 @@ export const PolicySchema = z
           .enum(['fewest-vms', 'energy-per-gib'])
           .default(DEFAULTS.consolidation.drainOrder)
           .describe(
-            'Which underloaded hosts are emptied first: fewest-vms (fewest VMs, then least memory), or energy-per-gib (the most watts saved per GiB of memory the migrations copy, the dirty rate included where known).',
+            'Which underloaded hosts are emptied first: energy-per-gib (the most watts saved per GiB of memory the migrations copy, the dirty rate included where known), or fewest-vms (fewest VMs, then least memory).',
           ),
         migrationOverheadWatts: z
           .number()

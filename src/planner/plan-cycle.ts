@@ -305,7 +305,7 @@ class CyclePlanner {
     }
   }
 
-  /** Underloaded long enough, easiest first: fewest VMs, least memory to move, least loaded. */
+  /** Underloaded long enough, in the policy's drainOrder: most watts saved per GiB copied, or fewest VMs; then least memory to move, least loaded. */
   private drainCandidates(): DrainCandidate[] {
     const waitMs = this.policy.consolidation.underloadedForSeconds * 1000;
     const byEnergy = this.policy.consolidation.drainOrder === 'energy-per-gib';
