@@ -107,7 +107,8 @@ if (days.length > 1) {
 }
 const oursByDay = new Map(rows.filter((r) => r.algorithm === 'consolidator').map((r) => [r.day, r.report]));
 const reference = { lr: medianOf(rows, 'LR-MMT'), thr: medianOf(rows, 'THR-MMT'), ours: medianOf(rows, 'consolidator') };
-for (const judged of judgeIssue17('median', reference.ours, reference)) verdicts.push(judged);
+// Migrations are judged against the policy in force, so only its frontier alternatives are judged on them.
+for (const judged of judgeIssue17('median', reference.ours, reference)) if (!judged.target.startsWith('migrations')) verdicts.push(judged);
 log();
 for (const v of verdicts) log(`${v.ok ? 'ok  ' : 'MISS'} ${v.day} ${v.target}: ${v.detail}`);
 
