@@ -42,7 +42,9 @@ export class Workspace {
   private readonly cpuModel: HostCpuModel | undefined;
   private readonly extraCpu: Float64Array;
   /** The last fits() of a VM on a host with cpuModel: the host's CPU load with the VM, reused by the score. */
-  private tried = { v: -1, h: -1, loadCpu: 0 };
+  private triedVm = -1;
+  private triedHost = -1;
+  private triedLoadCpu = 0;
 
   constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, nowMs: number) {
     this.hosts = [...hosts].sort((a, b) => compareIds(a.id, b.id));
@@ -126,7 +128,9 @@ export class Workspace {
   fits(v: number, h: number): boolean {
     if (this.cpuModel) {
       const loadCpu = this.cpuModel.predictWith(h, v) + (this.extraCpu[h] as number);
-      this.tried = { v, h, loadCpu };
+      this.triedVm = v;
+      this.triedHost = h;
+      this.triedLoadCpu = loadCpu;
       if (loadCpu > (this.limitCpu[h] as number) + EPSILON) return false;
     } else if ((this.demandCpu[v] as number) > this.roomCpu(h) + EPSILON) return false;
     if ((this.demandMemory[v] as number) > this.roomMemory(h) + EPSILON) return false;
@@ -181,7 +185,7 @@ export class Workspace {
       (h) => {
         const lc = this.limitCpu[h] as number;
         const lm = this.limitMemory[h] as number;
-        const roomAfter = model ? lc - (this.tried.v === v && this.tried.h === h ? this.tried.loadCpu : model.predictWith(h, v) + (this.extraCpu[h] as number)) : this.roomCpu(h) - dc;
+        const roomAfter = model ? lc - (this.triedVm === v && this.triedHost === h ? this.triedLoadCpu : model.predictWith(h, v) + (this.extraCpu[h] as number)) : this.roomCpu(h) - dc;
         const rc = lc > 0 ? roomAfter / lc : 0;
         const rm = lm > 0 ? (this.roomMemory(h) - dm) / lm : 0;
         return rc * rc + rm * rm;
