@@ -4,16 +4,21 @@
  *
  *   npm run bench:energy                                   all of it, tables and verdicts
  *   npm run bench:energy -- --days 20110303 --no-bitbrains one day
+ *   npm run bench:energy -- --no-frontier                  skip the energy/SLA frontier of the host-demand predictors
  *   npm run bench:energy -- --sensitivity                  also move each threshold of the policy
  *   npm run bench:energy -- --json                         one JSON object on the last line
  *   npm run bench:energy -- --data DIR                     the traces elsewhere (default: bench/data, see npm run bench:data)
  *
  * PlanetLab (CloudSim 3.0.3 setup, trace files sorted by name): per day and median, ours vs
  * LR-MMT-1.2 and THR-MMT-0.8; targets per day: energy <= LR-MMT-1.2's, pooled SLAV <= THR-MMT-0.8's,
- * migrations <= 1/3 of LR-MMT-1.2's. The comparison is on CPU, like the reference: in that setup a VM
+ * migrations <= 1/3 of LR-MMT-1.2's; and (issue 17) median energy <= 0.85x LR-MMT-1.2's, pooled SLAV <= 1/10
+ * of THR-MMT-0.8's, overall SLA violation <= 0.01 %, migrations no more than the reference policy's.
+ * The frontier: the same days under each host-demand predictor (per-VM statistic p80/p90/max,
+ * peak-of-sum, n-sigma, their max; and drains by fewest VMs instead of energy per GiB), energy against
+ * overall SLA violation, with those verdicts. The comparison is on CPU, like the reference: in that setup a VM
  * holds memory only while it is created, for the baselines and (memoryView 'admitted') for us.
  * Bitbrains (CPU and memory, bench/bitbrains-host.yaml): energy against a lower bound (see
- * energyLowerBound), migrations, host-seconds over 100 % memory; targets 0 s and <= 1.3x the bound.
+ * energyLowerBound), migrations, host-seconds over 100 % memory; targets 0 s and <= 1.2x the bound.
  * Exit 1 when a target is missed.
  */
 import { loadavg } from 'node:os';
@@ -40,18 +45,26 @@ const { values } = parseArgs({
     'bitbrains-policy': { type: 'string', default: 'bench/planetlab-policy.yaml' },
     'host-type': { type: 'string', default: 'bench/bitbrains-host.yaml' },
     'no-bitbrains': { type: 'boolean', default: false },
+    'no-frontier': { type: 'boolean', default: false },
     sensitivity: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 
 const TARGET_MIGRATION_SHARE = 1 / 3;
-const TARGET_BOUND_RATIO = 1.3;
+const TARGET_BOUND_RATIO = 1.2;
+/** Issue 17's targets, on the median of the days: energy against LR-MMT-1.2, pooled SLAV against THR-MMT-0.8, overall SLA violation. */
+const TARGET_ENERGY_SHARE = 0.85;
+const TARGET_SLAV_SHARE = 0.1;
+const TARGET_OVERALL_PCT = 0.01;
+const SECONDS_PER_DAY = 86_400;
 
 interface Row {
   readonly day: string;
   readonly algorithm: string;
   readonly report: Omit<SimulationReport, 'series'>;
+  /** Set on median rows (the median of the days' figures). */
+  readonly migrationsPerVmDay?: number;
 }
 
 const log = (line = '') => {
@@ -89,11 +102,66 @@ if (days.length > 1) {
         (k) => [k, median(of.map((r) => r[k]))],
       ),
     ) as unknown as Row['report'];
-    log(tableRow({ day: 'median', algorithm, report: medianReport }));
+    log(tableRow({ day: 'median', algorithm, report: medianReport, migrationsPerVmDay: median(of.map(migrationsPerVmDay)) }));
   }
 }
+const oursByDay = new Map(rows.filter((r) => r.algorithm === 'consolidator').map((r) => [r.day, r.report]));
+const reference = { lr: medianOf(rows, 'LR-MMT'), thr: medianOf(rows, 'THR-MMT'), ours: medianOf(rows, 'consolidator') };
+// Migrations are judged against the policy in force, so only its frontier alternatives are judged on them.
+for (const judged of judgeIssue17('median', reference.ours, reference)) if (!judged.target.startsWith('migrations')) verdicts.push(judged);
 log();
 for (const v of verdicts) log(`${v.ok ? 'ok  ' : 'MISS'} ${v.day} ${v.target}: ${v.detail}`);
+
+// ---------------------------------------------------------------- frontier
+
+interface FrontierPoint {
+  readonly predictor: string;
+  readonly days: Record<string, { kWh: number; migrations: number; migrationsPerVmDay: number; slavPct: number; overallPct: number }>;
+  readonly median: FrontierMedian;
+  readonly verdicts: readonly { target: string; ok: boolean; detail: string }[];
+}
+const frontier: FrontierPoint[] = [];
+if (!values['no-frontier'] && days.length > 0) {
+  log();
+  log('Frontier: energy against SLA violation, the same days under each host-demand predictor (the rest of the policy as it is).');
+  log(
+    `Targets (issue 17, medians): energy <= ${TARGET_ENERGY_SHARE}x LR-MMT-1.2's (${(reference.lr.kWh * TARGET_ENERGY_SHARE).toFixed(2)} kWh), ` +
+      `pooled SLAV <= ${TARGET_SLAV_SHARE}x THR-MMT-0.8's (${(reference.thr.slavPct * TARGET_SLAV_SHARE).toPrecision(3)} %), ` +
+      `overall SLA <= ${TARGET_OVERALL_PCT} %, migrations <= the policy's (${Math.round(reference.ours.migrations)}).`,
+  );
+  log();
+  log('| predictor | median kWh | x LR-MMT-1.2 | overall SLA % | SLAV % | migrations | migr./VM/day | energy | SLAV | overall | migr. | all |');
+  log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const variant of frontierVariants()) {
+    const varied = variant.apply(policy);
+    const perDay: FrontierPoint['days'] = {};
+    for (const day of days) {
+      const same = JSON.stringify(varied) === JSON.stringify(policy) ? oursByDay.get(day) : undefined;
+      const r = same ?? runOurs(buildCloudSimSetup(await loadWorkload(join(dataDir, 'planetlab', day))), varied);
+      perDay[day] = { kWh: r.energyKWh, migrations: r.migrations, migrationsPerVmDay: migrationsPerVmDay(r), slavPct: r.slavPct, overallPct: r.overallSlaViolationPct };
+    }
+    const all = Object.values(perDay);
+    const m: FrontierMedian = {
+      kWh: median(all.map((d) => d.kWh)),
+      migrations: median(all.map((d) => d.migrations)),
+      slavPct: median(all.map((d) => d.slavPct)),
+      overallPct: median(all.map((d) => d.overallPct)),
+    };
+    const judged = judgeIssue17(variant.name, m, reference);
+    frontier.push({ predictor: variant.name, days: perDay, median: m, verdicts: judged.map(({ target, ok, detail }) => ({ target, ok, detail })) });
+    const mark = (target: string) => (judged.find((j) => j.target.startsWith(target))?.ok ? 'yes' : 'NO');
+    log(
+      `| ${variant.name} | ${m.kWh.toFixed(2)} | ${(m.kWh / reference.lr.kWh).toFixed(3)} | ${m.overallPct.toFixed(4)} | ${m.slavPct.toPrecision(3)} | ${Math.round(m.migrations)} | ` +
+        `${median(all.map((d) => d.migrationsPerVmDay)).toFixed(2)} | ${mark('energy')} | ${mark('SLAV')} | ${mark('overall SLA')} | ${mark('migrations')} | ${judged.every((j) => j.ok) ? 'yes' : 'NO'} |`,
+    );
+  }
+  for (const [name, ref] of [
+    ['LR-MMT-1.2', reference.lr],
+    ['THR-MMT-0.8', reference.thr],
+  ] as const) {
+    log(`| ${name} | ${ref.kWh.toFixed(2)} | ${(ref.kWh / reference.lr.kWh).toFixed(3)} | ${ref.overallPct.toFixed(4)} | ${ref.slavPct.toPrecision(3)} | ${Math.round(ref.migrations)} | ${ref.migrationsPerVmDay.toFixed(2)} | | | | | |`);
+  }
+}
 
 // ---------------------------------------------------------------- Bitbrains
 
@@ -131,7 +199,26 @@ if (!values['no-bitbrains']) {
   verdicts.push({ day: 'bitbrains', target: 'energy', ok: energyOk, detail: `${ratio.toFixed(3)}x the lower bound (target <= ${TARGET_BOUND_RATIO})` });
   log(`${memoryOk ? 'ok  ' : 'MISS'} bitbrains memory: ${Math.round(report.memoryOverloadHostSeconds)} host-seconds over 100 % (target 0)`);
   log(`${energyOk ? 'ok  ' : 'MISS'} bitbrains energy: ${ratio.toFixed(3)}x the lower bound (target <= ${TARGET_BOUND_RATIO})`);
-  bitbrains = { ...withoutSeries(report), lowerBoundKWh: bound.kWh, lowerBoundAtFullLoadKWh: bound.atFullLoadKWh, ratioToLowerBound: ratio };
+  const bitbrainsFrontier: Record<string, unknown>[] = [];
+  if (!values['no-frontier']) {
+    log();
+    log(`Bitbrains frontier: the same day under each host-demand predictor (target <= ${TARGET_BOUND_RATIO}x the bound, 0 host-seconds over 100 % memory).`);
+    log();
+    log('| predictor | kWh | x lower bound | migrations | migr./VM/day | mem>100% host-s | overall SLA % | SLAV % | meets |');
+    log('|---|---|---|---|---|---|---|---|---|');
+    for (const variant of frontierVariants()) {
+      const varied = variant.apply(bbPolicy);
+      const r = JSON.stringify(varied) === JSON.stringify(bbPolicy) ? report : runOurs(setup, varied);
+      const x = r.energyKWh / bound.kWh;
+      const meets = x <= TARGET_BOUND_RATIO && r.memoryOverloadHostSeconds === 0;
+      bitbrainsFrontier.push({ predictor: variant.name, kWh: r.energyKWh, ratioToLowerBound: x, migrations: r.migrations, memoryOverloadHostSeconds: r.memoryOverloadHostSeconds, overallPct: r.overallSlaViolationPct, slavPct: r.slavPct, meets });
+      log(
+        `| ${variant.name} | ${r.energyKWh.toFixed(2)} | ${x.toFixed(3)} | ${r.migrations} | ${migrationsPerVmDay(r).toFixed(2)} | ${Math.round(r.memoryOverloadHostSeconds)} | ` +
+          `${r.overallSlaViolationPct.toFixed(3)} | ${r.slavPct.toPrecision(3)} | ${meets ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+  bitbrains = { ...withoutSeries(report), lowerBoundKWh: bound.kWh, lowerBoundAtFullLoadKWh: bound.atFullLoadKWh, ratioToLowerBound: ratio, frontier: bitbrainsFrontier };
 }
 
 // ---------------------------------------------------------------- sensitivity
@@ -178,7 +265,7 @@ log(`load average during the run: ${load1?.toFixed(2)} (1 min), ${load5?.toFixed
 const missed = verdicts.filter((v) => !v.ok).length;
 log(missed === 0 ? 'all targets met' : `${missed} target(s) missed`);
 if (values.json) {
-  console.log(JSON.stringify({ planetlab: rows, verdicts, bitbrains, sensitivity, loadAverage: loadavg() }));
+  console.log(JSON.stringify({ planetlab: rows, verdicts, frontier, bitbrains, sensitivity, loadAverage: loadavg() }));
 }
 process.exitCode = missed === 0 ? 0 : 1;
 
@@ -186,6 +273,59 @@ process.exitCode = missed === 0 ? 0 : 1;
 
 function runOurs(setup: SimulationSetup, p: Policy): SimulationReport {
   return runSimulation(setup, createPlannerPolicy({ policy: p, setup, memoryView: 'admitted' }));
+}
+
+interface FrontierMedian {
+  readonly kWh: number;
+  readonly migrations: number;
+  readonly slavPct: number;
+  readonly overallPct: number;
+}
+
+/** The median of the days' figures for one algorithm (by name prefix). */
+function medianOf(all: readonly Row[], prefix: string): FrontierMedian & { readonly migrationsPerVmDay: number } {
+  const of = all.filter((r) => r.algorithm.startsWith(prefix)).map((r) => r.report);
+  return {
+    kWh: median(of.map((r) => r.energyKWh)),
+    migrations: median(of.map((r) => r.migrations)),
+    slavPct: median(of.map((r) => r.slavPct)),
+    overallPct: median(of.map((r) => r.overallSlaViolationPct)),
+    migrationsPerVmDay: median(of.map(migrationsPerVmDay)),
+  };
+}
+
+/** Issue 17's four targets for one set of median figures. */
+function judgeIssue17(name: string, m: FrontierMedian, ref: { lr: FrontierMedian; thr: FrontierMedian; ours: FrontierMedian }) {
+  const energyCap = ref.lr.kWh * TARGET_ENERGY_SHARE;
+  const slavCap = ref.thr.slavPct * TARGET_SLAV_SHARE;
+  return [
+    { day: name, target: 'energy (issue 17)', ok: m.kWh <= energyCap, detail: `${m.kWh.toFixed(2)} kWh vs ${TARGET_ENERGY_SHARE}x LR-MMT-1.2's ${ref.lr.kWh.toFixed(2)} = ${energyCap.toFixed(2)}` },
+    { day: name, target: 'SLAV (issue 17)', ok: m.slavPct <= slavCap, detail: `${m.slavPct.toPrecision(3)} % vs ${TARGET_SLAV_SHARE}x THR-MMT-0.8's ${ref.thr.slavPct.toPrecision(3)} % = ${slavCap.toPrecision(3)} %` },
+    { day: name, target: 'overall SLA (issue 17)', ok: m.overallPct <= TARGET_OVERALL_PCT, detail: `${m.overallPct.toFixed(4)} % vs ${TARGET_OVERALL_PCT} %` },
+    { day: name, target: 'migrations (issue 17)', ok: m.migrations <= ref.ours.migrations, detail: `${Math.round(m.migrations)} vs the reference policy's ${Math.round(ref.ours.migrations)}` },
+  ];
+}
+
+/**
+ * The points of the frontier: the per-VM statistic (the policy's sum-of-vms with p80, p90, max) and
+ * each host-demand predictor, everything else of the policy as it is.
+ */
+function frontierVariants(): { name: string; apply: (p: Policy) => Policy }[] {
+  return [
+    { name: 'per-VM p80', apply: (p) => withHostCpu(withCpu(p, { statistic: 'p80' }), [{ kind: 'sum-of-vms' }]) },
+    { name: 'per-VM p90', apply: (p) => withHostCpu(withCpu(p, { statistic: 'p90' }), [{ kind: 'sum-of-vms' }]) },
+    { name: 'per-VM max', apply: (p) => withHostCpu(withCpu(p, { statistic: 'max' }), [{ kind: 'sum-of-vms' }]) },
+    { name: 'peak-of-sum max', apply: (p) => withHostCpu(p, [{ kind: 'peak-of-sum', statistic: 'max' }]) },
+    { name: 'peak-of-sum max, 4 h', apply: (p) => withHostCpu(p, [{ kind: 'peak-of-sum', statistic: 'max' }], 14_400) },
+    { name: 'n-sigma 3, 2 h', apply: (p) => withHostCpu(p, [{ kind: 'n-sigma', sigmas: 3 }], 7200) },
+    { name: 'max(n-sigma 3, per-VM p80)', apply: (p) => withHostCpu(p, [{ kind: 'n-sigma', sigmas: 3 }, { kind: 'sum-of-vms', statistic: 'p80' }]) },
+    { name: 'per-VM p90, drains by fewest VMs', apply: (p) => ({ ...withHostCpu(withCpu(p, { statistic: 'p90' }), [{ kind: 'sum-of-vms' }]), consolidation: { ...p.consolidation, drainOrder: 'fewest-vms' } }) },
+  ];
+}
+
+function withHostCpu(p: Policy, cpu: Policy['hostDemand']['cpu'], windowSeconds?: number): Policy {
+  const { windowSeconds: _window, ...rest } = p.hostDemand;
+  return { ...p, hostDemand: { ...rest, cpu, ...(windowSeconds === undefined ? {} : { windowSeconds }) } };
 }
 
 function withCpu(p: Policy, cpu: Partial<Policy['thresholds']['cpu']>): Policy {
@@ -203,16 +343,21 @@ function judgePlanetLab(day: string, ours: SimulationReport, lr: SimulationRepor
 
 function tableHeader(): string {
   return (
-    '| day | algorithm | kWh | migrations (chained) | SLATAH % | PDM % | SLAV % | overall SLA % | mem>100% host-s | wall s |\n' +
-    '|---|---|---|---|---|---|---|---|---|---|'
+    '| day | algorithm | kWh | migrations (chained) | migr./VM/day | SLATAH % | PDM % | SLAV % | overall SLA % | mem>100% host-s | wall s |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|---|'
   );
 }
 
-function tableRow({ day, algorithm, report: r }: Row): string {
+function tableRow({ day, algorithm, report: r, migrationsPerVmDay: perVmDay }: Row): string {
   return (
-    `| ${day} | ${algorithm} | ${r.energyKWh.toFixed(2)} | ${Math.round(r.migrations)} (${Math.round(r.chainedMigrations)}) | ${r.slatahPct.toFixed(3)} | ` +
+    `| ${day} | ${algorithm} | ${r.energyKWh.toFixed(2)} | ${Math.round(r.migrations)} (${Math.round(r.chainedMigrations)}) | ${(perVmDay ?? migrationsPerVmDay(r)).toFixed(2)} | ${r.slatahPct.toFixed(3)} | ` +
     `${r.pdmPct.toFixed(4)} | ${r.slavPct.toPrecision(3)} | ${r.overallSlaViolationPct.toFixed(3)} | ${Math.round(r.memoryOverloadHostSeconds)} | ${r.wallSeconds.toFixed(1)} |`
   );
+}
+
+/** Migrations per VM (of those the day starts with) per simulated day. */
+function migrationsPerVmDay(r: Pick<SimulationReport, 'migrations' | 'vms' | 'simulatedSeconds'>): number {
+  return r.vms > 0 && r.simulatedSeconds > 0 ? r.migrations / r.vms / (r.simulatedSeconds / SECONDS_PER_DAY) : 0;
 }
 
 function withoutSeries(report: SimulationReport): Omit<SimulationReport, 'series'> {

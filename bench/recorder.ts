@@ -51,7 +51,7 @@ const policy = loaded.value.policy;
 const dir = await mkdtemp(join(tmpdir(), 'consolidator-bench-recorder-'));
 const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
 const recording = new CycleRecording(
-  { dir, logger: createLogger({ level: 'error', format: 'json', stream: quiet }), metrics: new ConsolidatorMetrics({ registry: new Registry() }) },
+  { dir, logger: createLogger({ level: 'error', format: 'json', stream: quiet }), metrics: new ConsolidatorMetrics({ registry: new Registry() }), poweredOffByUs: () => [] },
   loaded.value,
 );
 

@@ -53,6 +53,12 @@ export interface ExecutionContext {
   usableCapacity(host: HostId, total: ResourceVector): ResourceVector;
   /** The planner's demand estimate for a VM it knows; undefined for one it did not see. */
   vmDemand(vm: string): ResourceVector | undefined;
+  /**
+   * What these VMs (by name) need together on one host, when the policy predicts a host's demand
+   * from its VMs together (hostDemand.cpu); undefined for a VM the planner did not see. Absent: the
+   * sum of vmDemand.
+   */
+  demandTogether?(vms: readonly string[]): ResourceVector | undefined;
   /** What a host uses besides its VMs, as the planner estimated it. */
   hostOverhead(host: HostId): ResourceVector;
   /** Persisted before a step touches anything, so a restart knows it was under way. */

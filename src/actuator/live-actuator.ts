@@ -213,17 +213,26 @@ export class LiveActuator implements Actuator {
     ctx: ExecutionContext,
   ): string | undefined {
     const capacity = ctx.usableCapacity(action.to, total);
-    const load = { ...ctx.hostOverhead(action.to) };
-    for (const d of domains) {
-      if (d.state === 'shutoff') continue;
-      const known = ctx.vmDemand(d.name) ?? { cpu: d.vcpus, memory: d.memoryMiB };
-      load.cpu += known.cpu;
-      load.memory += known.memory;
+    const overhead = ctx.hostOverhead(action.to);
+    const residents = domains.filter((d) => d.state !== 'shutoff');
+    const together = ctx.demandTogether?.([...residents.filter((d) => d.name !== action.vm).map((d) => d.name), action.vm]);
+    const load = { ...overhead };
+    if (together) {
+      load.cpu += together.cpu;
+      load.memory += together.memory;
+    } else {
+      for (const d of residents) {
+        const known = ctx.vmDemand(d.name) ?? { cpu: d.vcpus, memory: d.memoryMiB };
+        load.cpu += known.cpu;
+        load.memory += known.memory;
+      }
+      const vm = ctx.vmDemand(action.vm) ?? { cpu: 0, memory: action.memoryMiB };
+      load.cpu += vm.cpu;
+      load.memory += vm.memory;
     }
-    const vm = ctx.vmDemand(action.vm) ?? { cpu: 0, memory: action.memoryMiB };
     const { thresholds } = ctx.policy;
     for (const r of RESOURCES) {
-      const after = load[r] + vm[r];
+      const after = load[r];
       const limit = capacity[r] * thresholds[r].targetRatio;
       if (after > limit + EPSILON) return `${r} would reach ${capacity[r] > 0 ? ((after / capacity[r]) * 100).toFixed(0) : '∞'}% (target ${(thresholds[r].targetRatio * 100).toFixed(0)}%)`;
     }

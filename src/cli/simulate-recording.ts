@@ -93,7 +93,7 @@ export async function replayRecording(options: ReplayOptions, io: CommandIo, onP
   for (const w of replay.warnings) io.stderr.write(`warning: ${w}\n`);
   const planner = createPlannerPolicy({ policy, setup: replay.setup, memoryView: 'observed' });
   const report = runSimulation(replay.setup, planner, {
-    historyLength: Math.max(2, Math.ceil(Math.max(policy.thresholds.cpu.windowSeconds, policy.thresholds.memory.windowSeconds) / replay.intervalSeconds) + 1),
+    historyLength: Math.max(2, Math.ceil(Math.max(policy.thresholds.cpu.windowSeconds, policy.thresholds.memory.windowSeconds, policy.hostDemand.windowSeconds ?? 0) / replay.intervalSeconds) + 1),
     hostTargets: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
     epochMs: replay.startMs,
     ...(onProgress ? { onProgress } : {}),

@@ -24,6 +24,7 @@ export const DEFAULTS = {
     worthItHorizonSeconds: 3600,
     worthItMargin: 2,
     migrationOverheadWatts: 40,
+    drainOrder: 'energy-per-gib',
   },
   safety: {
     minHostsOn: 1,

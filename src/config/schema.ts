@@ -51,6 +51,33 @@ function resourceThresholds(d: (typeof DEFAULTS.thresholds)['cpu' | 'memory'], r
     .describe(`Thresholds for ${resource}, as ratios of the host's capacity.`);
 }
 
+/**
+ * How a host's CPU demand is predicted from the VMs placed on it (see src/planner/host-demand.ts).
+ * The host is sized for the largest of the listed predictors, and never below what its VMs use now.
+ */
+const hostCpuPredictor = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('sum-of-vms'),
+        statistic: statistic.optional().describe("Each VM's statistic over the window (default: thresholds.cpu.statistic)."),
+      })
+      .describe("Sum of each VM's own statistic (its peak when the statistic is max): VMs assumed to peak together."),
+    z
+      .strictObject({
+        kind: z.literal('peak-of-sum'),
+        statistic: statistic.default('max').describe('Statistic of the summed samples over the window.'),
+      })
+      .describe("The statistic of the sum of the VMs' samples, moment by moment, over the window: what the VMs used together."),
+    z
+      .strictObject({
+        kind: z.literal('n-sigma'),
+        sigmas: z.number().nonnegative().default(3).describe('How many standard deviations above the mean.'),
+      })
+      .describe("Mean plus N standard deviations of the sum of the VMs' samples over the window (Bashir et al., EuroSys 2021)."),
+  ])
+  .describe('One predictor of a host\'s CPU demand from the VMs on it.');
+
 const sshSchema = z
   .strictObject({
     address: z.string().min(1).optional().describe('Address or name to connect to (defaults to the host name).'),
@@ -200,6 +227,21 @@ export const PolicySchema = z
       })
       .prefault({})
       .describe('Per-resource thresholds.'),
+    hostDemand: z
+      .strictObject({
+        cpu: z
+          .array(hostCpuPredictor)
+          .min(1, { message: 'list at least one predictor' })
+          .default([{ kind: 'sum-of-vms' }])
+          .describe(
+            "Predictors of a host's CPU demand from its VMs; the host is sized for the largest, and never below its VMs' current summed use. Default: the sum of each VM's statistic.",
+          ),
+        windowSeconds: positiveSeconds(
+          "Window over which the VMs' summed samples are read by peak-of-sum and n-sigma (and sum-of-vms with its own statistic); default thresholds.cpu.windowSeconds. The daemon keeps samples for the longest window.",
+        ).optional(),
+      })
+      .prefault({})
+      .describe("How a host's demand is predicted from the VMs placed on it. Memory is always the sum of each VM's statistic: never overcommitted."),
     consolidation: z
       .strictObject({
         enabled: z.boolean().default(DEFAULTS.consolidation.enabled).describe('Empty underloaded hosts and power them off (overload relief runs regardless).'),
@@ -215,6 +257,12 @@ export const PolicySchema = z
           .min(1, { message: 'must be at least 1 (savings must at least pay for the moves)' })
           .default(DEFAULTS.consolidation.worthItMargin)
           .describe('A drain is planned only if saved energy >= margin x estimated migration cost.'),
+        drainOrder: z
+          .enum(['fewest-vms', 'energy-per-gib'])
+          .default(DEFAULTS.consolidation.drainOrder)
+          .describe(
+            'Which underloaded hosts are emptied first: energy-per-gib (the most watts saved per GiB of memory the migrations copy, the dirty rate included where known), or fewest-vms (fewest VMs, then least memory).',
+          ),
         migrationOverheadWatts: z
           .number()
           .nonnegative()
@@ -463,6 +511,7 @@ export type PolicyInput = z.input<typeof PolicySchema>;
 export type Policy = z.output<typeof PolicySchema>;
 export type HostPolicy = Policy['hosts'][number];
 export type ResourceThresholds = Policy['thresholds']['cpu'];
+export type HostCpuPredictor = Policy['hostDemand']['cpu'][number];
 
 /** The JSON Schema for editors (YAML language server), generated from the zod schema. */
 export function policyJsonSchema(): Record<string, unknown> {

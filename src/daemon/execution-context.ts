@@ -1,7 +1,9 @@
 import type { ActionOutcome, ExecutionBudget, ExecutionContext } from '../actuator/actuator.js';
 import type { LoadedPolicy } from '../config/load.js';
 import type { HostId } from '../model/ids.js';
+import type { VmSnapshot } from '../model/snapshot.js';
 import { CycleDemands } from '../planner/demand.js';
+import { hostDemandEstimator } from '../planner/host-demand.js';
 import type { PlanInput } from '../planner/types.js';
 import { stepOf, type StateKeeper } from '../state/state-keeper.js';
 
@@ -68,6 +70,8 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
   let hostsOn = input.snapshot.hosts.filter((h) => h.power === 'on' && h.reachable).length;
   // The planner's estimates for this input, each computed once however often a step asks.
   const demands = CycleDemands.of(input);
+  // With peak-of-sum predictors (hostDemand.cpu) a host's load is predicted for its VMs together, as the planner did.
+  const together = hostDemandEstimator(input.snapshot.vms, input.policy, input.nowMs);
   return {
     cycle,
     policy: loaded.policy,
@@ -87,8 +91,22 @@ export function buildExecutionContext(o: ContextOptions): ExecutionContext {
       const known = vmsById.get(vm);
       return known ? demands.vm(known) : undefined;
     },
+    ...(together
+      ? {
+          demandTogether: (names: readonly string[]) => {
+            const vms = names.map((name) => vmsById.get(name));
+            return vms.every((vm) => vm !== undefined) ? together.ofVms(vms as VmSnapshot[]) : undefined;
+          },
+        }
+      : {}),
     hostOverhead: (h) => {
       const host = snapshotHosts.get(h);
+      if (host && together) {
+        const own = together.ofHost(host);
+        if (!own) return { cpu: 0, memory: 0 };
+        const planned = together.ofVms(input.snapshot.vms.filter((vm) => vm.host === h));
+        return { cpu: Math.max(0, own.cpu - planned.cpu), memory: Math.max(0, own.memory - planned.memory) };
+      }
       const observed = host ? demands.host(host) : undefined;
       if (!host || !observed) return { cpu: 0, memory: 0 };
       let cpu = 0;

@@ -71,7 +71,7 @@ export class ClusterObserver {
   async observe(ctx: ObservationContext, nowMs: number, signal: AbortSignal): Promise<Observation> {
     const believedOff = new Set([...this.seenOff, ...(ctx.believedOff ?? [])]);
     const results = await mapLimited(ctx.hosts, this.deps.concurrency, (host) => this.observeHost(host.name, believedOff.has(host.name), signal));
-    const windowMs = Math.max(ctx.policy.thresholds.cpu.windowSeconds, ctx.policy.thresholds.memory.windowSeconds) * 1000;
+    const windowMs = Math.max(ctx.policy.thresholds.cpu.windowSeconds, ctx.policy.thresholds.memory.windowSeconds, ctx.policy.hostDemand.windowSeconds ?? 0) * 1000;
     const hosts: HostSnapshot[] = [];
     const vms: VmSnapshot[] = [];
     const failures = new Map<HostId, string>();

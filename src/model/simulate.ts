@@ -61,6 +61,11 @@ export interface DemandEstimates {
   vmDemand(vm: VmSnapshot): ResourceVector;
   /** Host-level use from observation, or undefined when only the VMs' sum is known. */
   hostUse(host: HostSnapshot): ResourceVector | undefined;
+  /**
+   * What these VMs need together on one host, when that is not the sum of their vmDemand (the
+   * planner's peak-of-sum predictors); absent: the sum.
+   */
+  vmsDemand?(vms: readonly VmSnapshot[]): ResourceVector;
 }
 
 export interface SimulationOutcome {
@@ -220,6 +225,7 @@ export function simulatePlan(snapshot: ClusterSnapshot, actions: readonly SimAct
 /** A host's load after the plan: what it used besides its VMs, plus the VMs it ends with. */
 function loadAfter(host: HostSnapshot, vmsBefore: readonly VmSnapshot[], vmsAfter: readonly VmSnapshot[], estimates: DemandEstimates): ResourceVector {
   const sumOn = (vms: readonly VmSnapshot[]) => {
+    if (estimates.vmsDemand) return estimates.vmsDemand(vms.filter((vm) => vm.host === host.id));
     const total = { cpu: 0, memory: 0 };
     for (const vm of vms) {
       if (vm.host !== host.id) continue;

@@ -1,5 +1,6 @@
 import { simulatePlan, type SimulationOutcome } from '../model/simulate.js';
 import { CycleDemands } from './demand.js';
+import { hostDemandEstimator } from './host-demand.js';
 import type { Action, PlanInput } from './types.js';
 
 export interface CheckOptions {
@@ -20,10 +21,14 @@ export function checkPlan(input: PlanInput, actions: readonly Action[], options:
   const demands = options.demands !== undefined && options.demands.isFor(input) ? options.demands : CycleDemands.of(input);
   const migrationsInFlight = input.inFlight.filter((a) => a.type === 'migrate').length;
   const maxMigrations = options.maxMigrations ?? Math.max(0, policy.safety.maxMigrationsPerCycle - migrationsInFlight);
+  // With peak-of-sum predictors a destination's load is predicted for its VMs together, as the planner did.
+  const together = hostDemandEstimator(input.snapshot.vms, policy, input.nowMs);
   return simulatePlan(
     input.snapshot,
     actions,
-    { vmDemand: (vm) => demands.vm(vm), hostUse: (host) => demands.host(host) },
+    together
+      ? { vmDemand: (vm) => demands.vm(vm), hostUse: (host) => together.ofHost(host), vmsDemand: (vms) => together.ofVms(vms) }
+      : { vmDemand: (vm) => demands.vm(vm), hostUse: (host) => demands.host(host) },
     {
       targetRatio: { cpu: policy.thresholds.cpu.targetRatio, memory: policy.thresholds.memory.targetRatio },
       minHostsOn: policy.safety.minHostsOn,

@@ -6,9 +6,14 @@ const CONVERGENCE_FLOOR = 0.1;
 /** A non-converging migration is estimated at this many full memory copies (throttling or post-copy). */
 const NON_CONVERGING_COPIES = 3;
 
+/** The link speed one migration gets: the policy's cap, or the expected link speed. */
+export function migrationLinkMiBps(policy: PlannerPolicy): number {
+  return policy.migration.bandwidthMiBps > 0 ? Math.min(policy.migration.bandwidthMiBps, policy.migration.expectedLinkMiBps) : policy.migration.expectedLinkMiBps;
+}
+
 /** Seconds a live migration of this VM is expected to take under the policy's bandwidth. */
 export function estimateMigrationSeconds(vm: VmSnapshot, policy: PlannerPolicy): number {
-  const link = policy.migration.bandwidthMiBps > 0 ? Math.min(policy.migration.bandwidthMiBps, policy.migration.expectedLinkMiBps) : policy.migration.expectedLinkMiBps;
+  const link = migrationLinkMiBps(policy);
   const dirty = vm.dirtyRateMiBps ?? 0;
   const effective = link - dirty;
   if (effective <= link * CONVERGENCE_FLOOR) return (vm.memoryMiB * NON_CONVERGING_COPIES) / link;

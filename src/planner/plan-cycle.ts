@@ -3,7 +3,7 @@ import type { HostId, VmId } from '../model/ids.js';
 import { RESOURCES, type ResourceVector } from '../model/resources.js';
 import type { HostSnapshot, VmSnapshot } from '../model/snapshot.js';
 import { CycleDemands, predictedHostUse } from './demand.js';
-import { estimateMigrationSeconds, hostWatts, migrationCostJoules } from './energy.js';
+import { estimateMigrationSeconds, hostWatts, migrationLinkMiBps, migrationCostJoules } from './energy.js';
 import type {
   Action,
   HostCooldown,
@@ -38,6 +38,8 @@ interface DrainCandidate {
   readonly h: number;
   readonly vms: readonly number[];
   readonly memoryMiB: number;
+  /** Estimated watts saved per GiB to copy (drainOrder energy-per-gib); Infinity for an empty host. */
+  readonly wattsPerGiB: number;
 }
 
 class CyclePlanner {
@@ -62,6 +64,9 @@ class CyclePlanner {
   private readonly underloadedSince = new Map<HostId, number>();
   private readonly hostCooldowns = new Map<HostId, HostCooldown>();
   private readonly vmCooldowns = new Map<VmId, number>();
+  /** Per workspace VM: cooling down (vmCooldowns, kept in step) and migrating now; arrays, not id lookups, on the hot paths. */
+  private readonly coolingVm: Uint8Array;
+  private readonly flyingVm: Uint8Array;
   private migrationBudget: number;
   private budgetLimited = false;
   /** An overloaded host still above target has VMs that found no room (nor a host to wake): demand is outgrowing the hosts on. */
@@ -102,6 +107,12 @@ class CyclePlanner {
     }
     this.migrationBudget = Math.max(0, this.policy.safety.maxMigrationsPerCycle - migrationsInFlight);
     for (const [vm, until] of Object.entries(input.memory.vmCooldownUntilMs)) if (until > this.now) this.vmCooldowns.set(vm, until);
+    this.coolingVm = new Uint8Array(this.ws.vms.length);
+    this.flyingVm = new Uint8Array(this.ws.vms.length);
+    this.ws.vms.forEach((vm, v) => {
+      if (this.vmCooldowns.has(vm.id)) this.coolingVm[v] = 1;
+      if (this.vmsInFlight.has(vm.id)) this.flyingVm[v] = 1;
+    });
     for (const [host, cooldown] of Object.entries(input.memory.hostCooldowns)) if (cooldown.untilMs > this.now) this.hostCooldowns.set(host, cooldown);
   }
 
@@ -344,9 +355,11 @@ class CyclePlanner {
     }
   }
 
-  /** Underloaded long enough, easiest first: fewest VMs, least memory to move, least loaded. */
+  /** Underloaded long enough, in the policy's drainOrder: most watts saved per GiB copied, or fewest VMs; then least memory to move, least loaded. */
   private drainCandidates(): DrainCandidate[] {
     const waitMs = this.policy.consolidation.underloadedForSeconds * 1000;
+    const byEnergy = this.policy.consolidation.drainOrder === 'energy-per-gib';
+    const marginalWattsPerCpu = byEnergy ? this.cheapestMarginalWattsPerCpu() : 0;
     const out: DrainCandidate[] = [];
     this.ws.hosts.forEach((host, h) => {
       if (this.state[h] !== 'active' || !this.underloaded[h] || !this.managed[h] || this.source[h] || this.verdicts.has(h)) return;
@@ -363,16 +376,44 @@ class CyclePlanner {
       }
       const vms = [...(this.ws.vmsOnHost[h] as Set<number>)].sort((a, b) => a - b);
       const memoryMiB = vms.reduce((sum, v) => sum + (this.ws.vms[v] as VmSnapshot).memoryMiB, 0);
-      out.push({ h, vms, memoryMiB });
+      out.push({ h, vms, memoryMiB, wattsPerGiB: byEnergy ? this.drainWattsPerGiB(h, vms, marginalWattsPerCpu) : 0 });
     });
     return out.sort(
       (a, b) =>
+        (byEnergy ? b.wattsPerGiB - a.wattsPerGiB || 0 : 0) ||
         a.vms.length - b.vms.length ||
         a.memoryMiB - b.memoryMiB ||
         this.wattsPerCpu(b.h) - this.wattsPerCpu(a.h) ||
         (this.ws.loadCpu[a.h] as number) - (this.ws.loadCpu[b.h] as number) ||
         a.h - b.h,
     );
+  }
+
+  /**
+   * What emptying h saves per GiB its migrations copy: its draw now, less what its load costs on
+   * the most efficient hosts, over the memory to move (inflated by the dirty rate where known: the
+   * copy a migration really makes). Cheap, wasteful hosts first; an empty host is free.
+   */
+  private drainWattsPerGiB(h: number, vms: readonly number[], marginalWattsPerCpu: number): number {
+    if (vms.length === 0) return Number.POSITIVE_INFINITY;
+    const load = this.ws.loadCpu[h] as number;
+    const savingWatts = hostWatts(this.ws.hosts[h] as HostSnapshot, load) - load * marginalWattsPerCpu;
+    const link = migrationLinkMiBps(this.policy);
+    let copiedMiB = 0;
+    for (const v of vms) copiedMiB += estimateMigrationSeconds(this.ws.vms[v] as VmSnapshot, this.policy) * link;
+    return savingWatts / Math.max(copiedMiB / 1024, 1 / 1024);
+  }
+
+  /** Watts per CPU a load adds on the most efficient active host (from idle to the CPU target). */
+  private cheapestMarginalWattsPerCpu(): number {
+    const target = this.policy.thresholds.cpu.targetRatio;
+    let best = Number.POSITIVE_INFINITY;
+    this.ws.hosts.forEach((host, h) => {
+      if (this.state[h] !== 'active' || host.capacity.cpu <= 0) return;
+      const perCpu = (hostWatts(host, host.capacity.cpu * target) - hostWatts(host, 0)) / (host.capacity.cpu * target);
+      if (perCpu < best) best = perCpu;
+    });
+    return Number.isFinite(best) ? best : 0;
   }
 
   /** A reason no host may be emptied this cycle, if there is one. */
@@ -401,9 +442,9 @@ class CyclePlanner {
     }
     const pinned = c.vms.find((v) => (this.ws.vms[v] as VmSnapshot).pinned);
     if (pinned !== undefined) return { reason: 'PinnedVm', detail: `underloaded (${use}) but VM ${(this.ws.vms[pinned] as VmSnapshot).id} is pinned` };
-    const cooling = c.vms.find((v) => this.vmCooldowns.has((this.ws.vms[v] as VmSnapshot).id));
+    const cooling = c.vms.find((v) => this.coolingVm[v] === 1);
     if (cooling !== undefined) return { reason: 'VmCooldown', detail: `underloaded (${use}) but VM ${(this.ws.vms[cooling] as VmSnapshot).id} moved recently` };
-    const flying = c.vms.find((v) => this.vmsInFlight.has((this.ws.vms[v] as VmSnapshot).id));
+    const flying = c.vms.find((v) => this.flyingVm[v] === 1);
     if (flying !== undefined) return { reason: 'ActionInFlight', detail: `VM ${(this.ws.vms[flying] as VmSnapshot).id} is migrating` };
     if ((this.input.powerActionsLast24h[host.id] ?? 0) + 2 > this.policy.safety.maxPowerActionsPerHostPerDay) {
       return { reason: 'PowerBudgetExhausted', detail: `${this.input.powerActionsLast24h[host.id] ?? 0} power actions in 24 h: no room to power it off and on again` };
@@ -557,12 +598,13 @@ class CyclePlanner {
     this.receives[to] = true;
     this.underloadedSince.delete(toId);
     this.vmCooldowns.set(vm.id, this.now + this.policy.safety.vmCooldownSeconds * 1000);
+    this.coolingVm[v] = 1;
     return id;
   }
 
   private isMovable(v: number): boolean {
     const vm = this.ws.vms[v] as VmSnapshot;
-    return !vm.pinned && !this.movedVms.has(v) && !this.vmCooldowns.has(vm.id) && !this.vmsInFlight.has(vm.id);
+    return !vm.pinned && !this.movedVms.has(v) && this.coolingVm[v] !== 1 && this.flyingVm[v] !== 1;
   }
 
   /** Moving v lowers a resource on which h is above target. */

@@ -3,11 +3,12 @@ import type { HostId, VmId } from '../model/ids.js';
 import type { ResourceVector } from '../model/resources.js';
 import type { ClusterSnapshot } from '../model/snapshot.js';
 
-/** The parts of the policy the planner reads. */
-export type PlannerPolicy = Pick<Policy, 'thresholds' | 'consolidation' | 'safety' | 'migration' | 'windows' | 'timeZone'> & {
-  /** Only power.proofOfBoot is read; optional so that callers with a planner-only policy need not carry the rest. */
-  readonly power?: { readonly proofOfBoot: Policy['power']['proofOfBoot'] };
-};
+/** The parts of the policy the planner reads (hostDemand absent: the sum of each VM's statistic). */
+export type PlannerPolicy = Pick<Policy, 'thresholds' | 'consolidation' | 'safety' | 'migration' | 'windows' | 'timeZone'> &
+  Partial<Pick<Policy, 'hostDemand'>> & {
+    /** Only power.proofOfBoot is read; optional so that callers with a planner-only policy need not carry the rest. */
+    readonly power?: { readonly proofOfBoot: Policy['power']['proofOfBoot'] };
+  };
 
 /** What the planner remembers between cycles; returned as data for the state store. */
 export interface PlannerMemory {

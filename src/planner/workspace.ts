@@ -3,6 +3,7 @@ import { EPSILON, type ResourceVector } from '../model/resources.js';
 import { powerAt, type HostSnapshot, type VmSnapshot } from '../model/snapshot.js';
 import type { CycleDemands } from './demand.js';
 import { efficiencyTiers, TieredDestinationIndex } from './destination-index.js';
+import { cpuPredictors, HostCpuModel, hostDemandEstimator, isAdditiveCpu, seriesLength } from './host-demand.js';
 import type { PlannerPolicy } from './types.js';
 
 /**
@@ -33,6 +34,17 @@ export class Workspace {
   readonly destinations: TieredDestinationIndex;
   /** Watts per unit of CPU when filled to the CPU target: lower is more efficient. */
   readonly wattsPerCpu: Float64Array;
+  /**
+   * Set when the policy predicts a host's CPU from the sum of its VMs' samples (hostDemand.cpu):
+   * loadCpu is then that prediction plus extraCpu (what the host uses besides its VMs, and any
+   * predicted rise), recomputed on every move. Undefined: loads are sums of VM demands.
+   */
+  private readonly cpuModel: HostCpuModel | undefined;
+  private readonly extraCpu: Float64Array;
+  /** The last fits() of a VM on a host with cpuModel: the host's CPU load with the VM, reused by the score. */
+  private triedVm = -1;
+  private triedHost = -1;
+  private triedLoadCpu = 0;
 
   constructor(hosts: readonly HostSnapshot[], vms: readonly VmSnapshot[], policy: PlannerPolicy, demands: CycleDemands) {
     this.hosts = [...hosts].sort((a, b) => compareIds(a.id, b.id));
@@ -47,6 +59,9 @@ export class Workspace {
     this.demandCpu = new Float64Array(this.vms.length);
     this.demandMemory = new Float64Array(this.vms.length);
     this.vmHost = new Int32Array(this.vms.length);
+    this.extraCpu = new Float64Array(n);
+    const nowMs = demands.nowMs;
+    this.cpuModel = isAdditiveCpu(policy) ? undefined : new HostCpuModel(cpuPredictors(policy), this.vms, n, seriesLength(vms, policy, nowMs), policy, nowMs);
 
     let maxLimitCpu = 0;
     let maxLimitMemory = 0;
@@ -66,18 +81,26 @@ export class Workspace {
       this.loadCpu[h] = (this.loadCpu[h] as number) + d.cpu;
       this.loadMemory[h] = (this.loadMemory[h] as number) + d.memory;
       for (const g of vm.antiAffinityGroups) this.bumpGroup(g, h, 1);
+      this.cpuModel?.add(v, h);
     });
+    const estimator = this.cpuModel ? hostDemandEstimator(vms, policy, nowMs) : undefined;
     // What the host uses besides its VMs (hypervisor, page cache held back, ...) stays with it.
     this.observedUse = this.hosts.map((h, i) => {
       const observed = demands.host(h);
       const vmsCpu = this.loadCpu[i] as number;
       const vmsMemory = this.loadMemory[i] as number;
+      if (this.cpuModel) {
+        // The same predictors on the host's own samples: what it uses beyond what its VMs predict stays with it.
+        const predicted = this.cpuModel.predict(i);
+        this.extraCpu[i] = Math.max(0, (estimator?.ofHost(h)?.cpu ?? predicted) - predicted);
+        this.loadCpu[i] = predicted + (this.extraCpu[i] as number);
+      }
       if (observed) {
-        this.loadCpu[i] = vmsCpu + Math.max(0, observed.cpu - vmsCpu);
+        if (!this.cpuModel) this.loadCpu[i] = vmsCpu + Math.max(0, observed.cpu - vmsCpu);
         this.loadMemory[i] = vmsMemory + Math.max(0, observed.memory - vmsMemory);
         return observed;
       }
-      return { cpu: vmsCpu, memory: vmsMemory };
+      return { cpu: this.cpuModel ? (this.loadCpu[i] as number) : vmsCpu, memory: vmsMemory };
     });
     this.wattsPerCpu = new Float64Array(n);
     this.hosts.forEach((h, i) => {
@@ -104,7 +127,13 @@ export class Workspace {
 
   /** The VM fits on h under target, and no VM of its anti-affinity groups is there. */
   fits(v: number, h: number): boolean {
-    if ((this.demandCpu[v] as number) > this.roomCpu(h) + EPSILON) return false;
+    if (this.cpuModel) {
+      const loadCpu = this.cpuModel.predictWith(h, v) + (this.extraCpu[h] as number);
+      this.triedVm = v;
+      this.triedHost = h;
+      this.triedLoadCpu = loadCpu;
+      if (loadCpu > (this.limitCpu[h] as number) + EPSILON) return false;
+    } else if ((this.demandCpu[v] as number) > this.roomCpu(h) + EPSILON) return false;
     if ((this.demandMemory[v] as number) > this.roomMemory(h) + EPSILON) return false;
     for (const g of (this.vms[v] as VmSnapshot).antiAffinityGroups) {
       if ((this.groupCounts.get(g)?.get(h) ?? 0) > 0) return false;
@@ -118,10 +147,17 @@ export class Workspace {
     if (from === to) return;
     const dc = this.demandCpu[v] as number;
     const dm = this.demandMemory[v] as number;
-    this.loadCpu[from] = (this.loadCpu[from] as number) - dc;
     this.loadMemory[from] = (this.loadMemory[from] as number) - dm;
-    this.loadCpu[to] = (this.loadCpu[to] as number) + dc;
     this.loadMemory[to] = (this.loadMemory[to] as number) + dm;
+    if (this.cpuModel) {
+      this.cpuModel.remove(v, from);
+      this.cpuModel.add(v, to);
+      this.loadCpu[from] = this.cpuModel.predict(from) + (this.extraCpu[from] as number);
+      this.loadCpu[to] = this.cpuModel.predict(to) + (this.extraCpu[to] as number);
+    } else {
+      this.loadCpu[from] = (this.loadCpu[from] as number) - dc;
+      this.loadCpu[to] = (this.loadCpu[to] as number) + dc;
+    }
     (this.vmsOnHost[from] as Set<number>).delete(v);
     (this.vmsOnHost[to] as Set<number>).add(v);
     this.vmHost[v] = to;
@@ -142,14 +178,16 @@ export class Workspace {
     const from = this.vmHost[v] as number;
     const dc = this.demandCpu[v] as number;
     const dm = this.demandMemory[v] as number;
+    const model = this.cpuModel;
     return this.destinations.find(
-      dc,
+      model ? model.lowerBound(v) : dc,
       dm,
       (h) => h !== from && this.fits(v, h),
       (h) => {
         const lc = this.limitCpu[h] as number;
         const lm = this.limitMemory[h] as number;
-        const rc = lc > 0 ? (this.roomCpu(h) - dc) / lc : 0;
+        const roomAfter = model ? lc - (this.triedVm === v && this.triedHost === h ? this.triedLoadCpu : model.predictWith(h, v) + (this.extraCpu[h] as number)) : this.roomCpu(h) - dc;
+        const rc = lc > 0 ? roomAfter / lc : 0;
         const rm = lm > 0 ? (this.roomMemory(h) - dm) / lm : 0;
         return rc * rc + rm * rm;
       },
@@ -158,6 +196,7 @@ export class Workspace {
 
   /** Plans for at least this load on h (a predicted rise): the extra stays with the host. */
   raiseLoad(h: number, load: ResourceVector): void {
+    if (this.cpuModel) this.extraCpu[h] = (this.extraCpu[h] as number) + Math.max(0, load.cpu - (this.loadCpu[h] as number));
     this.loadCpu[h] = Math.max(this.loadCpu[h] as number, load.cpu);
     this.loadMemory[h] = Math.max(this.loadMemory[h] as number, load.memory);
     this.destinations.update(h);

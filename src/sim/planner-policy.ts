@@ -142,6 +142,7 @@ export function createPlannerPolicy(options: PlannerPolicyOptions): PlannerSimul
     name: options.name ?? 'consolidator',
     decide,
     ...(hideMemory ? { hidesMemoryUse: true } : {}),
+    historySeconds: Math.max(policy.thresholds.cpu.windowSeconds, policy.thresholds.memory.windowSeconds, policy.hostDemand?.windowSeconds ?? 0),
     state: () => ({ memory, poweredOffByUs: [...poweredOff].sort(), powerRecord }),
     stats: () => ({ plans, rejectedPlans, plannedMigrations, plannedPowerOffs, plannedPowerOns, planSeconds }),
   };

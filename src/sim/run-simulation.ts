@@ -100,11 +100,18 @@ const MIB_PER_GIB = 1024;
  * still finish (and are accounted) if they end before the horizon; nothing is accounted past the last
  * event, as in CloudSim.
  */
+/** CloudSim's history length, and the engine's default. */
+const MIN_HISTORY_LENGTH = 30;
+
 export function runSimulation(setup: SimulationSetup, policy: SimulationPolicy, options: RunOptions = {}): SimulationReport {
   const wallNow = options.nowMs ?? (() => performance.now());
   const startedMs = wallNow();
   const datacenter = new SimulatedDatacenter(setup, {
-    ...(options.historyLength === undefined ? {} : { historyLength: options.historyLength }),
+    ...(options.historyLength !== undefined
+      ? { historyLength: options.historyLength }
+      : policy.historySeconds !== undefined
+        ? { historyLength: Math.max(MIN_HISTORY_LENGTH, Math.ceil(policy.historySeconds / setup.intervalSeconds) + 1) }
+        : {}),
     ...(policy.energyAccounting === undefined ? {} : { energyAccounting: policy.energyAccounting }),
     ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }),
     ...(policy.hidesMemoryUse === true ? { samplesWithoutMemory: true } : {}),

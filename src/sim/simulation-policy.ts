@@ -39,6 +39,8 @@ export interface SimulationPolicy {
   readonly energyAccounting?: EnergyAccounting;
   /** Snapshots with memory use 0 in every sample (the planner's 'admitted' memory view), made by the engine at no cost. */
   readonly hidesMemoryUse?: boolean;
+  /** How far back its snapshots' samples must reach, seconds (the longest window it reads); the engine keeps at least 30 samples. */
+  readonly historySeconds?: number;
 }
 
 export const NO_ACTIONS: SimulationDecision = Object.freeze({ migrations: [], powerOff: [], powerOn: [] });

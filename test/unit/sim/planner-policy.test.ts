@@ -154,3 +154,19 @@ describe('createPlannerPolicy: the planner as a simulation policy', () => {
     expect(seen.observed.every((m) => m > 0)).toBe(true);
   });
 });
+
+describe('the planner policy keeps the history its host-demand window reads', () => {
+  it('snapshots reach back hostDemand.windowSeconds, beyond the engine default of 30 samples', () => {
+    const percents = Array.from({ length: 48 }, (_, i) => 10 + (i % 5));
+    const setup = tinySetup([host('h0')], [vm('a', percents, { initialHost: 'h0' })], { horizonSeconds: 40 * 300, zeroDemandEndsVm: false });
+    const lengths: number[] = [];
+    const planner = createPlannerPolicy({
+      policy: policy({ thresholds: { cpu: CPU }, hostDemand: { cpu: [{ kind: 'peak-of-sum', statistic: 'max' }], windowSeconds: 36 * 300 } }),
+      setup,
+      onPlan: (input) => lengths.push(input.snapshot.vms[0]?.samples.length ?? 0),
+    });
+    expect(planner.historySeconds).toBe(36 * 300);
+    runSimulation(setup, planner);
+    expect(Math.max(...lengths)).toBeGreaterThan(30);
+  });
+});
