@@ -32,6 +32,23 @@ export interface LedgerTotals {
   readonly idleMethod: Readonly<Record<string, 'measured' | 'model'>>;
 }
 
+/** One interval between two observations: what it adds to the totals. */
+interface Interval {
+  readonly seconds: number;
+  readonly allOnJ: number;
+  readonly actualJ: number;
+  readonly measuredJ: number;
+  readonly offSeconds: number;
+}
+
+function addInterval(sums: { allOnJ: number; actualJ: number; measuredJ: number; offSeconds: number; covered: number }, i: Interval): void {
+  sums.allOnJ += i.allOnJ;
+  sums.actualJ += i.actualJ;
+  sums.measuredJ += i.measuredJ;
+  sums.offSeconds += i.offSeconds;
+  sums.covered += i.seconds;
+}
+
 /** BMC readings while on a host needs before its own readings replace the model's idle draw. */
 const MIN_READINGS_FOR_IDLE = 5;
 const JOULES_PER_KWH = 3_600_000;
@@ -48,19 +65,22 @@ const JOULES_PER_KWH = 3_600_000;
  * maxIntervalSeconds is a gap (the daemon stopped) and counts for nothing.
  */
 export class EnergyLedger {
-  private readonly maxIntervalMs: number;
+  private readonly maxIntervalMs: number | undefined;
+  /** Without a fixed limit: every interval, so that totals() can tell the gaps once it knows the typical one. */
+  private readonly kept: Interval[] | undefined;
   private previous: { readonly atMs: number; readonly hosts: readonly LedgerHost[] } | undefined;
   private readonly idle = new Map<string, { n: number; sum: number }>();
-  private allOnJ = 0;
-  private actualJ = 0;
-  private measuredJ = 0;
-  private offSeconds = 0;
-  private covered = 0;
-  private gap = 0;
+  private readonly sums = { allOnJ: 0, actualJ: 0, measuredJ: 0, offSeconds: 0, covered: 0, gap: 0 };
   private readonly methods: Record<string, 'measured' | 'model'> = {};
 
-  constructor(options: { readonly maxIntervalSeconds: number }) {
-    this.maxIntervalMs = options.maxIntervalSeconds * 1000;
+  /**
+   * With maxIntervalSeconds, a longer interval is a gap as it is observed (the live metric). Without,
+   * the ledger keeps each interval and totals(maxIntervalSeconds) decides (a report over a recording,
+   * whose typical interval is known only at its end).
+   */
+  constructor(options: { readonly maxIntervalSeconds?: number } = {}) {
+    this.maxIntervalMs = options.maxIntervalSeconds === undefined ? undefined : options.maxIntervalSeconds * 1000;
+    this.kept = options.maxIntervalSeconds === undefined ? [] : undefined;
   }
 
   /**
@@ -74,21 +94,21 @@ export class EnergyLedger {
     this.previous = { atMs, hosts };
     if (prev === undefined) return 0;
     const seconds = (atMs - prev.atMs) / 1000;
-    if (atMs - prev.atMs > this.maxIntervalMs) {
-      this.gap += seconds;
+    if (seconds === 0) return 0;
+    if (this.maxIntervalMs !== undefined && atMs - prev.atMs > this.maxIntervalMs) {
+      this.sums.gap += seconds;
       return 0;
     }
-    this.covered += seconds;
-    let saved = 0;
-    for (const h of prev.hosts) {
-      const { actual, allOn, measured } = this.wattsOf(h);
-      this.actualJ += actual * seconds;
-      this.allOnJ += allOn * seconds;
-      if (measured) this.measuredJ += actual * seconds;
-      if (h.power === 'off' && h.offByUs) this.offSeconds += seconds;
-      saved += (allOn - actual) * seconds;
-    }
-    return saved;
+    const interval = this.intervalOf(prev.hosts, seconds);
+    if (this.kept) this.kept.push(interval);
+    else addInterval(this.sums, interval);
+    return interval.allOnJ - interval.actualJ;
+  }
+
+  /** The median time between observations, seconds (undefined before two). */
+  typicalIntervalSeconds(): number | undefined {
+    const seconds = (this.kept ?? []).map((i) => i.seconds).sort((a, b) => a - b);
+    return seconds[Math.floor(seconds.length / 2)];
   }
 
   /** Watts saved at the latest observation (for a gauge). */
@@ -101,17 +121,38 @@ export class EnergyLedger {
     return watts;
   }
 
-  totals(): LedgerTotals {
+  /** The totals; an interval longer than maxIntervalSeconds (for a ledger made without one) is a gap. */
+  totals(maxIntervalSeconds = Number.POSITIVE_INFINITY): LedgerTotals {
+    let sums = this.sums;
+    if (this.kept) {
+      sums = { allOnJ: 0, actualJ: 0, measuredJ: 0, offSeconds: 0, covered: 0, gap: 0 };
+      for (const i of this.kept) {
+        if (i.seconds > maxIntervalSeconds) sums.gap += i.seconds;
+        else addInterval(sums, i);
+      }
+    }
     return {
-      coveredSeconds: this.covered,
-      gapSeconds: this.gap,
-      allHostsOnKWh: this.allOnJ / JOULES_PER_KWH,
-      actualKWh: this.actualJ / JOULES_PER_KWH,
-      savedKWh: (this.allOnJ - this.actualJ) / JOULES_PER_KWH,
-      measuredKWh: this.measuredJ / JOULES_PER_KWH,
-      hostHoursOff: this.offSeconds / 3600,
+      coveredSeconds: sums.covered,
+      gapSeconds: sums.gap,
+      allHostsOnKWh: sums.allOnJ / JOULES_PER_KWH,
+      actualKWh: sums.actualJ / JOULES_PER_KWH,
+      savedKWh: (sums.allOnJ - sums.actualJ) / JOULES_PER_KWH,
+      measuredKWh: sums.measuredJ / JOULES_PER_KWH,
+      hostHoursOff: sums.offSeconds / 3600,
       idleMethod: { ...this.methods },
     };
+  }
+
+  private intervalOf(hosts: readonly LedgerHost[], seconds: number): Interval {
+    const interval = { seconds, allOnJ: 0, actualJ: 0, measuredJ: 0, offSeconds: 0 };
+    for (const h of hosts) {
+      const { actual, allOn, measured } = this.wattsOf(h);
+      interval.actualJ += actual * seconds;
+      interval.allOnJ += allOn * seconds;
+      if (measured) interval.measuredJ += actual * seconds;
+      if (h.power === 'off' && h.offByUs) interval.offSeconds += seconds;
+    }
+    return interval;
   }
 
   /** The idle draw the counterfactual gives a host. */

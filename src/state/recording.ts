@@ -92,12 +92,16 @@ export interface RecordingScan {
 
 /**
  * Reads every recording file in `dir`, in file-name order (days in order), handing each cycle in
- * [fromMs, toMs) to `onCycle` as it is decoded, so that a week of a large cluster is never held in
+ * [fromMs, toMs) to `onCycle` as it is decoded, with the host facts of the headers read so far, so that a week of a large cluster is never held in
  * memory at once. A file that is corrupt or truncated (the daemon stopped mid-write) keeps what
  * decodes before the damage and says so; a line that is not a record is skipped with a warning.
  * Nothing here throws for bad data; a folder that cannot be read does.
  */
-export async function scanRecording(dir: string, onCycle: (cycle: RecordedCycle) => void, range: RecordingRange = {}): Promise<RecordingScan> {
+export async function scanRecording(
+  dir: string,
+  onCycle: (cycle: RecordedCycle, hosts: Readonly<Record<string, RecordedHostInfo>>) => void,
+  range: RecordingRange = {},
+): Promise<RecordingScan> {
   const names = (await readdir(dir)).filter((n) => RECORDING_FILE.test(n)).sort(byDayThenPart);
   const warnings: string[] = [];
   let hosts: Record<string, RecordedHostInfo> = {};
@@ -131,7 +135,7 @@ export async function scanRecording(dir: string, onCycle: (cycle: RecordedCycle)
       }
       if (isHeader(value)) hosts = { ...hosts, ...value.hosts };
       else if (isCycle(value)) {
-        if ((range.fromMs === undefined || value.t >= range.fromMs) && (range.toMs === undefined || value.t < range.toMs)) onCycle(value);
+        if ((range.fromMs === undefined || value.t >= range.fromMs) && (range.toMs === undefined || value.t < range.toMs)) onCycle(value, hosts);
       } else bad++;
     }
     if (bad > 0) warnings.push(`${file}: ${bad} line(s) that are not recording records skipped`);

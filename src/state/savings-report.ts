@@ -1,7 +1,7 @@
 import type { AttentionState } from './power-attention.js';
 import { EnergyLedger, ledgerHostsOfRecorded } from './energy-ledger.js';
 import type { HistoryEntry } from './persisted-state.js';
-import { scanRecording, type RecordedCycle, type RecordedHostInfo, type RecordingRange } from './recording.js';
+import { scanRecording, type RecordedCycle, type RecordingRange } from './recording.js';
 
 /** What consolidator did over a period, from its recording (energy, power cycles) and its history (failures). */
 export interface SavingsReport {
@@ -67,32 +67,21 @@ const MIN_GAP_SECONDS = 60;
 const PERCENT = 100;
 const MIB_PER_GIB = 1024;
 
-/** Builds the report; reads the recording twice (the typical interval first), never holding it in memory. */
+/** Builds the report in one read of the recording, never holding it in memory. */
 export async function buildSavingsReport(inputs: SavingsInputs): Promise<SavingsReport> {
-  const intervals: number[] = [];
-  let lastT: number | undefined;
-  const first = await scanRecording(
-    inputs.recordingDir,
-    (c) => {
-      if (lastT !== undefined && c.t > lastT) intervals.push(c.t - lastT);
-      lastT = c.t;
-    },
-    inputs.range,
-  );
-  const typicalMs = median(intervals) ?? MIN_GAP_SECONDS * 1000;
-  const ledger = new EnergyLedger({ maxIntervalSeconds: Math.max(MIN_GAP_SECONDS, (GAP_INTERVALS * typicalMs) / 1000) });
+  const ledger = new EnergyLedger();
   const tally = new CycleTally();
-  // The header facts as of the end; a host that changed model mid-period is priced at its latest.
-  const info: Readonly<Record<string, RecordedHostInfo>> = first.hosts;
-  await scanRecording(
+  // Each cycle is priced with the power models of the header in force when it was recorded.
+  const scan = await scanRecording(
     inputs.recordingDir,
-    (c) => {
+    (c, info) => {
       ledger.observe(c.t, ledgerHostsOfRecorded(c, info));
       tally.add(c);
     },
     inputs.range,
   );
-  const totals = ledger.totals();
+  const typicalSeconds = ledger.typicalIntervalSeconds() ?? MIN_GAP_SECONDS;
+  const totals = ledger.totals(Math.max(MIN_GAP_SECONDS, GAP_INTERVALS * typicalSeconds));
   const days = totals.coveredSeconds / 86_400;
   const inRange = (ms: number) => (inputs.range.fromMs === undefined || ms >= inputs.range.fromMs) && (inputs.range.toMs === undefined || ms < inputs.range.toMs);
   const history = inputs.history.filter((h) => inRange(h.atMs));
@@ -132,7 +121,7 @@ export async function buildSavingsReport(inputs: SavingsInputs): Promise<Savings
       .sort((a, b) => a.host.localeCompare(b.host)),
     historySince: iso(inputs.history[0]?.atMs),
     method: SAVINGS_METHOD,
-    warnings: first.warnings,
+    warnings: scan.warnings,
   };
 }
 
@@ -180,12 +169,6 @@ class CycleTally {
     }
     this.previous = { vmHost, power };
   }
-}
-
-function median(xs: number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function iso(ms: number | undefined): string | null {
