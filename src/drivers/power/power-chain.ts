@@ -157,19 +157,10 @@ export class PowerChain implements PowerDriver {
 
   /** From the first path with power readings that answers; undefined when none has them. */
   async powerReadingWatts(host: HostId, signal: AbortSignal): Promise<number | undefined> {
-    const failures: Failure[] = [];
-    for (const path of this.statePaths(host)) {
-      const driver = path.driver;
-      if (driver.powerReadingWatts === undefined) continue;
-      try {
-        return await driver.powerReadingWatts(host, signal);
-      } catch (e) {
-        if (signal.aborted || isConsolidatorError(e, 'ABORTED')) throw e;
-        failures.push({ path: path.name, action: 'status', attempt: failures.length + 1, error: e });
-      }
-    }
-    if (failures.length === 0) return undefined;
-    throw this.failedThroughEveryPath(host, 'power reading', failures);
+    const read = await this.firstAnswer(host, signal, (d) => d.powerReadingWatts?.bind(d));
+    if ('value' in read) return read.value;
+    if (read.failures.length === 0) return undefined;
+    throw this.failedThroughEveryPath(host, 'power reading', read.failures);
   }
 
   /**
@@ -178,17 +169,9 @@ export class PowerChain implements PowerDriver {
    * still go out through that path. A power-off cannot: it needs one of the paths that did not answer.
    */
   async systemUuid(host: HostId, signal: AbortSignal): Promise<string | undefined> {
-    const failures: Failure[] = [];
-    for (const path of this.statePaths(host)) {
-      const driver = path.driver;
-      if (driver.systemUuid === undefined) continue;
-      try {
-        return await driver.systemUuid(host, signal);
-      } catch (e) {
-        if (signal.aborted || isConsolidatorError(e, 'ABORTED')) throw e;
-        failures.push({ path: path.name, action: 'status', attempt: failures.length + 1, error: e });
-      }
-    }
+    const read = await this.firstAnswer(host, signal, (d) => d.systemUuid?.bind(d));
+    if ('value' in read) return read.value;
+    const { failures } = read;
     if (failures.length === 0) return undefined;
     if (this.pathsOf(host).some((p) => p.kind === 'power-on-only')) {
       this.log.warn('no power path reports the system uuid: identity not checked, a power-on may go out through a path without a bmc', {
@@ -199,6 +182,30 @@ export class PowerChain implements PowerDriver {
       return undefined;
     }
     throw this.failedThroughEveryPath(host, 'system uuid', failures);
+  }
+
+  /**
+   * An optional read (watts, UUID) from the first of the host's state paths whose driver has it and
+   * answers; the failures of those that did not when none did (none when no driver has it). An abort
+   * propagates.
+   */
+  private async firstAnswer<T>(
+    host: HostId,
+    signal: AbortSignal,
+    readOf: (driver: PowerDriver) => ((host: HostId, signal: AbortSignal) => Promise<T>) | undefined,
+  ): Promise<{ readonly value: T } | { readonly failures: Failure[] }> {
+    const failures: Failure[] = [];
+    for (const path of this.statePaths(host)) {
+      const read = readOf(path.driver);
+      if (read === undefined) continue;
+      try {
+        return { value: await read(host, signal) };
+      } catch (e) {
+        if (signal.aborted || isConsolidatorError(e, 'ABORTED')) throw e;
+        failures.push({ path: path.name, action: 'status', attempt: failures.length + 1, error: e });
+      }
+    }
+    return { failures };
   }
 
   /**
