@@ -85,3 +85,11 @@ export function requirePositional(command: Command, args: ParsedArgs, index: num
   if (value === undefined) throw new ConsolidatorError('USAGE', `${command.name}: missing ${what}\nusage: ${command.usage}`);
   return value;
 }
+
+/** An ISO 8601 date option (--from, --to) as ms since the epoch; undefined when absent; `fail` makes the error. */
+export function dateOptionMs(value: unknown, name: string, fail: (message: string) => Error): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw fail(`--${name} must be a date (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z), got ${JSON.stringify(value)}`);
+  return ms;
+}

@@ -5,7 +5,7 @@ import { ConsolidatorError, errorMessage } from '../errors.js';
 import { JsonFileStateStore } from '../state/json-file-state-store.js';
 import type { RecordingRange } from '../state/recording.js';
 import { buildSavingsReport, type SavingsReport } from '../state/savings-report.js';
-import { EXIT, type Command, type CommandIo, type ParsedArgs } from './command.js';
+import { dateOptionMs, EXIT, type Command, type CommandIo, type ParsedArgs } from './command.js';
 import { JSON_OPTION, operatorContext, POLICY_OPTION, SOCKET_OPTION } from './operator-context.js';
 import { humanReplay, replayRecording, type ReplaySummary } from './simulate-recording.js';
 import { table } from './table.js';
@@ -143,15 +143,9 @@ export function humanReport(result: ReportResult): string {
 }
 
 function rangeOf(args: ParsedArgs): RecordingRange {
-  const date = (name: 'from' | 'to'): number | undefined => {
-    const text = args.values[name];
-    if (typeof text !== 'string') return undefined;
-    const ms = Date.parse(text);
-    if (!Number.isFinite(ms)) throw new ConsolidatorError('USAGE', `--${name} must be a date (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z), got ${JSON.stringify(text)}`);
-    return ms;
-  };
-  const fromMs = date('from');
-  const toMs = date('to');
+  const usage = (message: string) => new ConsolidatorError('USAGE', message);
+  const fromMs = dateOptionMs(args.values['from'], 'from', usage);
+  const toMs = dateOptionMs(args.values['to'], 'to', usage);
   if (fromMs !== undefined && args.values['last'] !== undefined) throw new ConsolidatorError('USAGE', '--last and --from both say where the period starts: give one');
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw new ConsolidatorError('USAGE', '--to must be after --from');
   return { ...(fromMs === undefined ? {} : { fromMs }), ...(toMs === undefined ? {} : { toMs }) };

@@ -16,7 +16,7 @@ import { renderActivitySvg } from '../sim/svg-plot.js';
 import { buildTraceSetup } from '../sim/trace-setup.js';
 import { loadWorkload } from '../sim/workload/load-workload.js';
 import type { Workload } from '../sim/workload/workload.js';
-import { EXIT, requirePositional, type Command, type CommandIo, type ParsedArgs } from './command.js';
+import { dateOptionMs, EXIT, requirePositional, type Command, type CommandIo, type ParsedArgs } from './command.js';
 import { runReplayCommand } from './simulate-recording.js';
 
 /** sysexits(3) EX_DATAERR: the workload's data is bad (a trace with a non-number, a missing vms.csv, an empty folder). */
@@ -224,11 +224,8 @@ async function replay(recording: string, args: ParsedArgs, io: CommandIo): Promi
 }
 
 function dateOption<K extends string>(value: unknown, name: string, key: K): Partial<Record<K, number>> {
-  const text = stringOption(value);
-  if (text === undefined) return {};
-  const ms = Date.parse(text);
-  if (!Number.isFinite(ms)) throw usage(`--${name} must be a date (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z), got ${JSON.stringify(text)}`);
-  return { [key]: ms } as Partial<Record<K, number>>;
+  const ms = dateOptionMs(value, name, usage);
+  return ms === undefined ? {} : ({ [key]: ms } as Partial<Record<K, number>>);
 }
 
 function buildSetup(name: SetupName, workload: Workload, hostCount: number | undefined, hostType: DeclaredHostType | undefined, hostTypeFile: string | undefined): SimulationSetup {
