@@ -477,11 +477,17 @@ export class Lab {
     await this.writeKnownHosts();
   }
 
+  // The shared cache only saves the next host's QEMU probe, so a copy that loses a race is dropped, never fatal:
+  // two labs in one process boot hosts at once, and libvirtd may replace a capabilities file while it is copied.
   private async shareQemuCaps(h: LabHost): Promise<void> {
     if (existsSync(QEMU_CAPS_CACHE)) return;
-    const staging = `${QEMU_CAPS_CACHE}.${process.pid}`;
-    await cp(join(h.dir, 'cache-libvirt', 'qemu'), staging, { recursive: true });
-    await rename(staging, QEMU_CAPS_CACHE).catch(async () => rm(staging, { recursive: true, force: true }));
+    const staging = `${QEMU_CAPS_CACHE}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      await cp(join(h.dir, 'cache-libvirt', 'qemu'), staging, { recursive: true });
+      await rename(staging, QEMU_CAPS_CACHE);
+    } catch {
+      await rm(staging, { recursive: true, force: true });
+    }
   }
 
   private async writeKnownHosts(): Promise<void> {
