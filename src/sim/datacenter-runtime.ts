@@ -3,6 +3,7 @@ import type { HostId, VmId } from '../model/ids.js';
 import type { UsageSample } from '../model/snapshot.js';
 import type { PendingMigration } from './simulated-migration.js';
 import type { SimHostSpec, SimVmSpec, SimulationSetup } from './simulation-setup.js';
+import { SlidingColumns } from './sliding-columns.js';
 
 export type HostPowerState = 'on' | 'off' | 'booting';
 
@@ -49,6 +50,8 @@ export interface HostRuntime {
   /** Migrations waiting for this host to finish booting. */
   readonly waitingMigrations: PendingMigration[];
   readonly samples: UsageSample[];
+  /** The same samples as columns, for the planner (see UsageColumns). */
+  readonly columns: SlidingColumns;
   vanished: boolean;
   powerOns: number;
   powerOffs: number;
@@ -74,6 +77,7 @@ export interface VmRuntime {
   allocatedCpuSeconds: number;
   migrationDeficitCpuSeconds: number;
   readonly samples: UsageSample[];
+  readonly columns: SlidingColumns;
 }
 
 /**
@@ -120,6 +124,7 @@ export class DatacenterRuntime {
         pendingPowerOff: false,
         waitingMigrations: [],
         samples: [],
+        columns: new SlidingColumns(),
         vanished: false,
         powerOns: 0,
         powerOffs: 0,
@@ -146,6 +151,7 @@ export class DatacenterRuntime {
         allocatedCpuSeconds: 0,
         migrationDeficitCpuSeconds: 0,
         samples: [],
+        columns: new SlidingColumns(),
       };
     });
   }

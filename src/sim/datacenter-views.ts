@@ -1,9 +1,11 @@
 import type { HostId, VmId } from '../model/ids.js';
-import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../model/snapshot.js';
+import type { ClusterSnapshot, HostSnapshot, UsageSample, VmSnapshot } from '../model/snapshot.js';
+import { attachColumns } from '../model/usage-columns.js';
 import type { DatacenterRuntime, HostPowerState } from './datacenter-runtime.js';
 import type { EnergyMeter } from './energy-meter.js';
 import type { HostPower } from './host-power.js';
 import type { SimHostSpec, SimVmSpec } from './simulation-setup.js';
+import type { SlidingColumns } from './sliding-columns.js';
 
 /** One host as the simulated ports see it (its hypervisor and its BMC). */
 export interface HostView {
@@ -67,12 +69,16 @@ export function hostOfVm(runtime: DatacenterRuntime, vmId: VmId): HostId | undef
 export function recordSamples(runtime: DatacenterRuntime, power: HostPower, atMs: number, historyLength: number, withoutMemory = false): number {
   let off = 0;
   for (const host of runtime.hosts) {
-    pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory: withoutMemory ? 0 : host.memoryUsedMiB } }, historyLength);
+    const memory = withoutMemory ? 0 : host.memoryUsedMiB;
+    pushBounded(host.samples, { atMs, use: { cpu: host.utilCpu, memory } }, historyLength);
+    host.columns.push(atMs, host.utilCpu, memory, historyLength);
     if (power.isOff(host)) off++;
   }
   for (const vm of runtime.vms) {
     if (!vm.alive) continue;
-    pushBounded(vm.samples, { atMs, use: { cpu: vm.demandCpu, memory: withoutMemory ? 0 : vm.memoryUseMiB } }, historyLength);
+    const memory = withoutMemory ? 0 : vm.memoryUseMiB;
+    pushBounded(vm.samples, { atMs, use: { cpu: vm.demandCpu, memory } }, historyLength);
+    vm.columns.push(atMs, vm.demandCpu, memory, historyLength);
   }
   return off;
 }
@@ -82,13 +88,17 @@ export function snapshotOf(runtime: DatacenterRuntime, takenAtMs: number): Clust
   const hosts: HostSnapshot[] = [];
   const vms: VmSnapshot[] = [];
   const idleOff = runtime.setup.idleHostsAreOff;
+  const samplesOf = (entity: { readonly samples: readonly UsageSample[]; readonly columns: SlidingColumns }): readonly UsageSample[] => {
+    const samples = entity.samples.slice();
+    return entity.columns.length === samples.length ? attachColumns(samples, entity.columns.view()) : samples;
+  };
   for (const host of runtime.hosts) {
     hosts.push({
       id: host.spec.id,
       power: idleOff ? (host.vms.length === 0 ? 'off' : 'on') : host.power === 'off' ? 'off' : 'on',
       reachable: !host.vanished && (idleOff || host.power === 'on'),
       capacity: { cpu: host.spec.cpu, memory: host.spec.memoryMiB },
-      samples: host.samples.slice(),
+      samples: samplesOf(host),
       excluded: host.spec.excluded === true,
       maintenance: false,
       labels: host.labels,
@@ -104,7 +114,7 @@ export function snapshotOf(runtime: DatacenterRuntime, takenAtMs: number): Clust
         state: 'running',
         vcpus: vm.spec.vcpus,
         memoryMiB: vm.spec.memoryMiB,
-        samples: vm.samples.slice(),
+        samples: samplesOf(vm),
         pinned: vm.spec.pinned === true || vm.spec.protected === true,
         antiAffinityGroups: vm.spec.antiAffinityGroups ?? NO_GROUPS,
         ...(vm.spec.protected === true ? { protected: true } : {}),

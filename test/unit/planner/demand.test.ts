@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { UsageSample, VmSnapshot } from '../../../src/model/snapshot.js';
+import { attachColumns, columnsOf } from '../../../src/model/usage-columns.js';
 import { CycleDemands, hostUse, summarize, vmDemand } from '../../../src/planner/demand.js';
 import type { PlannerPolicy } from '../../../src/planner/types.js';
 import { host, NOW, plannerPolicy, vm } from '../../helpers/cluster.js';
@@ -23,6 +24,12 @@ const sampleArb = fc.record({
   memory: fc.double({ min: 0, max: 65536, noNaN: true }),
 });
 
+/** The samples with columns attached, stored from `offset` in buffers with other values around them. */
+function withColumnsAt(samples: UsageSample[], offset: number): UsageSample[] {
+  const column = (of: (s: UsageSample) => number) => Float64Array.from([...Array<number>(offset).fill(-1), ...samples.map(of), -1]);
+  return attachColumns(samples.slice(), { atMs: column((s) => s.atMs), cpu: column((s) => s.use.cpu), memory: column((s) => s.use.memory), offset, length: samples.length }) as UsageSample[];
+}
+
 function withSamples(samples: UsageSample[], id = 'v1'): VmSnapshot {
   return { ...vm({ id, host: 'h1', cpu: 1, memoryMiB: 1024 }), samples };
 }
@@ -44,10 +51,29 @@ describe('demand estimation', () => {
           const expected = samples.length === 0 ? { cpu: 1, memory: 1024 } : reference(samples, policy, NOW);
           expect(vmDemand(withSamples(samples), policy, NOW)).toEqual(expected);
           expect(CycleDemands.of({ policy, nowMs: NOW }).vm(withSamples(samples))).toEqual(expected);
+          // The same samples with columns attached (as the simulator hands them), inside a larger buffer.
+          expect(vmDemand(withSamples(withColumnsAt(samples, 3)), policy, NOW)).toEqual(expected);
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('reads the columns attached to the sample array, and a copy of the samples has none', () => {
+    const policy = plannerPolicy({ thresholds: { cpu: { statistic: 'max', windowSeconds: 1800 } } });
+    const samples = [
+      { atMs: NOW - 60_000, use: { cpu: 1, memory: 10 } },
+      { atMs: NOW, use: { cpu: 2, memory: 20 } },
+    ];
+    // Columns that disagree with the objects show which one was read.
+    const attached = attachColumns(samples.slice(), { atMs: new Float64Array([NOW - 60_000, NOW]), cpu: new Float64Array([7, 3]), memory: new Float64Array([70, 30]), offset: 0, length: 2 });
+    expect(vmDemand(withSamples([...attached]), policy, NOW).cpu).toBe(2);
+    expect(vmDemand(withSamples(attached as UsageSample[]), policy, NOW).cpu).toBe(7);
+    expect(columnsOf(attached.map((s) => s))).toBeUndefined();
+    expect(columnsOf({ ...withSamples(attached as UsageSample[]), samples: attached.slice() }.samples)).toBeUndefined();
+    // Not enumerable: comparisons and JSON see the samples only.
+    expect(attached).toEqual(samples);
+    expect(JSON.stringify(attached)).toBe(JSON.stringify(samples));
   });
 
   it('computes each demand of a cycle once, and never answers for another object of the same name', () => {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { ClusterSnapshot, UsageSample } from '../../../src/model/snapshot.js';
+import { columnsOf } from '../../../src/model/usage-columns.js';
 import { SimulatedDatacenter } from '../../../src/sim/simulated-datacenter.js';
 import { runSimulation } from '../../../src/sim/run-simulation.js';
 import type { SimulationDecision, SimulationPolicy } from '../../../src/sim/simulation-policy.js';
@@ -249,5 +251,31 @@ describe('the datacenter figures the demo summary reads', () => {
     expect(totals.hostOffSeconds).toBeCloseTo(2 * 3600, 0);
     // The test hosts idle at 100 W and draw 5 W off: every host on costs 2 hosts x 95 W x 1 h more.
     expect(totals.allHostsOnEnergyJoules - totals.energyJoules).toBeCloseTo(2 * 95 * 3600, -2);
+  });
+});
+
+describe('snapshots', () => {
+  it('hand out each sample array with columns that hold its values, and an earlier snapshot keeps its own', () => {
+    const setup = tinySetup([host('h1'), host('h2')], [vm('a', [10, 40, 20, 90, 30, 50, 70, 60]), vm('b', [80, 20, 60, 10, 5, 45, 15, 25])], { horizonSeconds: 3000 });
+    const dc = new SimulatedDatacenter(setup, { historyLength: 3 });
+    dc.placeInitial('first-fit');
+    const asColumns = (samples: readonly UsageSample[]) => {
+      const c = columnsOf(samples);
+      if (c === undefined) return undefined;
+      return Array.from({ length: c.length }, (_, i) => ({ atMs: c.atMs[c.offset + i], use: { cpu: c.cpu[c.offset + i], memory: c.memory[c.offset + i] } }));
+    };
+    const taken: { snapshot: ClusterSnapshot; copy: string }[] = [];
+    for (let t = 300; t <= 2400; t += 300) {
+      dc.advanceTo(t);
+      dc.recordSamples();
+      const snapshot = dc.snapshot();
+      for (const entity of [...snapshot.hosts, ...snapshot.vms]) expect(asColumns(entity.samples)).toEqual(entity.samples);
+      taken.push({ snapshot, copy: JSON.stringify(snapshot) });
+    }
+    expect(taken.at(-1)?.snapshot.vms[0]?.samples).toHaveLength(3);
+    for (const { snapshot, copy } of taken) {
+      expect(JSON.stringify(snapshot)).toBe(copy);
+      for (const entity of [...snapshot.hosts, ...snapshot.vms]) expect(asColumns(entity.samples)).toEqual(entity.samples);
+    }
   });
 });
