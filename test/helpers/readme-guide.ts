@@ -254,6 +254,8 @@ async function wakeableHosts(socket: string, taken: ReadonlySet<string>): Promis
  */
 export async function runGuide(demo: Pick<DemoDaemon, 'socket' | 'policyFile'>, blocks: readonly GuideBlock[]): Promise<GuideRun[][]> {
   const chosen = new Map<string, string>();
+  // README host names a drain has acted on: their host is kept from then on.
+  const drained = new Set<string>();
   const runs: GuideRun[][] = [];
   for (const block of blocks) {
     const blockRuns: GuideRun[] = [];
@@ -265,15 +267,24 @@ export async function runGuide(demo: Pick<DemoDaemon, 'socket' | 'policyFile'>, 
         if (host === undefined) throw new Error(`no host of this run can stand for ${named} in "consolidator ${command.args.join(' ')}" now`);
         chosen.set(named, host);
       }
-      const args = command.args.map((a) => chosen.get(a) ?? a);
+      let args = command.args.map((a) => chosen.get(a) ?? a);
       let run = await demoCli(demo, args);
       // The daemon keeps consolidating meanwhile: the room a wake made may be taken by its next cycle
-      // (moved onto, or the empty host powered off again). Then another host is woken (not shown).
+      // (moved onto, or the empty host powered off again), and the host chosen may have been emptied
+      // and powered off by the daemon itself. Then another host is woken and, while no drain has
+      // acted on them, the command's hosts are chosen again (neither shown).
       for (let attempt = 1; run.code === REFUSED && args[0] === 'drain' && attempt < DRAIN_ATTEMPTS; attempt++) {
         const extra = (await wakeableHosts(demo.socket, new Set(chosen.values())))[0];
         if (extra !== undefined) await cli(demo.socket, ['wake', extra]);
+        for (const named of command.args.filter((a) => HOST.test(a) && !drained.has(a))) {
+          const others = new Set([...chosen].filter(([n]) => n !== named).map(([, h]) => h));
+          const again = (await drainableHosts(demo.socket, others))[0];
+          if (again !== undefined) chosen.set(named, again);
+        }
+        args = command.args.map((a) => chosen.get(a) ?? a);
         run = await demoCli(demo, args);
       }
+      if (args[0] === 'drain' && !args.includes('--dry-run') && run.code !== REFUSED) for (const a of command.args) if (HOST.test(a)) drained.add(a);
       blockRuns.push(run);
     }
     runs.push(blockRuns);
