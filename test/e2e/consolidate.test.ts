@@ -98,8 +98,10 @@ describe('consolidator run on a real lab', () => {
     // Load moves onto it, enough to bring h1 back under its target (three 1 GiB guests).
     await waitFor(`three guests on ${wokenHost}`, { timeoutMs: DAEMON_STEP_MS }, async () => ((await world.guestsByHost()).get(wokenHost)?.length ?? 0) >= 3);
     await world.checkInvariants('wake-up');
-    const migrated = daemon.lines.slice(since).filter((l) => l.message === 'migrate done').length;
-    expect(migrated).toBe(3);
+    // The guests show on the host as the migration ends, a moment before the daemon logs it.
+    const migrated = () => daemon.lines.slice(since).filter((l) => l.message === 'migrate done').length;
+    await waitFor('three "migrate done" lines', { timeoutMs: 30_000 }, () => migrated() >= 3);
+    expect(migrated()).toBe(3);
     await snapshotMetrics('metrics after the wake-up');
   }, 150_000);
 
